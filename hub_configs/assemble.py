@@ -1,0 +1,71 @@
+"""Assemble a MINT variant into a standard Hugging Face folder (weights, config with `auto_map` and
+`custom_pipelines`, processor, and the remote-code files), loadable with `trust_remote_code=True`."""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+import modeling_mint
+from modeling_mint import MintConfig, MintForConditionalGeneration, MintProcessor
+
+
+VARIANTS_DIR = Path(__file__).parent
+CODE_DIR = Path(modeling_mint.__file__).parent
+
+
+def variants() -> list[str]:
+    return sorted(p.name for p in VARIANTS_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def variant_dir(variant: str) -> Path:
+    path = VARIANTS_DIR / variant
+    if not (path / "config.json").is_file():
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(variants())}")
+    return path
+
+
+def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path) -> Path:
+    """Write `model` and `processor` to `out` as a remote-code folder, atomically: a half-written folder never
+    replaces a good one."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.config.auto_map = dict(modeling_mint.AUTO_MAP)
+        model.config.custom_pipelines = dict(modeling_mint.CUSTOM_PIPELINES)
+        model.config.architectures = ["MintForConditionalGeneration"]
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        processor_config = tmp / "processor_config.json"
+        data = json.loads(processor_config.read_text())
+        data["auto_map"] = {"AutoProcessor": "processing_mint.MintProcessor"}
+        processor_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        for name in modeling_mint.REMOTE_CODE_FILES:
+            shutil.copy2(CODE_DIR / name, tmp / name)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def assemble(variant: str, out: str | Path, seed: int = 0) -> Path:
+    """Build `variant` into `out`. Random variants get seeded random weights."""
+    src = variant_dir(variant)
+    config = MintConfig.from_pretrained(src)
+    processor = MintProcessor.from_pretrained(src)
+    torch.manual_seed(seed)
+    model = MintForConditionalGeneration(config)
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+    model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
+    return export(model, processor, out)

@@ -1,0 +1,65 @@
+"""MINT for transformers. Importing this package registers the Auto classes and the `audio-text-to-text` pipeline."""
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoModelForMultimodalLM,
+    AutoProcessor,
+    AutoModelForSeq2SeqLM,
+)
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .configuration_mint import MintBridgeConfig, MintConfig
+from .modeling_mint import MintBridgeModel, MintForConditionalGeneration, MintModel, MintPreTrainedModel
+from .pipeline_mint import AudioTextToTextPipeline
+from .processing_mint import MintProcessor, load_audio
+
+
+AUTO_MAP = {
+    "AutoConfig": "configuration_mint.MintConfig",
+    "AutoModel": "modeling_mint.MintModel",
+    "AutoModelForCausalLM": "modeling_mint.MintForConditionalGeneration",
+    "AutoModelForSeq2SeqLM": "modeling_mint.MintForConditionalGeneration",
+    "AutoModelForMultimodalLM": "modeling_mint.MintForConditionalGeneration",
+    "AutoModelForImageTextToText": "modeling_mint.MintForConditionalGeneration",
+}
+CUSTOM_PIPELINES = {
+    "audio-text-to-text": {
+        "impl": "pipeline_mint.AudioTextToTextPipeline",
+        "pt": ["AutoModelForCausalLM"],
+        "type": "multimodal",
+    }
+}
+REMOTE_CODE_FILES = ("configuration_mint.py", "modeling_mint.py", "processing_mint.py", "pipeline_mint.py")
+
+
+def _register():
+    AutoConfig.register("mint", MintConfig, exist_ok=True)
+    AutoConfig.register("mint_bridge", MintBridgeConfig, exist_ok=True)
+    AutoModel.register(MintConfig, MintModel, exist_ok=True)
+    for auto in (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForMultimodalLM, AutoModelForImageTextToText):
+        auto.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
+    AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)
+    PIPELINE_REGISTRY.register_pipeline(
+        "audio-text-to-text", pipeline_class=AudioTextToTextPipeline, pt_model=AutoModelForCausalLM, type="multimodal"
+    )
+
+
+_register()
+
+__all__ = [
+    "AUTO_MAP",
+    "CUSTOM_PIPELINES",
+    "REMOTE_CODE_FILES",
+    "AudioTextToTextPipeline",
+    "MintBridgeConfig",
+    "MintBridgeModel",
+    "MintConfig",
+    "MintForConditionalGeneration",
+    "MintModel",
+    "MintPreTrainedModel",
+    "MintProcessor",
+    "load_audio",
+]

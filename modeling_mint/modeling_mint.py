@@ -1,0 +1,525 @@
+"""MINT: a frozen audio encoder, a trainable Bridge-Net (Q-Former) and a frozen LLM.
+
+The layout is transformers' multimodal one: `MintForConditionalGeneration.model` is a `MintModel` backbone that
+returns `last_hidden_state`, and the LM head sits beside it, which is what TRL's fused-head `SFTTrainer` expects.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput, ModelOutput
+from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from .configuration_mint import MintBridgeConfig, MintConfig
+
+
+@dataclass
+class MintModelOutputWithPast(ModelOutput):
+    """Backbone output: the LLM's last hidden state (decoder side for T5) plus the soft prompt that was inserted."""
+
+    last_hidden_state: torch.FloatTensor | None = None
+    past_key_values: object | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    audio_hidden_states: torch.FloatTensor | None = None
+
+
+@dataclass
+class MintCausalLMOutputWithPast(ModelOutput):
+    """LM output: `loss` is the next-token loss on `labels`; `audio_hidden_states` is the soft prompt [B, Nq, D]."""
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    past_key_values: object | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    encoder_last_hidden_state: torch.FloatTensor | None = None
+    audio_hidden_states: torch.FloatTensor | None = None
+
+
+class MintQueryTokens(nn.Module):
+    """The learned queries [1, Nq, H]. A module, not a bare parameter, so PEFT's `modules_to_save` can hold it."""
+
+    def __init__(self, num_query_tokens: int, hidden_size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, num_query_tokens, hidden_size))
+
+    def forward(self, batch_size: int) -> torch.Tensor:
+        return self.weight.expand(batch_size, -1, -1)
+
+
+class MintBridgeModel(InstructBlipQFormerModel):
+    """The Bridge-Net: transformers' InstructBLIP Q-Former reading audio frames instead of image patches.
+
+    Queries attend to each other and to the instruction tokens (shared self-attention), and to the audio frames
+    through cross-attention every `cross_attention_frequency` layers.
+    """
+
+    config_class = MintBridgeConfig
+    config: MintBridgeConfig
+
+
+class MintPreTrainedModel(PreTrainedModel):
+    config_class = MintConfig
+    config: MintConfig
+    base_model_prefix = "model"
+    input_modalities = ("audio", "text")
+    supports_gradient_checkpointing = True
+    _supports_attention_backend = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _skip_keys_device_placement = "past_key_values"
+    _no_split_modules = ["InstructBlipQFormerLayer", "WhisperEncoderLayer", "LlamaDecoderLayer", "T5Block"]
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        std = self.config.initializer_range
+        if isinstance(module, MintQueryTokens):
+            module.weight.normal_(mean=0.0, std=std)
+        elif isinstance(module, MintBridgeModel):
+            module.embeddings.position_ids.copy_(torch.arange(module.embeddings.position_ids.shape[-1])[None])
+        elif isinstance(module, nn.Linear):
+            module.weight.normal_(mean=0.0, std=std)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, nn.Embedding):
+            module.weight.normal_(mean=0.0, std=std)
+            if module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.fill_(1.0)
+            module.bias.zero_()
+
+
+def _build_audio_tower(audio_config) -> nn.Module:
+    """Encoder only: Whisper's decoder is never used, the other supported families are encoders already."""
+    if audio_config.model_type == "whisper":
+        return WhisperEncoder(audio_config)
+    return AutoModel.from_config(audio_config)
+
+
+class MintModel(MintPreTrainedModel):
+    """Audio tower -> Bridge-Net -> `language_projection` -> soft prompt scattered into the LLM's input embeddings.
+
+    The audio tower and the LLM are frozen at construction; the queries, the bridge and the projection train.
+    """
+
+    def __init__(self, config: MintConfig):
+        super().__init__(config)
+        self.audio_tower = _build_audio_tower(config.audio_config)
+        self.query_tokens = MintQueryTokens(config.num_query_tokens, config.bridge_config.hidden_size)
+        self.bridge = MintBridgeModel(config.bridge_config)
+        self.language_projection = nn.Linear(config.bridge_config.hidden_size, config.text_config.hidden_size)
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+        self.freeze_audio_tower()
+        self.freeze_language_model()
+
+    # ---- freezing -------------------------------------------------------------------------------------------
+    def freeze_audio_tower(self):
+        self.audio_tower.requires_grad_(False)
+        self.audio_tower.eval()
+
+    def freeze_language_model(self):
+        self.language_model.requires_grad_(False)
+        self.language_model.eval()
+
+    def train(self, mode: bool = True):
+        """Frozen towers stay in eval mode (no dropout) while the bridge trains."""
+        super().train(mode)
+        for tower in (self.audio_tower, self.language_model):
+            if not any(p.requires_grad for p in tower.parameters()):
+                tower.eval()
+        return self
+
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.language_model.set_input_embeddings(value)
+
+    # ---- audio ----------------------------------------------------------------------------------------------
+    def _frames_per_window(self, valid: torch.Tensor, window_frames: int) -> torch.Tensor:
+        """Number of encoder frames produced by `valid` input frames/samples of one window."""
+        kind = self.config.audio_config.model_type
+        if kind == "whisper":
+            return torch.div(valid + 1, 2, rounding_mode="floor")  # conv2 has stride 2
+        if kind == "audio-spectrogram-transformer":
+            return torch.where(valid > 0, window_frames, 0)  # patches mix time and frequency
+        return self.audio_tower._get_feat_extract_output_lengths(valid).to(valid.dtype)
+
+    def encode_audio(
+        self, input_features: torch.Tensor, feature_attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the audio tower window by window and concatenate the frames of each clip.
+
+        Args:
+            input_features (`torch.Tensor`): `(B, n_mels, T)` for Whisper, `(B, T, n_mels)` for AST, `(B, T)`
+                waveform for the wav2vec2 family, with `T` a multiple of `config.audio_window_size`.
+            feature_attention_mask (`torch.Tensor`, *optional*): `(B, T)`, 1 on real audio.
+
+        Returns:
+            frames `(B, W * F, D)` and their mask `(B, W * F)`.
+        """
+        window = self.config.audio_window_size
+        axis = self.config.audio_time_axis % input_features.dim()
+        length = input_features.shape[axis]
+        if length % window != 0:
+            raise ValueError(
+                f"input_features has {length} frames along time, not a multiple of the encoder window ({window}); "
+                "prepare audio with MintProcessor"
+            )
+        batch, n_windows = input_features.shape[0], length // window
+        if n_windows > self.config.max_audio_windows:
+            raise ValueError(
+                f"audio spans {n_windows} encoder windows, more than max_audio_windows={self.config.max_audio_windows}"
+            )
+        # [B, ..., W*win] -> [B*W, ..., win]
+        moved = input_features.movedim(axis, -1)
+        windows = moved.reshape(*moved.shape[:-1], n_windows, window).movedim(-2, 1)
+        windows = windows.reshape(batch * n_windows, *moved.shape[1:-1], window).movedim(-1, axis)
+        if feature_attention_mask is None:
+            valid = torch.full((batch * n_windows,), window, device=input_features.device, dtype=torch.long)
+        else:
+            valid = feature_attention_mask.reshape(batch * n_windows, window).long().sum(-1)
+
+        keep = valid > 0  # windows that are all padding are not encoded
+        kwargs = {}
+        if self.config.audio_config.model_type not in ("whisper", "audio-spectrogram-transformer"):
+            kwargs["attention_mask"] = (torch.arange(window, device=valid.device)[None] < valid[keep, None]).long()
+        tower_dtype = next(self.audio_tower.parameters()).dtype
+        hidden = self.audio_tower(windows[keep].to(tower_dtype), **kwargs).last_hidden_state  # [K, F, D]
+        frames_per_window = hidden.shape[1]
+        frames = hidden.new_zeros(batch * n_windows, frames_per_window, hidden.shape[-1])
+        frames[keep] = hidden
+        n_valid = self._frames_per_window(valid, frames_per_window).clamp(max=frames_per_window)
+        frame_mask = torch.arange(frames_per_window, device=valid.device)[None] < n_valid[:, None]
+        frames = frames.reshape(batch, n_windows * frames_per_window, -1)
+        return frames, frame_mask.reshape(batch, n_windows * frames_per_window).long()
+
+    def get_audio_features(
+        self,
+        input_features: torch.Tensor,
+        feature_attention_mask: torch.Tensor | None = None,
+        bridge_input_ids: torch.LongTensor | None = None,
+        bridge_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Soft prompt `(B, Nq, D_llm)`: the bridge's query outputs, projected to the LLM width.
+
+        `bridge_input_ids` (the instruction in the bridge tokenizer) shares self-attention with the queries, so
+        what the queries extract depends on the task.
+        """
+        query_output = self.bridge_query_output(
+            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask
+        )
+        return self.language_projection(query_output)
+
+    def bridge_query_output(
+        self,
+        input_features: torch.Tensor,
+        feature_attention_mask: torch.Tensor | None = None,
+        bridge_input_ids: torch.LongTensor | None = None,
+        bridge_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The bridge's outputs at the query positions `(B, Nq, H)`."""
+        frames, frame_mask = self.encode_audio(input_features, feature_attention_mask)
+        batch = frames.shape[0]
+        queries = self.query_tokens(batch)
+        attention_mask = None
+        if bridge_input_ids is not None:
+            if bridge_attention_mask is None:
+                bridge_attention_mask = torch.ones_like(bridge_input_ids)
+            query_mask = bridge_attention_mask.new_ones(batch, queries.shape[1])
+            attention_mask = torch.cat([query_mask, bridge_attention_mask], dim=1)
+        out = self.bridge(
+            input_ids=bridge_input_ids,
+            attention_mask=attention_mask,
+            query_embeds=queries,
+            encoder_hidden_states=frames.to(queries.dtype),
+            encoder_attention_mask=frame_mask,
+        )
+        return out.last_hidden_state[:, : queries.shape[1]]
+
+    def get_placeholder_mask(self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
+        """Boolean `(B, L)` mask of the audio placeholder positions."""
+        if self.config.audio_token_index is None:
+            raise ValueError("config.audio_token_index is not set: the model does not know where audio goes")
+        if input_ids is not None:
+            return input_ids == self.config.audio_token_index
+        token = torch.tensor(self.config.audio_token_index, device=inputs_embeds.device)
+        return (inputs_embeds == self.get_input_embeddings()(token)).all(-1)
+
+    def merge_audio(self, input_ids, inputs_embeds, audio_embeds) -> torch.Tensor:
+        """Scatter the soft prompt into the placeholder positions, checking that the counts match."""
+        mask = self.get_placeholder_mask(input_ids, inputs_embeds)
+        n_tokens, n_needed = int(mask.sum()), audio_embeds.shape[0] * audio_embeds.shape[1]
+        if n_tokens != n_needed:
+            raise ValueError(
+                f"audio placeholders and audio clips do not match: the text has {n_tokens} audio tokens but "
+                f"{audio_embeds.shape[0]} clip(s) need {n_needed} ({self.config.num_query_tokens} per clip)"
+            )
+        audio_embeds = audio_embeds.to(inputs_embeds.device, inputs_embeds.dtype)
+        return inputs_embeds.masked_scatter(mask[..., None], audio_embeds)
+
+    def embed_inputs(
+        self,
+        input_ids=None,
+        inputs_embeds=None,
+        input_features=None,
+        feature_attention_mask=None,
+        bridge_input_ids=None,
+        bridge_attention_mask=None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """LLM input embeddings with the audio soft prompt in place (the prompt side of the model)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+        if input_features is None:
+            if input_ids is not None and self.config.audio_token_index is not None:
+                n = int((input_ids == self.config.audio_token_index).sum())
+                if n:
+                    raise ValueError(f"input_ids contain {n} audio placeholder tokens but no input_features were given")
+            return inputs_embeds, None
+        audio_embeds = self.get_audio_features(
+            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask
+        )
+        return self.merge_audio(input_ids, inputs_embeds, audio_embeds), audio_embeds
+
+    def encode_prompt(self, input_ids=None, attention_mask=None, inputs_embeds=None, **audio_inputs) -> BaseModelOutput:
+        """Encoder-decoder LLMs (T5): run the LLM encoder over the prompt with the audio in place."""
+        inputs_embeds, _ = self.embed_inputs(input_ids=input_ids, inputs_embeds=inputs_embeds, **audio_inputs)
+        return self.language_model.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        input_features: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
+        bridge_input_ids: torch.LongTensor | None = None,
+        bridge_attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs=None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> MintModelOutputWithPast:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(B, L)`): LLM prompt with `num_query_tokens` audio placeholder
+                tokens per clip (the processor expands `<audio>`).
+            input_features (`torch.Tensor`): audio encoder input, see [`MintModel.encode_audio`]. Only the first
+                forward of a generation needs it.
+            feature_attention_mask (`torch.Tensor` of shape `(B, T)`, *optional*): 1 on real audio.
+            bridge_input_ids / bridge_attention_mask (`torch.LongTensor` of shape `(B, S)`, *optional*): the
+                instruction in the bridge tokenizer.
+            decoder_input_ids / decoder_attention_mask / encoder_outputs: encoder-decoder LLMs only.
+        """
+        audio = dict(
+            input_features=input_features,
+            feature_attention_mask=feature_attention_mask,
+            bridge_input_ids=bridge_input_ids,
+            bridge_attention_mask=bridge_attention_mask,
+        )
+        if self.config.is_encoder_decoder:
+            audio_embeds = None
+            if encoder_outputs is None:
+                inputs_embeds, audio_embeds = self.embed_inputs(input_ids, inputs_embeds, **audio)
+                encoder_outputs = self.language_model.get_encoder()(
+                    inputs_embeds=inputs_embeds, attention_mask=attention_mask
+                )
+            elif not isinstance(encoder_outputs, BaseModelOutput):
+                encoder_outputs = BaseModelOutput(last_hidden_state=encoder_outputs[0])
+            outputs = self.language_model(
+                attention_mask=attention_mask,
+                decoder_input_ids=decoder_input_ids,
+                decoder_attention_mask=decoder_attention_mask,
+                encoder_outputs=encoder_outputs,
+                past_key_values=past_key_values,
+                use_cache=use_cache,
+                **kwargs,
+            )
+            return MintModelOutputWithPast(
+                last_hidden_state=outputs.last_hidden_state,
+                past_key_values=outputs.past_key_values,
+                hidden_states=outputs.decoder_hidden_states,
+                attentions=outputs.decoder_attentions,
+                encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+                audio_hidden_states=audio_embeds,
+            )
+
+        prefill = past_key_values is None or past_key_values.get_seq_length() == 0
+        if prefill or input_features is not None:
+            inputs_embeds, audio_embeds = self.embed_inputs(input_ids, inputs_embeds, **audio)
+        else:  # decoding step: the new tokens are plain text
+            inputs_embeds = self.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
+            audio_embeds = None
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        return MintModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            audio_hidden_states=audio_embeds,
+        )
+
+
+class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
+    """MINT with the LLM's head: audio + instruction in, text out. Works with decoder-only LLMs and with T5."""
+
+    def __init__(self, config: MintConfig):
+        super().__init__(config)
+        self.model = MintModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        embed = "shared" if config.is_encoder_decoder else "embed_tokens"
+        self._tied_weights_keys = {"lm_head.weight": f"model.language_model.{embed}.weight"}
+        self.post_init()
+        self.lm_head.requires_grad_(False)
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings):
+        self.lm_head = new_embeddings
+
+    def get_encoder(self, modality: str | None = None):
+        if modality == "audio":
+            return self.model.audio_tower
+        return super().get_encoder(modality)
+
+    @property
+    def audio_tower(self):
+        return self.model.audio_tower
+
+    @property
+    def bridge(self):
+        return self.model.bridge
+
+    @property
+    def language_model(self):
+        return self.model.language_model
+
+    def get_audio_features(self, input_features, feature_attention_mask=None, bridge_input_ids=None, bridge_attention_mask=None):
+        return self.model.get_audio_features(input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask)
+
+    def _shift_right(self, labels: torch.LongTensor) -> torch.LongTensor:
+        """Decoder inputs for teacher forcing in T5: start token, then the labels shifted by one."""
+        text = self.config.text_config
+        shifted = labels.new_full(labels.shape, text.decoder_start_token_id)
+        shifted[:, 1:] = labels[:, :-1]
+        return shifted.masked_fill(shifted == -100, text.pad_token_id)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        input_features: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
+        bridge_input_ids: torch.LongTensor | None = None,
+        bridge_attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs=None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> MintCausalLMOutputWithPast:
+        r"""
+        Args:
+            labels (`torch.LongTensor` of shape `(B, L)`, *optional*): next-token targets aligned with `input_ids`
+                (decoder-only; -100 is ignored) or the target sequence (T5). Gives `loss`.
+            logits_to_keep (`int` or `torch.Tensor`, *optional*): compute logits only for the last positions.
+
+        The other arguments are those of [`MintModel.forward`].
+        """
+        if self.config.is_encoder_decoder and labels is not None and decoder_input_ids is None:
+            decoder_input_ids = self._shift_right(labels)
+        outputs = self.model(
+            input_ids=input_ids,
+            input_features=input_features,
+            feature_attention_mask=feature_attention_mask,
+            bridge_input_ids=bridge_input_ids,
+            bridge_attention_mask=bridge_attention_mask,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if isinstance(logits_to_keep, int) and logits_to_keep > 0:
+            hidden_states = hidden_states[:, -logits_to_keep:]
+        elif isinstance(logits_to_keep, torch.Tensor):
+            hidden_states = hidden_states[:, logits_to_keep]
+        if getattr(self.config.text_config, "scale_decoder_outputs", False):  # original T5 ties and rescales
+            hidden_states = hidden_states * self.config.text_config.d_model**-0.5
+        logits = self.lm_head(hidden_states)
+
+        loss = None
+        if labels is not None:
+            vocab_size = self.config.text_config.vocab_size
+            if self.config.is_encoder_decoder:
+                loss = nn.functional.cross_entropy(
+                    logits.float().reshape(-1, vocab_size), labels.to(logits.device).reshape(-1), ignore_index=-100
+                )
+            else:
+                loss = self.loss_function(logits=logits, labels=labels, vocab_size=vocab_size, **kwargs)
+        return MintCausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            audio_hidden_states=outputs.audio_hidden_states,
+        )
+
+    @torch.no_grad()
+    def generate(self, input_ids=None, attention_mask=None, **kwargs):
+        """`GenerationMixin.generate`; for T5 the prompt with its audio is encoded once, up front."""
+        audio_keys = ("input_features", "feature_attention_mask", "bridge_input_ids", "bridge_attention_mask")
+        if self.config.is_encoder_decoder and kwargs.get("encoder_outputs") is None:
+            audio = {k: kwargs.pop(k, None) for k in audio_keys}
+            kwargs["encoder_outputs"] = self.model.encode_prompt(
+                input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=kwargs.pop("inputs_embeds", None), **audio
+            )
+            return super().generate(attention_mask=attention_mask, **kwargs)
+        return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+
+__all__ = [
+    "MintPreTrainedModel",
+    "MintBridgeModel",
+    "MintModel",
+    "MintForConditionalGeneration",
+]

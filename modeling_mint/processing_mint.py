@@ -1,0 +1,305 @@
+"""MintProcessor: audio loading and windowing, the audio encoder's feature extractor, the LLM tokenizer (with its
+chat template) and the Bridge-Net tokenizer, in one object that saves and reloads."""
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from transformers import BatchFeature, ProcessorMixin
+from transformers.utils import logging
+
+
+try:  # optional at import time so that remote-code loading does not require them; needed to decode files
+    import soundfile
+except ImportError:
+    soundfile = None
+try:
+    import soxr
+except ImportError:
+    soxr = None
+
+
+logger = logging.get_logger(__name__)
+
+
+def _to_float_pcm(array: np.ndarray, name: str) -> np.ndarray:
+    """Integer PCM to float in [-1, 1]; float stays float; anything else is refused."""
+    if array.dtype == np.uint8:
+        return (array.astype(np.float32) - 128.0) / 128.0
+    if np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.float32) / float(np.iinfo(array.dtype).max)
+    if np.issubdtype(array.dtype, np.floating):
+        return array.astype(np.float32, copy=False)
+    raise TypeError(f"{name}: unsupported sample type {array.dtype}; pass integer or float PCM")
+
+
+def _downmix(array: np.ndarray, name: str) -> np.ndarray:
+    """Mono from 1-D audio or 2-D audio with channels on its shorter axis."""
+    if array.ndim == 1:
+        return array
+    if array.ndim == 2:
+        return array.mean(axis=int(np.argmin(array.shape)))
+    raise ValueError(f"{name}: expected 1-D (samples) or 2-D (channels x samples) audio, got shape {array.shape}")
+
+
+def _decode(source, name: str) -> tuple[np.ndarray, int]:
+    if soundfile is None:
+        raise ImportError("decoding audio files needs the `soundfile` package: pip install soundfile")
+    try:
+        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
+    except Exception as error:  # libsndfile reports corrupt data as several error types
+        raise ValueError(f"{name}: could not decode audio ({error})") from error
+    return data.T, rate
+
+
+def load_audio(audio, sampling_rate: int | None, target_rate: int, name: str = "audio") -> np.ndarray:
+    """One clip as float32 mono at `target_rate`.
+
+    Accepts a path, encoded bytes, a numpy array or torch tensor (int or float PCM, any channel count), or a dict
+    `{"array" | "raw": ..., "sampling_rate": ...}` / `{"path": ...}` / `{"bytes": ...}` as `datasets` yields.
+    """
+    if isinstance(audio, dict):
+        rate = audio.get("sampling_rate", sampling_rate)
+        if audio.get("array") is not None or audio.get("raw") is not None:
+            inner = audio["array"] if audio.get("array") is not None else audio["raw"]
+            return load_audio(inner, rate, target_rate, name)
+        if audio.get("bytes") is not None:
+            return load_audio(audio["bytes"], rate, target_rate, name)
+        if audio.get("path") is not None:
+            return load_audio(audio["path"], rate, target_rate, name)
+        raise ValueError(f"{name}: dict audio needs an 'array', 'raw', 'bytes' or 'path' entry, got keys {sorted(audio)}")
+    if isinstance(audio, (str, os.PathLike)):
+        path = Path(audio)
+        if not path.is_file():
+            raise FileNotFoundError(f"{name}: no audio file at {str(path)!r}")
+        array, sampling_rate = _decode(str(path), f"{name} ({path.name})")
+    elif isinstance(audio, (bytes, bytearray, memoryview)):
+        if len(audio) == 0:
+            raise ValueError(f"{name}: empty bytes")
+        array, sampling_rate = _decode(io.BytesIO(bytes(audio)), name)
+    elif type(audio).__module__.startswith("torch"):
+        array = audio.detach().cpu().numpy()
+    elif isinstance(audio, np.ndarray):
+        array = audio
+    else:
+        raise TypeError(
+            f"{name}: unsupported audio of type {type(audio).__name__}; pass a path, bytes, a numpy array, "
+            "a torch tensor or a dict with 'array' and 'sampling_rate'"
+        )
+    array = _downmix(_to_float_pcm(np.asarray(array), name), name)
+    if array.size == 0:
+        raise ValueError(f"{name}: audio is empty (0 samples)")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: audio contains NaN or infinite samples")
+    if sampling_rate is None:
+        logger.warning_once(f"no sampling_rate given for an audio array: assuming the model's {target_rate} Hz")
+        sampling_rate = target_rate
+    if not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
+        raise ValueError(f"{name}: sampling_rate must be a positive integer, got {sampling_rate!r}")
+    if sampling_rate != target_rate:
+        if soxr is None:
+            raise ImportError("resampling audio needs the `soxr` package: pip install soxr")
+        array = soxr.resample(array, int(sampling_rate), target_rate).astype(np.float32)
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _is_single_clip(audio) -> bool:
+    return not isinstance(audio, (list, tuple))
+
+
+class MintProcessor(ProcessorMixin):
+    r"""
+    Turns audio + text into MINT inputs.
+
+    Args:
+        feature_extractor: the audio encoder's feature extractor (Whisper log-mel, AST fbank, or wav2vec2 waveform).
+        tokenizer: the LLM tokenizer; it must know `audio_token` as one token.
+        bridge_tokenizer: the Bridge-Net (BERT-style) tokenizer for the instruction.
+        num_query_tokens (`int`, defaults to 32): how many placeholder tokens one `<audio>` expands to.
+        audio_token (`str`, defaults to `"<audio>"`): the placeholder in prompts.
+        max_audio_windows (`int`, defaults to 3): longer audio is truncated to this many encoder windows.
+        audio_window_seconds (`float`, *optional*): one encoder window; derived from the feature extractor.
+        bridge_max_length (`int`, defaults to 128): longest instruction given to the bridge.
+    """
+
+    def __init__(
+        self,
+        feature_extractor=None,
+        tokenizer=None,
+        bridge_tokenizer=None,
+        num_query_tokens: int = 32,
+        audio_token: str = "<audio>",
+        max_audio_windows: int = 3,
+        audio_window_seconds: float | None = None,
+        bridge_max_length: int = 128,
+        chat_template: str | None = None,
+        **kwargs,
+    ):
+        self.num_query_tokens = num_query_tokens
+        self.audio_token = audio_token
+        self.max_audio_windows = max_audio_windows
+        self.bridge_max_length = bridge_max_length
+        if audio_window_seconds is None:
+            audio_window_seconds = self._default_window_seconds(feature_extractor)
+        self.audio_window_seconds = float(audio_window_seconds)
+        super().__init__(feature_extractor, tokenizer, bridge_tokenizer, chat_template=chat_template, **kwargs)
+        self.audio_token_id = tokenizer.convert_tokens_to_ids(audio_token)
+        if self.audio_token_id is None or self.audio_token_id == tokenizer.unk_token_id:
+            raise ValueError(f"the LLM tokenizer has no single token for the audio placeholder {audio_token!r}")
+
+    @staticmethod
+    def _default_window_seconds(feature_extractor) -> float:
+        kind = type(feature_extractor).__name__
+        if kind == "WhisperFeatureExtractor":
+            return float(feature_extractor.chunk_length)
+        if kind == "ASTFeatureExtractor":
+            return feature_extractor.max_length * 0.01  # 10-ms frame shift
+        return 10.0
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.feature_extractor.sampling_rate
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.audio_window_seconds * self.sampling_rate))
+
+    # ---- audio --------------------------------------------------------------------------------------------------
+    def _features(self, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+        """Feature-extract equal-length windows; returns features, a per-frame mask and the time axis."""
+        kind = type(self.feature_extractor).__name__
+        if kind == "WhisperFeatureExtractor":
+            out = self.feature_extractor(
+                windows, sampling_rate=self.sampling_rate, return_tensors="np", padding="max_length",
+                max_length=self.window_samples, return_attention_mask=True,
+            )
+            return out["input_features"], out["attention_mask"], -1
+        if kind == "ASTFeatureExtractor":
+            out = self.feature_extractor(windows, sampling_rate=self.sampling_rate, return_tensors="np")
+            values = out["input_values"]
+            return values, np.ones(values.shape[:2], dtype=np.int64), -2
+        out = self.feature_extractor(
+            windows, sampling_rate=self.sampling_rate, return_tensors="np", padding="max_length",
+            max_length=self.window_samples, return_attention_mask=True,
+        )
+        values = out["input_values"]
+        mask = out.get("attention_mask")
+        return values, (np.ones(values.shape, dtype=np.int64) if mask is None else mask), -1
+
+    def prepare_audio(self, audio, sampling_rate: int | None = None) -> dict[str, np.ndarray]:
+        """Load clips, cut each into encoder windows (at most `max_audio_windows`), extract features.
+
+        Returns `input_features` with the windows of a clip concatenated along time, padded to the longest clip,
+        and `feature_attention_mask` (1 on real audio).
+        """
+        clips = [audio] if _is_single_clip(audio) else list(audio)
+        if not clips:
+            raise ValueError("no audio given: the list of clips is empty")
+        window, limit = self.window_samples, self.window_samples * self.max_audio_windows
+        per_clip = []
+        for i, clip in enumerate(clips):
+            wav = load_audio(clip, sampling_rate, self.sampling_rate, name=f"audio clip {i}")
+            if len(wav) > limit:
+                logger.warning(
+                    f"audio clip {i} is {len(wav) / self.sampling_rate:.1f} s long; keeping the first "
+                    f"{limit / self.sampling_rate:.1f} s (max_audio_windows={self.max_audio_windows})"
+                )
+                wav = wav[:limit]
+            per_clip.append([wav[start : start + window] for start in range(0, len(wav), window)])
+        flat = [w for windows in per_clip for w in windows]
+        feats, mask, axis = self._features(flat)
+        n_max = max(len(w) for w in per_clip)
+        out_feats, out_mask, k = [], [], 0
+        for windows in per_clip:
+            n = len(windows)
+            f = np.concatenate(list(feats[k : k + n]), axis=axis)
+            m = np.concatenate(list(mask[k : k + n]), axis=-1)
+            k += n
+            if n < n_max:  # pad with whole empty windows
+                pad_f = [(0, 0)] * f.ndim
+                pad_f[axis] = (0, (n_max - n) * feats.shape[axis])
+                f = np.pad(f, pad_f)
+                m = np.pad(m, (0, (n_max - n) * mask.shape[-1]))
+            out_feats.append(f)
+            out_mask.append(m)
+        return {"input_features": np.stack(out_feats), "feature_attention_mask": np.stack(out_mask).astype(np.int64)}
+
+    # ---- text ---------------------------------------------------------------------------------------------------
+    def _expand(self, texts: list[str], n_clips: int | None) -> list[str]:
+        if n_clips is not None and len(texts) != n_clips:
+            raise ValueError(
+                f"got {len(texts)} text(s) for {n_clips} audio clip(s): each text takes exactly one clip and one "
+                f"{self.audio_token!r} placeholder"
+            )
+        expanded = []
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} must be a string, got {type(text).__name__}")
+            count = text.count(self.audio_token)
+            if n_clips is not None and count != 1:
+                raise ValueError(
+                    f"text {i} has {count} {self.audio_token!r} placeholders; each text takes exactly one, where its "
+                    "audio clip goes"
+                )
+            if n_clips is None and count:
+                raise ValueError(f"text {i} has an {self.audio_token!r} placeholder but no audio was given")
+            expanded.append(text.replace(self.audio_token, self.audio_token * self.num_query_tokens))
+        return expanded
+
+    def __call__(
+        self,
+        text: str | list[str] | None = None,
+        audio=None,
+        sampling_rate: int | None = None,
+        bridge_text: str | list[str] | None = None,
+        return_tensors: str | None = "pt",
+        padding: bool | str = True,
+        **kwargs,
+    ) -> BatchFeature:
+        """
+        Args:
+            text: prompt(s), each with one `<audio>` placeholder per clip.
+            audio: one clip or a list of clips (see [`load_audio`] for the accepted forms).
+            sampling_rate: rate of array inputs; files carry their own. Audio is resampled to the model's rate.
+            bridge_text: instruction(s) for the Bridge-Net; defaults to the text without its placeholder.
+        """
+        if text is None and audio is None:
+            raise ValueError("pass text, audio or both")
+        data = {}
+        n_clips = None
+        if audio is not None:
+            data.update(self.prepare_audio(audio, sampling_rate))
+            n_clips = data["input_features"].shape[0]
+        if text is not None:
+            texts = [text] if isinstance(text, str) else list(text)
+            data.update(self.tokenizer(self._expand(texts, n_clips), padding=padding, **kwargs))
+            if audio is not None:
+                if bridge_text is None:
+                    bridge_text = [t.replace(self.audio_token, " ").strip() for t in texts]
+                bridge = [bridge_text] if isinstance(bridge_text, str) else list(bridge_text)
+                if len(bridge) != len(texts):
+                    raise ValueError(f"got {len(bridge)} bridge text(s) for {len(texts)} text(s)")
+                tok = self.bridge_tokenizer(bridge, padding=True, truncation=True, max_length=self.bridge_max_length)
+                data["bridge_input_ids"] = tok["input_ids"]
+                data["bridge_attention_mask"] = tok["attention_mask"]
+        return BatchFeature(data=dict(data), tensor_type=return_tensors)
+
+    def batch_decode(self, *args, **kwargs):
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        return self.tokenizer.decode(*args, **kwargs)
+
+    def post_process_multimodal_output(self, generated_outputs, skip_special_tokens=True, **kwargs):
+        return self.tokenizer.batch_decode(generated_outputs, skip_special_tokens=skip_special_tokens)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return [
+            "input_ids", "attention_mask", "input_features", "feature_attention_mask",
+            "bridge_input_ids", "bridge_attention_mask",
+        ]
+
+
+__all__ = ["MintProcessor", "load_audio"]
