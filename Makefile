@@ -1,0 +1,38 @@
+# `make demo`: set up, assemble the default model and answer an instruction about a real clip.
+# `make test`: set up and run the test suite (what CI runs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL_DIR ?= .cache/models/mint-tiny-random
+DEMO_CLIP := .cache/demo/clip.wav
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+
+.PHONY: setup test demo clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@if [ "$$(id -u)" = 0 ] && ! dpkg -s espeak-ng >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; fi
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[train,demo,dev]"
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+$(DEMO_CLIP): | setup
+	mkdir -p $(dir $@)
+	espeak-ng -v en-us -w $@ "The conference will begin when the leader arrives."
+
+demo: setup $(DEMO_CLIP)
+	$(BIN)/mint assemble mint-tiny-random --out $(MODEL_DIR)
+	$(BIN)/mint run $(DEMO_CLIP) --model $(MODEL_DIR) --prompt "Describe the audio." --max-new-tokens 16
+
+clean:
+	rm -rf $(VENV) .cache

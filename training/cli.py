@@ -1,0 +1,68 @@
+"""The `mint` command line.
+
+    mint assemble VARIANT --out DIR
+    mint run AUDIO... --model DIR [--prompt TEXT] [--json]
+"""
+
+import argparse
+import json
+import sys
+
+
+def _assemble(args) -> int:
+    from hub_configs.assemble import assemble
+
+    out = assemble(args.variant, args.out, seed=args.seed)
+    print(f"assembled {args.variant} -> {out}")
+    return 0
+
+
+def _run(args) -> int:
+    from transformers import pipeline
+
+    pipe = pipeline("audio-text-to-text", model=args.model, trust_remote_code=True, device=args.device)
+    results = []
+    for path in args.audio:
+        try:
+            answer = pipe(path, prompt=args.prompt, max_new_tokens=args.max_new_tokens)["generated_text"]
+            results.append({"audio": path, "prompt": args.prompt, "text": answer})
+        except (ValueError, TypeError, FileNotFoundError) as error:
+            results.append({"audio": path, "prompt": args.prompt, "error": str(error)})
+    for result in results:
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+        elif "error" in result:
+            print(f"{result['audio']}: error: {result['error']}", file=sys.stderr)
+        else:
+            print(f"{result['audio']}: {result['text']}")
+    return 1 if any("error" in r for r in results) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mint", description="MINT audio-language model")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("assemble", help="build a variant from hub_configs/ into a loadable folder")
+    p.add_argument("variant", help="a folder name under hub_configs/, e.g. mint-tiny-random")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="seed for randomly initialized parts")
+    p.set_defaults(func=_assemble)
+
+    p = sub.add_parser("run", help="answer an instruction about audio files")
+    p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, ...)")
+    p.add_argument("--model", required=True, help="model folder or Hub id")
+    p.add_argument("--prompt", default="Describe the audio.", help="the instruction")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--device", default=None, help="e.g. cpu, cuda:0")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
