@@ -1,0 +1,43 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.cli import main
+
+
+def test_assemble_and_run(tmp_path, wav_file, capsys):
+    out = tmp_path / "model"
+    assert main(["assemble", "mint-tiny-random", "--out", str(out)]) == 0
+    assert (out / "model.safetensors").is_file()
+    assert main(["run", str(wav_file), str(wav_file), "--model", str(out), "--prompt", "What is it?",
+                 "--max-new-tokens", "3", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[-2:]]
+    assert [r["audio"] for r in lines] == [str(wav_file)] * 2
+    assert all(r["prompt"] == "What is it?" and isinstance(r["text"], str) for r in lines)
+
+
+def test_run_reports_bad_files_and_keeps_going(tiny_model_dir, wav_file, tmp_path, capsys):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio at all")
+    code = main(["run", str(broken), str(wav_file), "--model", str(tiny_model_dir), "--max-new-tokens", "2", "--json"])
+    assert code == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[-2:]]
+    assert "could not decode" in lines[0]["error"] and "text" in lines[1]
+
+
+def test_assemble_unknown_variant(tmp_path):
+    with pytest.raises(ValueError, match="unknown variant 'nope'"):
+        main(["assemble", "nope", "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
+
+
+def test_console_script_installed(tmp_path):
+    exe = shutil.which("mint", path=str(Path(sys.executable).parent)) or shutil.which("mint")
+    if exe is None:
+        pytest.fail("the `mint` console script is not on PATH: install the project (pip install -e .)")
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "assemble" in proc.stdout and "run" in proc.stdout
