@@ -237,3 +237,16 @@ def test_too_many_windows_raise(tester):
     inputs.update(input_features=feats, feature_attention_mask=mask)
     with pytest.raises(ValueError, match="max_audio_windows"):
         model(**inputs, labels=labels)
+
+
+def test_backbone_plus_head_layout(tester):
+    """TRL's fused-head loss runs `model.base_model(**inputs).last_hidden_state` through `get_output_embeddings()`:
+    that must reproduce the model's own logits."""
+    config, inputs, labels = tester.prepare_config_and_inputs()
+    model = make(config)
+    assert model.base_model is model.model and model.get_output_embeddings() is model.lm_head
+    extra = {"decoder_input_ids": model._shift_right(labels)} if config.is_encoder_decoder else {}
+    with torch.no_grad():
+        hidden = model.base_model(**inputs, **extra).last_hidden_state
+        logits = model(**inputs, labels=labels).logits
+    torch.testing.assert_close(model.get_output_embeddings()(hidden), logits)
