@@ -103,47 +103,18 @@ def _build_audio_tower(audio_config) -> nn.Module:
     return AutoModel.from_config(audio_config)
 
 
-class MintModel(MintPreTrainedModel):
-    """Audio tower -> Bridge-Net -> `language_projection` -> soft prompt scattered into the LLM's input embeddings.
+class MintAudioBridgeMixin:
+    """Audio tower -> learned queries -> Bridge-Net, shared by the LLM model and the stage-1 model."""
 
-    The audio tower and the LLM are frozen at construction; the queries, the bridge and the projection train.
-    """
-
-    def __init__(self, config: MintConfig):
-        super().__init__(config)
+    def _build_audio_bridge(self, config: MintConfig):
         self.audio_tower = _build_audio_tower(config.audio_config)
         self.query_tokens = MintQueryTokens(config.num_query_tokens, config.bridge_config.hidden_size)
         self.bridge = MintBridgeModel(config.bridge_config)
-        self.language_projection = nn.Linear(config.bridge_config.hidden_size, config.text_config.hidden_size)
-        self.language_model = AutoModel.from_config(config.text_config)
-        self.post_init()
-        self.freeze_audio_tower()
-        self.freeze_language_model()
 
-    # ---- freezing -------------------------------------------------------------------------------------------
     def freeze_audio_tower(self):
         self.audio_tower.requires_grad_(False)
         self.audio_tower.eval()
 
-    def freeze_language_model(self):
-        self.language_model.requires_grad_(False)
-        self.language_model.eval()
-
-    def train(self, mode: bool = True):
-        """Frozen towers stay in eval mode (no dropout) while the bridge trains."""
-        super().train(mode)
-        for tower in (self.audio_tower, self.language_model):
-            if not any(p.requires_grad for p in tower.parameters()):
-                tower.eval()
-        return self
-
-    def get_input_embeddings(self):
-        return self.language_model.get_input_embeddings()
-
-    def set_input_embeddings(self, value):
-        self.language_model.set_input_embeddings(value)
-
-    # ---- audio ----------------------------------------------------------------------------------------------
     def _frames_per_window(self, valid: torch.Tensor, window_frames: int) -> torch.Tensor:
         """Number of encoder frames produced by `valid` input frames/samples of one window."""
         kind = self.config.audio_config.model_type
@@ -202,23 +173,6 @@ class MintModel(MintPreTrainedModel):
         frames = frames.reshape(batch, n_windows * frames_per_window, -1)
         return frames, frame_mask.reshape(batch, n_windows * frames_per_window).long()
 
-    def get_audio_features(
-        self,
-        input_features: torch.Tensor,
-        feature_attention_mask: torch.Tensor | None = None,
-        bridge_input_ids: torch.LongTensor | None = None,
-        bridge_attention_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Soft prompt `(B, Nq, D_llm)`: the bridge's query outputs, projected to the LLM width.
-
-        `bridge_input_ids` (the instruction in the bridge tokenizer) shares self-attention with the queries, so
-        what the queries extract depends on the task.
-        """
-        query_output = self.bridge_query_output(
-            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask
-        )
-        return self.language_projection(query_output)
-
     def bridge_query_output(
         self,
         input_features: torch.Tensor,
@@ -244,6 +198,58 @@ class MintModel(MintPreTrainedModel):
             encoder_attention_mask=frame_mask,
         )
         return out.last_hidden_state[:, : queries.shape[1]]
+
+
+class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
+    """Audio tower -> Bridge-Net -> `language_projection` -> soft prompt scattered into the LLM's input embeddings.
+
+    The audio tower and the LLM are frozen at construction; the queries, the bridge and the projection train.
+    """
+
+    def __init__(self, config: MintConfig):
+        super().__init__(config)
+        self._build_audio_bridge(config)
+        self.language_projection = nn.Linear(config.bridge_config.hidden_size, config.text_config.hidden_size)
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+        self.freeze_audio_tower()
+        self.freeze_language_model()
+
+    # ---- freezing -------------------------------------------------------------------------------------------
+    def freeze_language_model(self):
+        self.language_model.requires_grad_(False)
+        self.language_model.eval()
+
+    def train(self, mode: bool = True):
+        """Frozen towers stay in eval mode (no dropout) while the bridge trains."""
+        super().train(mode)
+        for tower in (self.audio_tower, self.language_model):
+            if not any(p.requires_grad for p in tower.parameters()):
+                tower.eval()
+        return self
+
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.language_model.set_input_embeddings(value)
+
+    def get_audio_features(
+        self,
+        input_features: torch.Tensor,
+        feature_attention_mask: torch.Tensor | None = None,
+        bridge_input_ids: torch.LongTensor | None = None,
+        bridge_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Soft prompt `(B, Nq, D_llm)`: the bridge's query outputs, projected to the LLM width.
+
+        `bridge_input_ids` (the instruction in the bridge tokenizer) shares self-attention with the queries, so
+        what the queries extract depends on the task.
+        """
+        query_output = self.bridge_query_output(
+            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask
+        )
+        return self.language_projection(query_output)
 
     def get_placeholder_mask(self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
         """Boolean `(B, L)` mask of the audio placeholder positions."""
