@@ -72,6 +72,7 @@ def main(out: Path = OUT):
         bridge_config={
             "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37,
             "cross_attention_frequency": 1, "vocab_size": len(bridge_tok), "max_position_embeddings": 64,
+            "bos_token_id": bridge_tok.bos_token_id,
         },
         text_config={
             "model_type": "llama", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,

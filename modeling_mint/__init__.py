@@ -12,7 +12,14 @@ from transformers import (
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_mint import MintBridgeConfig, MintConfig
-from .modeling_mint import MintBridgeModel, MintForConditionalGeneration, MintModel, MintPreTrainedModel
+from .modeling_mint import (
+    MintAudioBridgeModel,
+    MintBridgeModel,
+    MintForAudioTextRetrieval,
+    MintForConditionalGeneration,
+    MintModel,
+    MintPreTrainedModel,
+)
 from .pipeline_mint import AudioTextToTextPipeline
 from .processing_mint import MintProcessor, load_audio
 
@@ -32,7 +39,13 @@ CUSTOM_PIPELINES = {
         "type": "multimodal",
     }
 }
-REMOTE_CODE_FILES = ("configuration_mint.py", "modeling_mint.py", "processing_mint.py", "pipeline_mint.py")
+REMOTE_CODE_FILES = (
+    "configuration_mint.py",
+    "modeling_mint.py",
+    "losses_mint.py",
+    "processing_mint.py",
+    "pipeline_mint.py",
+)
 
 
 def _register():
@@ -55,7 +68,9 @@ __all__ = [
     "REMOTE_CODE_FILES",
     "AudioTextToTextPipeline",
     "MintBridgeConfig",
+    "MintAudioBridgeModel",
     "MintBridgeModel",
+    "MintForAudioTextRetrieval",
     "MintConfig",
     "MintForConditionalGeneration",
     "MintModel",

@@ -44,6 +44,8 @@ class MintBridgeConfig(PreTrainedConfig):
             value is an error.
         max_position_embeddings (`int`, *optional*, defaults to 512):
             Longest instruction / caption the bridge reads.
+        bos_token_id (`int`, *optional*):
+            The bridge tokenizer's [DEC] token, which replaces [CLS] as the first token for audio-grounded generation.
     """
 
     model_type = "mint_bridge"
@@ -62,6 +64,7 @@ class MintBridgeConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
     pad_token_id: int | None = 0
+    bos_token_id: int | None = None
     cross_attention_frequency: int = 2
     encoder_hidden_size: int | None = None
 

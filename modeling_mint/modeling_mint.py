@@ -14,6 +14,16 @@ from transformers.models.instructblip.modeling_instructblip import InstructBlipQ
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_mint import MintBridgeConfig, MintConfig
+from .losses_mint import (
+    audio_grounded_generation_loss,
+    audio_text_contrastive_loss,
+    audio_text_matching_loss,
+    bridge_attention_mask,
+    contrastive_similarity,
+    gather_with_grad,
+    sample_hard_negatives,
+    world,
+)
 
 
 @dataclass
@@ -26,6 +36,24 @@ class MintModelOutputWithPast(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
     audio_hidden_states: torch.FloatTensor | None = None
+
+
+@dataclass
+class MintPretrainingOutput(ModelOutput):
+    """Stage-1 output. `loss = loss_atc + loss_atm + loss_agtg` when `return_loss`; the similarities are always set.
+
+    `logits_per_audio` `(n_audio, n_text)` and `logits_per_text` are max-over-queries cosines over the temperature;
+    `audio_embeds` `(n_audio, Nq, P)` and `text_embeds` `(n_text, P)` are normalized.
+    """
+
+    loss: torch.FloatTensor | None = None
+    loss_atc: torch.FloatTensor | None = None
+    loss_atm: torch.FloatTensor | None = None
+    loss_agtg: torch.FloatTensor | None = None
+    logits_per_audio: torch.FloatTensor | None = None
+    logits_per_text: torch.FloatTensor | None = None
+    audio_embeds: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -523,8 +551,199 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
 
+class MintAudioBridgeModel(MintAudioBridgeMixin, MintPreTrainedModel):
+    """Audio tower, queries and Bridge-Net without an LLM: the stage-1 backbone. Its weights carry the same names
+    as inside [`MintModel`], so a stage-1 checkpoint loads into [`MintForConditionalGeneration`]."""
+
+    def __init__(self, config: MintConfig):
+        super().__init__(config)
+        self._build_audio_bridge(config)
+        self.post_init()
+        self.freeze_audio_tower()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if not any(p.requires_grad for p in self.audio_tower.parameters()):
+            self.audio_tower.eval()
+        return self
+
+    def get_input_embeddings(self):
+        return self.bridge.get_input_embeddings()
+
+
+class MintBridgeLMHead(nn.Module):
+    """BERT-style prediction head for AGTG; the output matrix is the bridge's word embeddings (tied by use)."""
+
+    def __init__(self, config: MintBridgeConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states: torch.Tensor, word_embeddings: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.layer_norm(nn.functional.gelu(self.dense(hidden_states)))
+        return nn.functional.linear(hidden_states, word_embeddings, self.bias)
+
+
+class MintForAudioTextRetrieval(MintPreTrainedModel):
+    """Stage 1, multi-target pre-training of the Bridge-Net on frozen audio features, no LLM loaded.
+
+    Targets: audio-text contrastive (ATC, unimodal mask), audio-text matching (ATM, bidirectional mask, hard
+    negatives from the ATC similarities) and audio-grounded text generation (AGTG, multimodal causal mask). Also the
+    retrieval / zero-shot model: `get_audio_features`, `get_text_features`, `logits_per_audio`, `atm_scores`.
+    """
+
+    main_input_name = "input_features"
+
+    def __init__(self, config: MintConfig):
+        super().__init__(config)
+        hidden = config.bridge_config.hidden_size
+        self.model = MintAudioBridgeModel(config)
+        self.audio_projection = nn.Linear(hidden, config.projection_dim)
+        self.text_projection = nn.Linear(hidden, config.projection_dim)
+        self.atm_head = nn.Linear(hidden, 2)
+        self.agtg_head = MintBridgeLMHead(config.bridge_config)
+        self.temperature = nn.Parameter(torch.tensor(0.07))
+        self.post_init()
+        self.model.freeze_audio_tower()
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if module is self:
+            self.temperature.fill_(0.07)
+        elif isinstance(module, MintBridgeLMHead):
+            module.bias.zero_()
+
+    @property
+    def logit_temperature(self) -> torch.Tensor:
+        return self.temperature.clamp(0.001, 0.5)
+
+    def get_input_embeddings(self):
+        return self.model.bridge.get_input_embeddings()
+
+    def get_audio_features(self, input_features, feature_attention_mask=None) -> torch.Tensor:
+        """Normalized query embeddings `(B, Nq, P)` from the unimodal (queries-only) pass."""
+        query_output = self.model.bridge_query_output(input_features, feature_attention_mask)
+        return nn.functional.normalize(self.audio_projection(query_output), dim=-1)
+
+    def get_text_features(self, input_ids, attention_mask=None) -> torch.Tensor:
+        """Normalized [CLS] embeddings `(B, P)` from the unimodal (text-only) pass."""
+        cls = self.model.bridge(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
+        return nn.functional.normalize(self.text_projection(cls), dim=-1)
+
+    def _matching_logits(self, frames, frame_mask, input_ids, attention_mask) -> torch.Tensor:
+        """ATM logits `(B, 2)`, averaged over the queries, for aligned audio/text pairs."""
+        queries = self.model.query_tokens(frames.shape[0])
+        mask = bridge_attention_mask(queries.shape[1], attention_mask, "bidirectional", queries.dtype)
+        out = self.model.bridge(
+            input_ids=input_ids, attention_mask=mask, query_embeds=queries,
+            encoder_hidden_states=frames.to(queries.dtype), encoder_attention_mask=frame_mask,
+        ).last_hidden_state
+        return self.atm_head(out[:, : queries.shape[1]]).mean(dim=1)
+
+    @torch.no_grad()
+    def atm_scores(self, input_features, input_ids, feature_attention_mask=None, attention_mask=None) -> torch.Tensor:
+        """Match probability `(B,)` of each aligned (audio, text) pair, for re-ranking retrieval candidates."""
+        frames, frame_mask = self.model.encode_audio(input_features, feature_attention_mask)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        return self._matching_logits(frames, frame_mask, input_ids, attention_mask).softmax(-1)[:, 1]
+
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        input_ids: torch.LongTensor,
+        feature_attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        group_ids: torch.LongTensor | None = None,
+        return_loss: bool = True,
+        label_smoothing: float = 0.0,
+        **kwargs,
+    ) -> MintPretrainingOutput:
+        r"""
+        Args:
+            input_features (`torch.Tensor`): audio, as for [`MintModel.encode_audio`].
+            input_ids (`torch.LongTensor` of shape `(B, T)`): the paired texts in the bridge tokenizer ([CLS] first).
+            group_ids (`torch.LongTensor` of shape `(B,)`, *optional*): clip ids; texts of the same clip are never
+                drawn as each other's hard negatives (clips with several captions).
+            return_loss (`bool`, defaults to `True`): compute the three targets; otherwise only similarities.
+            label_smoothing (`float`, defaults to 0): for the contrastive and generation targets.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        frames, frame_mask = self.model.encode_audio(input_features, feature_attention_mask)
+        batch = frames.shape[0]
+        queries = self.model.query_tokens(batch)
+        frames = frames.to(queries.dtype)
+
+        # ATC: queries and text in separate (unimodal) passes
+        query_output = self.model.bridge(
+            input_ids=None, query_embeds=queries, encoder_hidden_states=frames, encoder_attention_mask=frame_mask
+        ).last_hidden_state
+        audio_embeds = nn.functional.normalize(self.audio_projection(query_output), dim=-1)
+        text_embeds = self.get_text_features(input_ids, attention_mask)
+        if not return_loss:
+            logits = torch.einsum("aqd,td->atq", audio_embeds, text_embeds).amax(-1) / self.logit_temperature
+            return MintPretrainingOutput(
+                logits_per_audio=logits, logits_per_text=logits.t(), audio_embeds=audio_embeds, text_embeds=text_embeds
+            )
+        sim_a2t, sim_t2a = contrastive_similarity(audio_embeds, text_embeds, self.logit_temperature)
+        loss_atc = audio_text_contrastive_loss(sim_a2t, sim_t2a, label_smoothing)
+
+        # ATM: positives, then (audio, hard negative text) and (hard negative audio, text)
+        all_frames, all_frame_mask = gather_with_grad(frames), _gather_all(frame_mask)
+        all_ids, all_mask = _gather_all(input_ids), _gather_all(attention_mask)
+        all_groups = _gather_all(group_ids) if group_ids is not None else None
+        neg_text, neg_audio = sample_hard_negatives(sim_a2t, sim_t2a, all_groups)
+        atm_logits = self._matching_logits(
+            torch.cat([frames, frames, all_frames[neg_audio]]),
+            torch.cat([frame_mask, frame_mask, all_frame_mask[neg_audio]]),
+            torch.cat([input_ids, all_ids[neg_text], input_ids]),
+            torch.cat([attention_mask, all_mask[neg_text], attention_mask]),
+        )
+        loss_atm = audio_text_matching_loss(atm_logits, num_positive=batch)
+
+        # AGTG: [DEC] replaces [CLS]; text sees all queries and earlier text
+        if self.config.bridge_config.bos_token_id is None:
+            raise ValueError("bridge_config.bos_token_id (the [DEC] token that starts AGTG) is not set")
+        decoder_ids = input_ids.clone()
+        decoder_ids[:, 0] = self.config.bridge_config.bos_token_id
+        mask = bridge_attention_mask(queries.shape[1], attention_mask, "multimodal_causal", queries.dtype)
+        text_output = self.model.bridge(
+            input_ids=decoder_ids, attention_mask=mask, query_embeds=queries,
+            encoder_hidden_states=frames, encoder_attention_mask=frame_mask,
+        ).last_hidden_state[:, queries.shape[1] :]
+        logits = self.agtg_head(text_output, self.get_input_embeddings().weight)
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        loss_agtg = audio_grounded_generation_loss(logits, labels, label_smoothing)
+
+        return MintPretrainingOutput(
+            loss=loss_atc + loss_atm + loss_agtg,
+            loss_atc=loss_atc,
+            loss_atm=loss_atm,
+            loss_agtg=loss_agtg,
+            logits_per_audio=sim_a2t,  # local rows against every rank's columns
+            logits_per_text=sim_t2a,
+            audio_embeds=audio_embeds,
+            text_embeds=text_embeds,
+        )
+
+
+def _gather_all(x: torch.Tensor) -> torch.Tensor:
+    """All ranks' `x` concatenated along dim 0 (no gradient: ids and masks)."""
+    _, world_size = world()
+    if world_size == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(world_size)]
+    torch.distributed.all_gather(parts, x.contiguous())
+    return torch.cat(parts, dim=0)
+
+
 __all__ = [
     "MintPreTrainedModel",
+    "MintAudioBridgeModel",
+    "MintForAudioTextRetrieval",
     "MintBridgeModel",
     "MintModel",
     "MintForConditionalGeneration",
