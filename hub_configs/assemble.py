@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 import modeling_mint
-from modeling_mint import MintConfig, MintForConditionalGeneration, MintProcessor
+from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintForConditionalGeneration, MintProcessor
 
 
 VARIANTS_DIR = Path(__file__).parent
@@ -27,22 +27,13 @@ def variant_dir(variant: str) -> Path:
     return path
 
 
-def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path) -> Path:
-    """Write `model` and `processor` to `out` as a remote-code folder, atomically: a half-written folder never
-    replaces a good one."""
+def _write_atomically(out: str | Path, write) -> Path:
+    """Run `write(tmp_dir)`, then swap the result into `out`: a half-written folder never replaces a good one."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        model.config.auto_map = dict(modeling_mint.AUTO_MAP)
-        model.config.custom_pipelines = dict(modeling_mint.CUSTOM_PIPELINES)
-        model.config.architectures = ["MintForConditionalGeneration"]
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        processor_config = tmp / "processor_config.json"
-        data = json.loads(processor_config.read_text())
-        data["auto_map"] = {"AutoProcessor": "processing_mint.MintProcessor"}
-        processor_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        write(tmp)
         for name in modeling_mint.REMOTE_CODE_FILES:
             shutil.copy2(CODE_DIR / name, tmp / name)
         if out.exists():
@@ -57,6 +48,41 @@ def export(model: MintForConditionalGeneration, processor: MintProcessor, out: s
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path) -> Path:
+    """Write the generation model and its processor to `out` as a remote-code folder."""
+
+    def write(tmp: Path):
+        model.config.auto_map = dict(modeling_mint.AUTO_MAP)
+        model.config.custom_pipelines = dict(modeling_mint.CUSTOM_PIPELINES)
+        model.config.architectures = ["MintForConditionalGeneration"]
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        processor_config = tmp / "processor_config.json"
+        data = json.loads(processor_config.read_text())
+        data["auto_map"] = {"AutoProcessor": "processing_mint.MintProcessor"}
+        processor_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    return _write_atomically(out, write)
+
+
+def export_retrieval(model: MintForAudioTextRetrieval, processor: MintProcessor, out: str | Path) -> Path:
+    """Write a stage-1 model as a CLAP-like folder: `AutoModel` is the retrieval model, the feature extractor is
+    `preprocessor_config.json` and the root tokenizer is the bridge tokenizer, which is what transformers'
+    `zero-shot-audio-classification` pipeline loads."""
+
+    def write(tmp: Path):
+        model.config.auto_map = {
+            "AutoConfig": "configuration_mint.MintConfig",
+            "AutoModel": "modeling_mint.MintForAudioTextRetrieval",
+        }
+        model.config.architectures = ["MintForAudioTextRetrieval"]
+        model.save_pretrained(tmp)
+        processor.feature_extractor.save_pretrained(tmp)
+        processor.bridge_tokenizer.save_pretrained(tmp)
+
+    return _write_atomically(out, write)
 
 
 def assemble(variant: str, out: str | Path, seed: int = 0) -> Path:

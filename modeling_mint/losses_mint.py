@@ -17,7 +17,11 @@ def world() -> tuple[int, int]:
 
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate `x` from every rank along dim 0; gradients flow back to each rank's own slice."""
+    """Concatenate `x` from every rank along dim 0; gradients flow back to each rank's own slice.
+
+    Gather everything a loss needs in one call: the backward of each gather is a collective, and the autograd
+    engine may run two of them in different orders on different ranks, which silently mixes their gradients.
+    """
     _, world_size = world()
     if world_size == 1:
         return x
@@ -74,7 +78,9 @@ def contrastive_similarity(
     Returns:
         `sim_a2t (B, B * world)` and `sim_t2a (B, B * world)`, divided by the temperature.
     """
-    all_audio, all_text = gather_with_grad(audio_embeds), gather_with_grad(text_embeds)
+    batch, queries, dim = audio_embeds.shape
+    packed = gather_with_grad(torch.cat([audio_embeds.reshape(batch, queries * dim), text_embeds], dim=1))
+    all_audio, all_text = packed[:, : queries * dim].reshape(-1, queries, dim), packed[:, queries * dim :]
     sim_a2t = torch.einsum("bqd,nd->bnq", audio_embeds, all_text).amax(-1) / temperature
     sim_t2a = torch.einsum("bd,nqd->bnq", text_embeds, all_audio).amax(-1) / temperature
     return sim_a2t, sim_t2a

@@ -20,7 +20,6 @@ from .losses_mint import (
     audio_text_matching_loss,
     bridge_attention_mask,
     contrastive_similarity,
-    gather_with_grad,
     sample_hard_negatives,
     world,
 )
@@ -40,7 +39,7 @@ class MintModelOutputWithPast(ModelOutput):
 
 @dataclass
 class MintPretrainingOutput(ModelOutput):
-    """Stage-1 output. `loss = loss_atc + loss_atm + loss_agtg` when `return_loss`; the similarities are always set.
+    """Stage-1 output. `loss = loss_atc + loss_atm + loss_agtg` with `return_loss=True`; similarities always.
 
     `logits_per_audio` `(n_audio, n_text)` and `logits_per_text` are max-over-queries cosines over the temperature;
     `audio_embeds` `(n_audio, Nq, P)` and `text_embeds` `(n_text, P)` are normalized.
@@ -657,7 +656,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
         feature_attention_mask: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         group_ids: torch.LongTensor | None = None,
-        return_loss: bool = True,
+        return_loss: bool = False,
         label_smoothing: float = 0.0,
         **kwargs,
     ) -> MintPretrainingOutput:
@@ -667,7 +666,8 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
             input_ids (`torch.LongTensor` of shape `(B, T)`): the paired texts in the bridge tokenizer ([CLS] first).
             group_ids (`torch.LongTensor` of shape `(B,)`, *optional*): clip ids; texts of the same clip are never
                 drawn as each other's hard negatives (clips with several captions).
-            return_loss (`bool`, defaults to `True`): compute the three targets; otherwise only similarities.
+            return_loss (`bool`, defaults to `False`): compute the three targets; otherwise only the similarities of
+                every audio against every text (as CLAP does, so the batch sizes may differ).
             label_smoothing (`float`, defaults to 0): for the contrastive and generation targets.
         """
         if attention_mask is None:
@@ -692,7 +692,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
         loss_atc = audio_text_contrastive_loss(sim_a2t, sim_t2a, label_smoothing)
 
         # ATM: positives, then (audio, hard negative text) and (hard negative audio, text)
-        all_frames, all_frame_mask = gather_with_grad(frames), _gather_all(frame_mask)
+        all_frames, all_frame_mask = _gather_all(frames.detach()), _gather_all(frame_mask)  # frozen encoder
         all_ids, all_mask = _gather_all(input_ids), _gather_all(attention_mask)
         all_groups = _gather_all(group_ids) if group_ids is not None else None
         neg_text, neg_audio = sample_hard_negatives(sim_a2t, sim_t2a, all_groups)
@@ -731,7 +731,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
 
 
 def _gather_all(x: torch.Tensor) -> torch.Tensor:
-    """All ranks' `x` concatenated along dim 0 (no gradient: ids and masks)."""
+    """All ranks' `x` concatenated along dim 0, without gradient (ids, masks, frozen-encoder frames)."""
     _, world_size = world()
     if world_size == 1:
         return x

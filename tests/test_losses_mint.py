@@ -109,25 +109,32 @@ def test_hard_negatives_follow_similarity():
     assert (picks[:, 0] == 1).float().mean() > 0.95  # the most similar wrong text dominates
 
 
-@pytest.fixture(params=[("whisper", "llama"), ("data2vec-audio", "t5")], ids=lambda f: "+".join(f))
-def stage1(request):
-    tester = MintModelTester(*request.param, batch_size=3)
+def stage1_batch(family=("whisper", "llama"), batch_size=3, seed=0):
+    """A tiny stage-1 config and a fixed batch of audio features and bridge-token texts."""
+    generator = torch.Generator().manual_seed(seed)
+    tester = MintModelTester(*family, batch_size=batch_size)
     config = tester.get_config()
     config.bridge_config.bos_token_id = 5
     config.projection_dim = 16
-    feats, mask = tester.audio_inputs(config, windows=(1, 2, 1))
-    ids = torch.randint(6, 60, (3, 7))
+    torch.manual_seed(seed)
+    feats, mask = tester.audio_inputs(config, windows=[1 + i % 2 for i in range(batch_size)])
+    ids = torch.randint(6, 60, (batch_size, 7), generator=generator)
     ids[:, 0] = 2  # [CLS]
     text_mask = torch.ones_like(ids)
-    text_mask[2, 5:] = 0
+    text_mask[-1, 5:] = 0
     return config, dict(input_features=feats, feature_attention_mask=mask, input_ids=ids, attention_mask=text_mask)
+
+
+@pytest.fixture(params=[("whisper", "llama"), ("data2vec-audio", "t5")], ids=lambda f: "+".join(f))
+def stage1(request):
+    return stage1_batch(request.param)
 
 
 def test_pretraining_forward_and_gradients(stage1):
     config, inputs = stage1
     model = MintForAudioTextRetrieval(config).train()
     assert not hasattr(model.model, "language_model")  # no LLM in stage 1
-    out = model(**inputs)
+    out = model(**inputs, return_loss=True)
     for name in ("loss_atc", "loss_atm", "loss_agtg"):
         assert torch.isfinite(getattr(out, name)), name
     torch.testing.assert_close(out.loss, out.loss_atc + out.loss_atm + out.loss_agtg)
@@ -149,7 +156,7 @@ def test_pretraining_loss_decreases(stage1):
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
     losses = []
     for _ in range(15):
-        loss = model(**inputs).loss
+        loss = model(**inputs, return_loss=True).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -161,7 +168,7 @@ def test_retrieval_api_agrees_with_forward(stage1):
     config, inputs = stage1
     model = MintForAudioTextRetrieval(config).eval()
     with torch.no_grad():
-        out = model(**inputs, return_loss=False)
+        out = model(**inputs)
         audio = model.get_audio_features(inputs["input_features"], inputs["feature_attention_mask"])
         text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])
         scores = model.atm_scores(**{k: inputs[k] for k in inputs})
@@ -183,9 +190,9 @@ def test_eager_and_sdpa_agree_on_stage1_losses(stage1):
     eager = MintForAudioTextRetrieval(config).eval()
     eager.load_state_dict(sdpa.state_dict())
     torch.manual_seed(1)
-    a = sdpa(**inputs)
+    a = sdpa(**inputs, return_loss=True)
     torch.manual_seed(1)
-    b = eager(**inputs)
+    b = eager(**inputs, return_loss=True)
     for name in ("loss_atc", "loss_atm", "loss_agtg"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-4, atol=1e-5)
 
