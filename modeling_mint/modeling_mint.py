@@ -200,15 +200,35 @@ class MintAudioBridgeMixin:
         frames = frames.reshape(batch, n_windows * frames_per_window, -1)
         return frames, frame_mask.reshape(batch, n_windows * frames_per_window).long()
 
+    def audio_frames(
+        self,
+        input_features: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
+        audio_frames: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder frames `(B, F, D)` and mask: run the frozen tower, or take `audio_frames` cached from it."""
+        if audio_frames is not None:
+            if input_features is not None:
+                raise ValueError("pass either input_features or precomputed audio_frames, not both")
+            if audio_frame_mask is None:
+                audio_frame_mask = torch.ones(audio_frames.shape[:2], dtype=torch.long, device=audio_frames.device)
+            return audio_frames, audio_frame_mask
+        if input_features is None:
+            raise ValueError("no audio: pass input_features (or precomputed audio_frames)")
+        return self.encode_audio(input_features, feature_attention_mask)
+
     def bridge_query_output(
         self,
-        input_features: torch.Tensor,
+        input_features: torch.Tensor | None = None,
         feature_attention_mask: torch.Tensor | None = None,
         bridge_input_ids: torch.LongTensor | None = None,
         bridge_attention_mask: torch.Tensor | None = None,
+        audio_frames: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The bridge's outputs at the query positions `(B, Nq, H)`."""
-        frames, frame_mask = self.encode_audio(input_features, feature_attention_mask)
+        frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
         batch = frames.shape[0]
         queries = self.query_tokens(batch)
         attention_mask = None
@@ -621,9 +641,13 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
     def get_input_embeddings(self):
         return self.model.bridge.get_input_embeddings()
 
-    def get_audio_features(self, input_features, feature_attention_mask=None) -> torch.Tensor:
+    def get_audio_features(
+        self, input_features=None, feature_attention_mask=None, audio_frames=None, audio_frame_mask=None
+    ) -> torch.Tensor:
         """Normalized query embeddings `(B, Nq, P)` from the unimodal (queries-only) pass."""
-        query_output = self.model.bridge_query_output(input_features, feature_attention_mask)
+        query_output = self.model.bridge_query_output(
+            input_features, feature_attention_mask, audio_frames=audio_frames, audio_frame_mask=audio_frame_mask
+        )
         return nn.functional.normalize(self.audio_projection(query_output), dim=-1)
 
     def get_text_features(self, input_ids, attention_mask=None) -> torch.Tensor:
@@ -642,19 +666,24 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
         return self.atm_head(out[:, : queries.shape[1]]).mean(dim=1)
 
     @torch.no_grad()
-    def atm_scores(self, input_features, input_ids, feature_attention_mask=None, attention_mask=None) -> torch.Tensor:
+    def atm_scores(
+        self, input_ids, input_features=None, attention_mask=None, feature_attention_mask=None,
+        audio_frames=None, audio_frame_mask=None,
+    ) -> torch.Tensor:
         """Match probability `(B,)` of each aligned (audio, text) pair, for re-ranking retrieval candidates."""
-        frames, frame_mask = self.model.encode_audio(input_features, feature_attention_mask)
+        frames, frame_mask = self.model.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         return self._matching_logits(frames, frame_mask, input_ids, attention_mask).softmax(-1)[:, 1]
 
     def forward(
         self,
-        input_features: torch.Tensor,
         input_ids: torch.LongTensor,
-        feature_attention_mask: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
+        audio_frames: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
         group_ids: torch.LongTensor | None = None,
         return_loss: bool = False,
         label_smoothing: float = 0.0,
@@ -662,8 +691,9 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
     ) -> MintPretrainingOutput:
         r"""
         Args:
-            input_features (`torch.Tensor`): audio, as for [`MintModel.encode_audio`].
             input_ids (`torch.LongTensor` of shape `(B, T)`): the paired texts in the bridge tokenizer ([CLS] first).
+            input_features (`torch.Tensor`): audio, as for [`MintModel.encode_audio`]; or instead
+            audio_frames / audio_frame_mask (`(B, F, D)` / `(B, F)`): the frozen encoder's outputs, from a cache.
             group_ids (`torch.LongTensor` of shape `(B,)`, *optional*): clip ids; texts of the same clip are never
                 drawn as each other's hard negatives (clips with several captions).
             return_loss (`bool`, defaults to `False`): compute the three targets; otherwise only the similarities of
@@ -672,7 +702,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        frames, frame_mask = self.model.encode_audio(input_features, feature_attention_mask)
+        frames, frame_mask = self.model.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
         batch = frames.shape[0]
         queries = self.model.query_tokens(batch)
         frames = frames.to(queries.dtype)

@@ -171,7 +171,7 @@ def test_retrieval_api_agrees_with_forward(stage1):
         out = model(**inputs)
         audio = model.get_audio_features(inputs["input_features"], inputs["feature_attention_mask"])
         text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])
-        scores = model.atm_scores(**{k: inputs[k] for k in inputs})
+        scores = model.atm_scores(**inputs)
     assert out.loss is None
     torch.testing.assert_close(out.audio_embeds, audio)
     torch.testing.assert_close(out.text_embeds, text)
@@ -229,3 +229,21 @@ def test_stage1_checkpoint_loads_into_generation_model(stage1, tmp_path):
     assert bridge_keys
     for key in bridge_keys:
         torch.testing.assert_close(target[key], source[key], rtol=0, atol=0)
+
+
+def test_cached_frames_give_the_same_losses(stage1):
+    """Stage 1 can read the frozen encoder's outputs from a cache instead of running it."""
+    config, inputs = stage1
+    model = MintForAudioTextRetrieval(config).eval()
+    frames, frame_mask = model.model.encode_audio(inputs["input_features"], inputs["feature_attention_mask"])
+    cached = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"],
+              "audio_frames": frames, "audio_frame_mask": frame_mask}
+    torch.manual_seed(3)
+    a = model(**inputs, return_loss=True)
+    torch.manual_seed(3)
+    b = model(**cached, return_loss=True)
+    torch.testing.assert_close(a.loss, b.loss)
+    with pytest.raises(ValueError, match="not both"):
+        model(**inputs, audio_frames=frames)
+    with pytest.raises(ValueError, match="no audio"):
+        model(input_ids=inputs["input_ids"])
