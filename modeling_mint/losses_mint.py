@@ -1,7 +1,8 @@
 """Stage-1 (multi-target pre-training) losses and attention masks for the Bridge-Net.
 
-Pure functions: audio-text contrastive (ATC), audio-text matching (ATM) with hard negatives, audio-grounded text
-generation (AGTG), the three masks, and a gather that keeps gradients across ranks. transformers has none of them.
+Pure functions: audio-text contrastive (ATC), audio-text matching (ATM) with hard negatives, the three masks
+(unimodal for ATC, bidirectional for ATM, multimodal causal for audio-grounded text generation, AGTG) and a gather
+that keeps gradients across ranks. transformers has none of them.
 """
 
 import torch
@@ -135,15 +136,7 @@ def audio_text_matching_loss(logits: torch.Tensor, num_positive: int) -> torch.T
     return F.cross_entropy(logits, labels)
 
 
-# ---- AGTG ----------------------------------------------------------------------------------------------------
-def audio_grounded_generation_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0):
-    """Next-token cross-entropy over the text positions; `labels` use -100 for ignored tokens."""
-    shifted = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
-    return F.cross_entropy(shifted, labels[:, 1:].reshape(-1), ignore_index=-100, label_smoothing=label_smoothing)
-
-
 __all__ = [
-    "audio_grounded_generation_loss",
     "audio_text_contrastive_loss",
     "audio_text_matching_loss",
     "bridge_attention_mask",

@@ -15,7 +15,6 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from .configuration_mint import MintBridgeConfig, MintConfig
 from .losses_mint import (
-    audio_grounded_generation_loss,
     audio_text_contrastive_loss,
     audio_text_matching_loss,
     bridge_attention_mask,
@@ -744,9 +743,10 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
             input_ids=decoder_ids, attention_mask=mask, query_embeds=queries,
             encoder_hidden_states=frames, encoder_attention_mask=frame_mask,
         ).last_hidden_state[:, queries.shape[1] :]
-        logits = self.agtg_head(text_output, self.get_input_embeddings().weight)
-        labels = input_ids.masked_fill(attention_mask == 0, -100)
-        loss_agtg = audio_grounded_generation_loss(logits, labels, label_smoothing)
+        targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
+        keep = targets != -100  # the 30k-way head runs only where there is a next token to predict
+        logits = self.agtg_head(text_output[:, :-1][keep], self.get_input_embeddings().weight)
+        loss_agtg = nn.functional.cross_entropy(logits.float(), targets[keep], label_smoothing=label_smoothing)
 
         return MintPretrainingOutput(
             loss=loss_atc + loss_atm + loss_agtg,

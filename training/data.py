@@ -1,0 +1,38 @@
+"""Real audio-text pairs that install from Debian packages."""
+
+import gzip
+import hashlib
+import re
+from pathlib import Path
+
+
+ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+ASTERISK_TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+
+
+def split_of(key: str, validation: int = 10, test: int = 15) -> str:
+    """Deterministic split by source file: md5 of the key, in percent."""
+    bucket = int(hashlib.md5(key.encode()).hexdigest(), 16) % 100
+    return "test" if bucket < test else "validation" if bucket < test + validation else "train"
+
+
+def asterisk_pairs() -> list[dict]:
+    """Asterisk English prompts (CC-BY-SA-3.0, Allison Smith) with their exact transcripts.
+
+    Needs Debian `asterisk-core-sounds-en-wav` and `asterisk-core-sounds-en`. Entries in brackets (tones) are
+    skipped: they describe sounds, not speech.
+    """
+    if not ASTERISK_TRANSCRIPTS.is_file() or not ASTERISK_SOUNDS.is_dir():
+        raise FileNotFoundError(
+            "Asterisk prompts are missing: apt-get install asterisk-core-sounds-en asterisk-core-sounds-en-wav"
+        )
+    pairs = []
+    for line in gzip.open(ASTERISK_TRANSCRIPTS, "rt", encoding="utf-8", errors="replace"):
+        match = re.match(r"^([\w/.-]+):\s*(.+?)\s*$", line)
+        if match is None or match.group(2).startswith("["):
+            continue
+        name, text = match.groups()
+        path = ASTERISK_SOUNDS / f"{name}.wav"
+        if path.is_file():
+            pairs.append({"audio": str(path), "text": text, "source": "asterisk", "split": split_of(name)})
+    return pairs

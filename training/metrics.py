@@ -1,0 +1,29 @@
+"""Retrieval metrics computed from embeddings."""
+
+import torch
+
+
+def recall_at_k(similarity: torch.Tensor, positives: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
+    """R@k for each query row of `similarity (Q, C)`; `positives (Q, C)` marks the correct candidates."""
+    order = similarity.argsort(dim=1, descending=True)
+    hit_rank = positives.gather(1, order).float().argmax(dim=1)  # rank of the first correct candidate
+    return {f"R@{k}": float((hit_rank < k).float().mean()) for k in ks}
+
+
+def retrieval_metrics(audio_embeds: torch.Tensor, text_embeds: torch.Tensor, text_of_audio: list[int]) -> dict:
+    """Audio-to-text and text-to-audio recall.
+
+    Args:
+        audio_embeds: `(A, Nq, P)` normalized query embeddings; similarity is the max over queries.
+        text_embeds: `(T, P)` normalized text embeddings of the distinct candidate texts.
+        text_of_audio: for each audio, the index of its text.
+    """
+    similarity = torch.einsum("aqd,td->atq", audio_embeds, text_embeds).amax(-1)
+    positives = torch.zeros_like(similarity, dtype=torch.bool)
+    positives[torch.arange(len(text_of_audio)), torch.tensor(text_of_audio)] = True
+    a2t = recall_at_k(similarity, positives)
+    t2a = recall_at_k(similarity.t(), positives.t())
+    metrics = {f"audio_to_text/{k}": v for k, v in a2t.items()}
+    metrics.update({f"text_to_audio/{k}": v for k, v in t2a.items()})
+    metrics["chance/R@1_audio_to_text"] = 1.0 / similarity.shape[1]
+    return metrics
