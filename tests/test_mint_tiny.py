@@ -1,0 +1,55 @@
+"""mint-tiny, the offline default, assembled from its real parts and used as a Hub user would."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from hub_configs.assemble import assemble
+from hub_configs.components import smollm2_135m_instruct, whisper_encoder_window, whisper_tiny_en
+from modeling_mint import MintForConditionalGeneration, MintProcessor
+from tests.test_remote_code import run_fresh
+from training.data import asterisk_pairs
+
+
+@pytest.fixture(scope="module")
+def mint_tiny(tmp_path_factory):
+    return assemble("mint-tiny", tmp_path_factory.mktemp("models") / "mint-tiny")
+
+
+def test_parts_are_the_pretrained_ones(mint_tiny):
+    model = MintForConditionalGeneration.from_pretrained(mint_tiny).eval()
+    processor = MintProcessor.from_pretrained(mint_tiny)
+    smol = AutoModelForCausalLM.from_pretrained(smollm2_135m_instruct()).eval()
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_135m_instruct())
+    ids = tokenizer("The capital of France is", return_tensors="pt")
+    with torch.no_grad():  # text only: the LLM inside MINT is SmolLM2, unchanged
+        torch.testing.assert_close(model(**ids).logits[..., : smol.config.vocab_size], smol(**ids).logits)
+    _, encoder = whisper_encoder_window(whisper_tiny_en(), 10)
+    features = torch.randn(1, 80, 1000)
+    with torch.no_grad():
+        torch.testing.assert_close(model.model.audio_tower(features).last_hidden_state,
+                                   encoder(features).last_hidden_state)
+    assert processor.tokenizer.convert_tokens_to_ids("<audio>") == model.config.audio_token_index
+    assert model.config.audio_token_index in model.generation_config.suppress_tokens
+    assert processor.audio_window_seconds == 10 and model.config.audio_window_size == 1000
+
+
+def test_pipeline_on_real_speech_in_fresh_process(mint_tiny, tmp_path):
+    clip = next(p["audio"] for p in asterisk_pairs() if p["split"] == "test")
+    result = run_fresh(
+        f"""
+        import json
+        from transformers import pipeline
+        pipe = pipeline("audio-text-to-text", model={str(mint_tiny)!r}, trust_remote_code=True)
+        out = pipe({clip!r}, prompt="Transcribe the audio.", max_new_tokens=12)
+        print(json.dumps({{"out": out, "cls": type(pipe.model).__name__}}))
+        """,
+        tmp_path, tmp_path / "hf_home",
+    )
+    assert result["cls"] == "MintForConditionalGeneration"
+    assert result["out"]["generated_text"].strip()  # SmolLM2 answers in words
+    assert "<audio>" not in result["out"]["generated_text"]
+    config = json.loads((mint_tiny / "config.json").read_text())
+    assert config["text_config"]["model_type"] == "llama" and config["audio_config"]["model_type"] == "whisper"
