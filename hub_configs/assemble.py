@@ -141,8 +141,8 @@ def _bridge_part(source: str, **overrides):
     bert_config = AutoConfig.from_pretrained(source).to_dict()
     bridge_config = components.bridge_config_from_bert_dict(bert_config, **overrides)
     bert = AutoModel.from_pretrained(source, add_pooling_layer=False)
-    state = components.bert_to_bridge_state_dict(bert.state_dict(), cls_id=bert_config.get("cls_token_id") or 101)
     tokenizer = AutoTokenizer.from_pretrained(source)
+    state = components.bert_to_bridge_state_dict(bert.state_dict(), cls_id=tokenizer.cls_token_id)
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     if tokenizer.bos_token_id != bridge_config.bos_token_id:
         raise ValueError(f"{source}: [DEC] got id {tokenizer.bos_token_id}, expected {bridge_config.bos_token_id}")
@@ -165,6 +165,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
     """Join pretrained parts as `spec` (a `variant.json`) says; load trained Bridge-Net weights if given."""
     window = spec.get("audio_window_seconds", 10)
     audio_config, audio_state, features = _audio_part(resolve(spec["audio_encoder"]), window)
+    waveform = audio_config.model_type not in ("whisper", "audio-spectrogram-transformer")
     bridge_config, bridge_state, bridge_tokenizer = _bridge_part(
         resolve(spec["bridge_init"]), cross_attention_frequency=spec.get("cross_attention_frequency", 2),
         encoder_hidden_size=None,
@@ -176,6 +177,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         audio_config=audio_config.to_dict(), bridge_config=bridge_config.to_dict(), text_config=text_config.to_dict(),
         num_query_tokens=spec.get("num_query_tokens", 32), audio_token_index=audio_token,
         projection_dim=spec.get("projection_dim", 256), max_audio_windows=spec.get("max_audio_windows", 3),
+        audio_window_size=window * features.sampling_rate if waveform else None,
     )
     model = MintForConditionalGeneration(config)
     model.model.audio_tower.load_state_dict(audio_state)
@@ -189,7 +191,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
     processor = MintProcessor(
         feature_extractor=features, tokenizer=tokenizer, bridge_tokenizer=bridge_tokenizer,
         num_query_tokens=config.num_query_tokens, max_audio_windows=config.max_audio_windows,
-        chat_template=getattr(tokenizer, "chat_template", None),
+        audio_window_seconds=window, chat_template=getattr(tokenizer, "chat_template", None),
     )
     return model, processor
 
