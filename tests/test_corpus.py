@@ -1,0 +1,80 @@
+"""The offline corpus: schema, deterministic splits by source file, audio decoding, and generated content that is
+what its text says."""
+
+import numpy as np
+import pytest
+from datasets import Audio, load_from_disk
+
+from training.corpus import PITCHES, build, generated_specs, make_clip, tuxpaint_rows
+
+
+COLUMNS = {"audio", "text", "task", "instruction", "source", "license", "split", "language", "clip_id"}
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    out, stats = build(tmp_path_factory.mktemp("corpus") / "mint-corpus", max_per_source=12)
+    return load_from_disk(str(out)), stats, out
+
+
+def test_schema_splits_and_card(small_corpus):
+    corpus, stats, out = small_corpus
+    assert set(corpus) == {"train", "validation", "test"}
+    for split, dataset in corpus.items():
+        assert set(dataset.column_names) == COLUMNS
+        assert set(dataset["split"]) <= {split}
+    sources = set().union(*(set(d["source"]) for d in corpus.values()))
+    assert {"asterisk", "ktuberling", "klettres", "tuxpaint", "freedesktop", "generated"} <= sources
+    assert stats["missing_sources"] == [] and stats["real_clips"] > stats["generated_clips"]
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "CC-BY-SA-3.0" in card and f"{stats['clips']} clips" in card
+
+
+def test_audio_decodes_through_datasets(small_corpus):
+    corpus, _, _ = small_corpus
+    resampled = corpus["train"].cast_column("audio", Audio(sampling_rate=16000))
+    for i in range(0, len(resampled), max(1, len(resampled) // 8)):
+        audio = resampled[i]["audio"]
+        array = np.asarray(audio["array"])
+        assert audio["sampling_rate"] == 16000 and array.size > 0 and np.isfinite(array).all()
+
+
+def test_splits_are_deterministic(small_corpus, tmp_path):
+    corpus, _, _ = small_corpus
+    again = load_from_disk(str(build(tmp_path / "again", max_per_source=12)[0]))
+    for split in corpus:
+        assert sorted(corpus[split]["clip_id"]) == sorted(again[split]["clip_id"])
+
+
+def test_a_stamp_and_its_descriptions_share_a_split():
+    rows = tuxpaint_rows()
+    by_stamp = {}
+    for r in rows:
+        stamp = r["clip_id"].split("/desc_")[0]
+        by_stamp.setdefault(stamp, set()).add(r["split"])
+    assert len(rows) > 1000 and all(len(splits) == 1 for splits in by_stamp.values())
+
+
+def bursts(path) -> int:
+    import soundfile as sf
+
+    wav, rate = sf.read(path)
+    frame = rate // 100
+    energy = np.array([np.abs(wav[i : i + frame]).max() for i in range(0, len(wav) - frame, frame)])
+    loud = energy > 0.1
+    return int(np.sum(loud[1:] & ~loud[:-1]) + loud[0])
+
+
+def test_generated_tones_have_the_stated_count_and_pitch(tmp_path):
+    import soundfile as sf
+
+    specs = [s for s in generated_specs() if s["key"].startswith("tones/")][:12]
+    for spec in specs:
+        _, count, freq, _ = spec["make"]
+        path = make_clip(spec, tmp_path)
+        assert bursts(path) == count, spec
+        wav, rate = sf.read(path)
+        spectrum = np.abs(np.fft.rfft(wav))
+        assert abs(np.argmax(spectrum) * rate / len(wav) - freq) < 5, spec
+        if spec["task"] == "question_answering" and "low, medium" in spec["instruction"]:
+            assert spec["text"] == PITCHES[freq]

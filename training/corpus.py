@@ -1,0 +1,387 @@
+"""The offline corpus: real recordings from Debian packages, plus espeak-ng / sox clips whose content is known exactly,
+as a `datasets.DatasetDict` with one schema for every source.
+
+    mint data build --out data/mint-corpus          # ~12k real + ~1.4k generated clips, a few minutes on 2 cores
+
+Columns: audio, text, task, instruction, source, license, split, language, clip_id. Splits are deterministic, by
+source file (a Tux Paint stamp's sound and its spoken descriptions stay together).
+"""
+
+import hashlib
+import json
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from training.data import ASTERISK_SOUNDS, asterisk_pairs, split_of
+
+
+INSTRUCTIONS = {
+    "transcription": ["Transcribe the speech.", "What is being said?", "Write down the spoken words."],
+    "captioning": ["Describe the audio.", "Caption the sound.", "What do you hear?"],
+    "classification": ["What is this sound?", "Name the sound you hear.", "Classify the audio."],
+    "spoken_word": ["Which word is spoken?", "What object is named in the recording?"],
+    "letter": ["Which letter or syllable is spoken?", "Say which letter or syllable you hear."],
+    "language_id": ["What language is spoken?", "Which language is this?"],
+    "question_answering": ["Answer the question about the audio."],  # generated QA rows carry their question
+}
+LICENSES = {
+    "asterisk": "CC-BY-SA-3.0",
+    "ktuberling": "GPL-2.0-or-later",
+    "klettres": "GPL-2.0-or-later",
+    "tuxpaint": "GPL-2.0",
+    "freedesktop": "CC-BY-SA-3.0 / CC-BY-3.0 / GPL-2.0-or-later (per file, see the package)",
+    "alsa": "GPL-2.0",
+    "generated": "CC0-1.0",
+}
+KTUBERLING = Path("/usr/share/ktuberling/sounds")
+KLETTRES = Path("/usr/share/klettres")
+TUXPAINT = Path("/usr/share/tuxpaint/stamps")
+FREEDESKTOP = Path("/usr/share/sounds/freedesktop/stereo")
+ALSA = Path("/usr/share/sounds/alsa")
+
+
+def pick(options: list[str], key: str) -> str:
+    """A deterministic choice, so rebuilding gives the same rows."""
+    return options[int(hashlib.md5(key.encode()).hexdigest(), 16) % len(options)]
+
+
+def row(path, text, task, source, key, language="en", instruction=None) -> dict:
+    return {
+        "audio": str(path), "text": text, "task": task, "source": source, "license": LICENSES[source],
+        "split": split_of(f"{source}/{key}"), "language": language, "clip_id": f"{source}/{key}",
+        "instruction": instruction or pick(INSTRUCTIONS[task], f"{source}/{key}/{task}"),
+    }
+
+
+# ---- real recordings -------------------------------------------------------------------------------------------
+def asterisk_rows() -> list[dict]:
+    return [row(p["audio"], p["text"], "transcription", "asterisk", Path(p["audio"]).relative_to(ASTERISK_SOUNDS).as_posix())
+            for p in asterisk_pairs()]
+
+
+def ktuberling_rows() -> list[dict]:
+    rows = []
+    for theme in sorted(KTUBERLING.glob("*.soundtheme")):
+        root = ET.parse(theme).getroot()
+        language = root.get("code", theme.stem)
+        for sound in root.iter("sound"):
+            path = KTUBERLING / sound.get("file")
+            if path.is_file():
+                label = sound.get("name").replace("_", " ")
+                rows.append(row(path, label, "spoken_word", "ktuberling", sound.get("file"), language))
+    return rows
+
+
+def klettres_rows() -> list[dict]:
+    rows = []
+    for sounds in sorted(KLETTRES.glob("*/sounds.xml")):
+        try:
+            root = ET.fromstring(re.sub(r"<!--.*?-->", "", sounds.read_text(encoding="utf-8"), flags=re.S))
+        except ET.ParseError:
+            continue
+        for language in root.iter("language"):
+            code = language.get("code")
+            for sound in language.iter("sound"):
+                path = KLETTRES / sound.get("file")
+                if path.is_file():
+                    rows.append(row(path, sound.get("name"), "letter", "klettres", sound.get("file"), code))
+    return rows
+
+
+def _tuxpaint_texts(txt: Path) -> dict[str, str]:
+    lines = txt.read_text(encoding="utf-8", errors="replace").splitlines()
+    texts = {"en": lines[0].strip()} if lines else {}
+    for line in lines[1:]:
+        match = re.match(r"^([\w@]+)\.utf8=(.*)$", line.strip())
+        if match and match.group(2).strip():
+            texts[match.group(1)] = match.group(2).strip()
+    return texts
+
+
+def tuxpaint_rows() -> list[dict]:
+    """Sound effects captioned by the stamp's English text; spoken descriptions transcribed in their language."""
+    rows = []
+    for txt in sorted(TUXPAINT.rglob("*.txt")):
+        texts = _tuxpaint_texts(txt)
+        if not texts.get("en"):
+            continue
+        stamp = txt.relative_to(TUXPAINT).with_suffix("").as_posix()
+        effect = txt.with_suffix(".ogg")
+        if effect.is_file():
+            rows.append(row(effect, texts["en"], "captioning", "tuxpaint", stamp))
+        for desc in sorted(txt.parent.glob(f"{txt.stem}_desc*.ogg")):
+            language = desc.stem[len(txt.stem) + len("_desc") :].lstrip("_") or "en"
+            text = texts.get(language)
+            if text:
+                rows.append({**row(desc, text, "transcription", "tuxpaint", stamp, language),
+                             "clip_id": f"tuxpaint/{stamp}/desc_{language}"})
+    return rows
+
+
+def freedesktop_rows() -> list[dict]:
+    rows = []
+    for path in sorted(FREEDESKTOP.glob("*.oga")):
+        label = path.stem.replace("-", " ")
+        rows.append(row(path, label, "classification", "freedesktop", path.name))
+    for path in sorted(ALSA.glob("*.wav")):
+        if path.stem == "Noise":
+            rows.append(row(path, "white noise", "classification", "alsa", path.name))
+        else:
+            rows.append(row(path, path.stem.replace("_", " "), "transcription", "alsa", path.name))
+    return rows
+
+
+# ---- generated clips with exactly known content --------------------------------------------------------------------
+WORDS = ("red blue green yellow black white small large happy quiet loud fast slow dog cat bird horse cow car train "
+         "phone door window water coffee music morning evening city river mountain garden kitchen street market "
+         "open close call send press wait start stop play read write walk run sleep listen speak please thank you "
+         "today tomorrow one two three four five six seven eight nine ten").split()
+EN_VOICES = ["en-us", "en-gb", "en+m3", "en+f3", "en-us+f2", "en-gb+m1", "en+f4", "en-gb-scotland"]
+LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch",
+             "pt": "Portuguese", "pl": "Polish"}
+NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six"]
+PITCHES = {220: "low", 440: "medium", 880: "high", 1760: "very high"}
+
+
+def _run(args):
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _speech(out: Path, text: str, voice: str, speed: int, pitch: int):
+    _run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(out), text])
+
+
+def _tones(out: Path, count: int, freq: int, length: float, gap: float = 0.25):
+    parts = []
+    for i in range(count):
+        parts += [f"|sox -n -r 16000 -c 1 -p synth {length} sine {freq} fade 0.01 {length} 0.01"]
+        if i < count - 1:
+            parts += [f"|sox -n -r 16000 -c 1 -p trim 0 {gap}"]
+    _run(["sox", *parts, str(out)])
+
+
+def _noise(out: Path, colour: str, seconds: float, gain: float = -6):
+    _run(["sox", "-n", "-r", "16000", "-c", "1", str(out), "synth", str(seconds), f"{colour}noise", "gain", str(gain)])
+
+
+def generated_specs(seed: int = 0) -> list[dict]:
+    """What to generate: each spec has a `make` recipe and its row fields."""
+    rng = random.Random(seed)
+    specs = []
+    for i in range(500):  # English speech with its transcript, voice and speed
+        words = rng.sample(WORDS, rng.randint(3, 9))
+        text = " ".join(words).capitalize() + "."
+        voice = rng.choice(EN_VOICES)
+        specs.append({"key": f"speech/{i:04d}", "make": ("speech", text, voice, rng.randint(130, 190), rng.randint(30, 70)),
+                      "text": text, "task": "transcription", "language": "en"})
+    for i in range(240):  # language identification: digits spoken in eight languages
+        code = list(LANGUAGES)[i % len(LANGUAGES)]
+        digits = " ".join(str(rng.randint(0, 9)) for _ in range(rng.randint(3, 6)))
+        specs.append({"key": f"language/{i:04d}", "make": ("speech", digits, code, 150, 50),
+                      "text": LANGUAGES[code], "task": "language_id", "language": code})
+    for i in range(300):  # tones: how many, how high, how long
+        count, freq, length = rng.randint(1, 5), rng.choice(list(PITCHES)), rng.choice([0.15, 0.3, 0.6])
+        kind = "short" if length < 0.2 else "long" if length > 0.5 else ""
+        noun = "beep" if count == 1 else "beeps"
+        caption = f"{NUMBER_WORDS[count].capitalize()} {kind + ' ' if kind else ''}{freq} Hz {noun}."
+        task, instruction, text = [
+            ("captioning", None, caption),
+            ("question_answering", "How many beeps are there?", NUMBER_WORDS[count]),
+            ("question_answering", "Is the tone low, medium, high or very high?", PITCHES[freq]),
+        ][i % 3]
+        specs.append({"key": f"tones/{i:04d}", "make": ("tones", count, freq, length), "text": text, "task": task,
+                      "language": "", "instruction": instruction})
+    for i in range(120):  # noise colours
+        colour = ["white", "pink", "brown"][i % 3]
+        specs.append({"key": f"noise/{i:04d}", "make": ("noise", colour, rng.choice([1.0, 2.0, 3.0])),
+                      "text": f"{colour} noise", "task": "classification", "language": ""})
+    for i in range(240):  # sequences: which comes first, the beep or the voice
+        word = rng.choice(WORDS)
+        beep_first = rng.random() < 0.5
+        freq = rng.choice(list(PITCHES))
+        caption = (f"A {freq} Hz beep, then a voice says \"{word}\"." if beep_first
+                   else f"A voice says \"{word}\", then a {freq} Hz beep.")
+        task, instruction, text = [
+            ("question_answering", "Which comes first, the beep or the voice?", "the beep" if beep_first else "the voice"),
+            ("captioning", None, caption),
+            ("question_answering", "What word does the voice say?", word),
+        ][i % 3]
+        specs.append({"key": f"sequence/{i:04d}", "make": ("sequence", word, freq, beep_first, rng.choice(EN_VOICES)),
+                      "text": text, "task": task, "language": "en", "instruction": instruction})
+    for i in range(120):  # mixtures: speech over noise
+        word, colour = rng.choice(WORDS), ["white", "pink", "brown"][i % 3]
+        specs.append({"key": f"mixture/{i:04d}", "make": ("mixture", word, colour, rng.choice(EN_VOICES)),
+                      "text": f"A voice says \"{word}\" over {colour} noise.", "task": "captioning", "language": "en"})
+    return specs
+
+
+def make_clip(spec: dict, folder: Path) -> Path:
+    out = folder / (spec["key"].replace("/", "_") + ".wav")
+    kind, *args = spec["make"]
+    if kind == "speech":
+        _speech(out, *args)
+    elif kind == "tones":
+        _tones(out, *args)
+    elif kind == "noise":
+        _noise(out, *args)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            speech, other = Path(tmp) / "speech.wav", Path(tmp) / "other.wav"
+            if kind == "sequence":
+                word, freq, beep_first, voice = args
+                _speech(speech, word, voice, 150, 50)
+                _run(["sox", str(speech), "-r", "16000", "-c", "1", str(Path(tmp) / "s16.wav")])
+                _tones(other, 1, freq, 0.3)
+                parts = [str(other), str(Path(tmp) / "s16.wav")]
+                _run(["sox", *(parts if beep_first else parts[::-1]), str(out)])
+            else:  # mixture
+                word, colour, voice = args
+                _speech(speech, word, voice, 150, 50)
+                _run(["sox", str(speech), "-r", "16000", "-c", "1", str(Path(tmp) / "s16.wav")])
+                _noise(other, colour, 1.5, gain=-18)
+                _run(["sox", "-m", str(Path(tmp) / "s16.wav"), str(other), str(out)])
+    return out
+
+
+def generated_rows(folder: Path, seed: int = 0, limit: int | None = None) -> list[dict]:
+    specs = generated_specs(seed)
+    if limit is not None:
+        specs = specs[:: max(1, len(specs) // limit)][:limit]
+    folder.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        paths = list(tqdm(pool.map(lambda s: make_clip(s, folder), specs), total=len(specs), desc="generating clips"))
+    return [row(path, spec["text"], spec["task"], "generated", spec["key"], spec["language"], spec.get("instruction"))
+            for spec, path in zip(specs, paths)]
+
+
+# ---- build --------------------------------------------------------------------------------------------------------
+REAL_SOURCES = {
+    "asterisk": asterisk_rows,
+    "ktuberling": ktuberling_rows,
+    "klettres": klettres_rows,
+    "tuxpaint": tuxpaint_rows,
+    "freedesktop": freedesktop_rows,
+}
+
+
+def collect_rows(work: Path, max_per_source: int | None = None, seed: int = 0) -> tuple[list[dict], list[str]]:
+    rows, missing = [], []
+    for name, collect in REAL_SOURCES.items():
+        try:
+            found = collect()
+        except (FileNotFoundError, OSError):
+            found = []
+        if not found:
+            missing.append(name)
+        if max_per_source is not None:
+            found = sorted(found, key=lambda r: hashlib.md5(r["clip_id"].encode()).hexdigest())[:max_per_source]
+        rows += found
+    rows += generated_rows(work / "generated", seed, limit=max_per_source)
+    return rows, missing
+
+
+def build(out: str | Path, max_per_source: int | None = None, seed: int = 0):
+    """Build the corpus into `out` (a `DatasetDict.save_to_disk` folder with a dataset card)."""
+    from datasets import Audio, Dataset, DatasetDict
+
+    out = Path(out)
+    start = time.time()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".mint-corpus-", dir=out.parent))
+    try:
+        rows, missing = collect_rows(work, max_per_source, seed)
+        if not rows:
+            raise FileNotFoundError("no audio sources found; run `make setup` (as root) to install them")
+        for r in tqdm(rows, desc="reading audio"):
+            r["audio"] = {"path": Path(r["audio"]).name, "bytes": Path(r["audio"]).read_bytes()}
+        splits = {}
+        for split in ("train", "validation", "test"):
+            chosen = [r for r in rows if r["split"] == split]
+            columns = {key: [r[key] for r in chosen] for key in rows[0]}
+            splits[split] = Dataset.from_dict(columns).cast_column("audio", Audio())
+        corpus = DatasetDict(splits)
+        staging = work / "dataset"
+        corpus.save_to_disk(str(staging))
+        stats = corpus_stats(rows, missing, time.time() - start, staging)
+        (staging / "README.md").write_text(dataset_card(stats))
+        (staging / "stats.json").write_text(json.dumps(stats, indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out, stats
+
+
+def corpus_stats(rows, missing, seconds, folder: Path) -> dict:
+    real = [r for r in rows if r["source"] != "generated"]
+    return {
+        "clips": len(rows),
+        "real_clips": len(real),
+        "generated_clips": len(rows) - len(real),
+        "by_source_split": {f"{s}/{p}": n for (s, p), n in sorted(Counter((r["source"], r["split"]) for r in rows).items())},
+        "by_task_split": {f"{t}/{p}": n for (t, p), n in sorted(Counter((r["task"], r["split"]) for r in rows).items())},
+        "missing_sources": missing,
+        "build_seconds": round(seconds, 1),
+        "disk_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+    }
+
+
+def dataset_card(stats: dict) -> str:
+    def table(counts: dict) -> str:
+        keys = sorted({k.rsplit("/", 1)[0] for k in counts})
+        lines = ["| | train | validation | test |", "|---|---|---|---|"]
+        for key in keys:
+            lines.append(f"| {key} | " + " | ".join(str(counts.get(f"{key}/{s}", 0)) for s in ("train", "validation", "test")) + " |")
+        return "\n".join(lines)
+
+    licenses = "\n".join(f"| {source} | {license} |" for source, license in LICENSES.items())
+    return f"""---
+license: other
+task_categories: [audio-text-to-text, automatic-speech-recognition, audio-classification]
+language: [en, multilingual]
+pretty_name: MINT offline audio corpus
+---
+
+# MINT offline audio corpus
+
+Real recordings that install from Debian packages, plus clips generated with espeak-ng and sox whose content is
+known exactly (what is said, how many beeps, which pitch, which sound comes first). Built by `mint data build`.
+
+{stats['clips']} clips: {stats['real_clips']} real, {stats['generated_clips']} generated. Built in
+{stats['build_seconds']} s; {stats['disk_bytes'] / 1e6:.0f} MB on disk. Splits are by source file (md5 of the path).
+Sources not installed when built: {', '.join(stats['missing_sources']) or 'none'}.
+
+## Columns
+`audio` (the original file's bytes; `datasets` Audio decodes and resamples), `text` (transcript, caption, label or
+answer), `task`, `instruction`, `source`, `license`, `split`, `language`, `clip_id`.
+
+## Clips per source
+{table(stats['by_source_split'])}
+
+## Clips per task
+{table(stats['by_task_split'])}
+
+## Sources and licenses
+| source | license |
+|---|---|
+{licenses}
+
+- asterisk: Debian `asterisk-core-sounds-en-wav` + `asterisk-core-sounds-en` (transcripts), voice of Allison Smith.
+- ktuberling: Debian `ktuberling-data`, object names spoken in many languages.
+- klettres: Debian `klettres-data`, letters and syllables spoken in many languages.
+- tuxpaint: Debian `tuxpaint-stamps-default`, sound effects with the stamp's English caption, and spoken
+  descriptions with their text.
+- freedesktop / alsa: Debian `sound-theme-freedesktop`, `alsa-utils`: event sounds by name, spoken channel names.
+- generated: espeak-ng speech and sox tones, noise, sequences and mixtures.
+"""
