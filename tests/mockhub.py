@@ -2,7 +2,8 @@
 
     python -m tests.mockhub --root DIR --port 8123        # then HF_ENDPOINT=http://127.0.0.1:8123
 
-`DIR/<org>/<name>/...` is served as the model repo `<org>/<name>` at one fixed commit. Requests are logged to
+`DIR/<org>/<name>/...` is served as the model repo `<org>/<name>`, `DIR/datasets/<org>/<name>/...` as the dataset
+repo, at one fixed commit. Requests are logged to
 stdout, misses answer 404 with `X-Error-Code: EntryNotFound` as the Hub does.
 """
 
@@ -21,12 +22,12 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 def create_app(root: Path) -> FastAPI:
     app = FastAPI()
 
-    def repo_dir(org: str, name: str) -> Path | None:
-        path = root / org / name
+    def repo_dir(org: str, name: str, kind: str = "models") -> Path | None:
+        path = (root / org / name) if kind == "models" else (root / kind / org / name)
         return path if path.is_dir() else None
 
-    def info(org, name):
-        repo = repo_dir(org, name)
+    def info(org, name, kind="models"):
+        repo = repo_dir(org, name, kind)
         if repo is None:
             return JSONResponse({"error": "Repository not found"}, status_code=404,
                                 headers={"X-Error-Code": "RepoNotFound"})
@@ -42,25 +43,43 @@ def create_app(root: Path) -> FastAPI:
     def model_info_revision(org: str, name: str, revision: str):
         return info(org, name)
 
-    @app.get("/api/models/{org}/{name}/tree/{revision}")
-    @app.get("/api/models/{org}/{name}/tree/{revision}/{path:path}")
-    def tree(org: str, name: str, revision: str, path: str = ""):
-        repo = repo_dir(org, name)
+    @app.get("/api/datasets/{org}/{name}")
+    @app.get("/api/datasets/{org}/{name}/revision/{revision}")
+    def dataset_info(org: str, name: str, revision: str = "main"):
+        return info(org, name, "datasets")
+
+    @app.api_route("/datasets/{org}/{name}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
+    def resolve_dataset(org: str, name: str, revision: str, path: str, request: Request):
+        return serve(repo_dir(org, name, "datasets"), path, request)
+
+    def tree(repo: Path | None, path: str, recursive: bool):
         if repo is None:
             return JSONResponse({"error": "Repository not found"}, status_code=404)
         base = repo / path
         if not base.exists():
             return JSONResponse({"error": "Entry not found"}, status_code=404, headers={"X-Error-Code": "EntryNotFound"})
         entries = []
-        for p in sorted(base.iterdir()):
+        for p in sorted(base.rglob("*") if recursive else base.iterdir()):
             rel = str(p.relative_to(repo))
             entries.append({"type": "directory", "path": rel, "oid": COMMIT} if p.is_dir()
                            else {"type": "file", "path": rel, "size": p.stat().st_size, "oid": COMMIT})
         return entries
 
+    @app.get("/api/models/{org}/{name}/tree/{revision}")
+    @app.get("/api/models/{org}/{name}/tree/{revision}/{path:path}")
+    def model_tree(org: str, name: str, revision: str, path: str = "", recursive: bool = False):
+        return tree(repo_dir(org, name), path, recursive)
+
+    @app.get("/api/datasets/{org}/{name}/tree/{revision}")
+    @app.get("/api/datasets/{org}/{name}/tree/{revision}/{path:path}")
+    def dataset_tree(org: str, name: str, revision: str, path: str = "", recursive: bool = False):
+        return tree(repo_dir(org, name, "datasets"), path, recursive)
+
     @app.api_route("/{org}/{name}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
     def resolve(org: str, name: str, revision: str, path: str, request: Request):
-        repo = repo_dir(org, name)
+        return serve(repo_dir(org, name), path, request)
+
+    def serve(repo: Path | None, path: str, request: Request):
         file = repo / path if repo is not None else None
         if file is None or not file.is_file():
             code = "RepoNotFound" if repo is None else "EntryNotFound"
