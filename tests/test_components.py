@@ -38,3 +38,33 @@ def test_bert_that_does_not_fit_raises():
                                      encoder_hidden_size=16)
     with pytest.raises(ValueError, match="does not fit"):
         init_bridge_from_bert(MintBridgeModel(config), path)
+
+
+def test_cached_conversion_is_idempotent_and_follows_the_source(tmp_path, monkeypatch):
+    from hub_configs.components import cached_conversion
+
+    monkeypatch.setenv("MINT_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"version 1")
+    calls = []
+
+    def convert(out):
+        calls.append(source.read_bytes())
+        (out / "model.txt").write_bytes(source.read_bytes())
+
+    first = cached_conversion("part", [source], convert)
+    again = cached_conversion("part", [source], convert)
+    assert first == again and len(calls) == 1  # the sha256 stamp matches: nothing is redone
+    source.write_bytes(b"version 2")
+    cached_conversion("part", [source], convert)
+    assert len(calls) == 2 and (first / "model.txt").read_bytes() == b"version 2"
+
+    def broken(out):
+        (out / "partial.txt").write_text("half")
+        raise RuntimeError("interrupted")
+
+    source.write_bytes(b"version 3")
+    with pytest.raises(RuntimeError):
+        cached_conversion("part", [source], broken)
+    assert (first / "model.txt").read_bytes() == b"version 2"  # the good copy survives a failed rebuild
+    assert not list((tmp_path / "cache").glob(".part.*"))  # no half-written leftovers
