@@ -78,3 +78,10 @@ def test_generated_tones_have_the_stated_count_and_pitch(tmp_path):
         assert abs(np.argmax(spectrum) * rate / len(wav) - freq) < 5, spec
         if spec["task"] == "question_answering" and "low, medium" in spec["instruction"]:
             assert spec["text"] == PITCHES[freq]
+
+
+def test_asterisk_rows_share_the_stage1_split():
+    from training.corpus import asterisk_rows
+    from training.data import asterisk_pairs
+
+    assert [r["split"] for r in asterisk_rows()] == [p["split"] for p in asterisk_pairs()]

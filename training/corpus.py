@@ -65,7 +65,9 @@ def row(path, text, task, source, key, language="en", instruction=None) -> dict:
 
 # ---- real recordings -------------------------------------------------------------------------------------------
 def asterisk_rows() -> list[dict]:
-    return [row(p["audio"], p["text"], "transcription", "asterisk", Path(p["audio"]).relative_to(ASTERISK_SOUNDS).as_posix())
+    """The prompts keep the split `asterisk_pairs` gives them, which stage 1 and the Whisper checks also use."""
+    return [{**row(p["audio"], p["text"], "transcription", "asterisk",
+                   Path(p["audio"]).relative_to(ASTERISK_SOUNDS).as_posix()), "split": p["split"]}
             for p in asterisk_pairs()]
 
 
