@@ -282,18 +282,21 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
 
     def get_audio_features(
         self,
-        input_features: torch.Tensor,
+        input_features: torch.Tensor | None = None,
         feature_attention_mask: torch.Tensor | None = None,
         bridge_input_ids: torch.LongTensor | None = None,
         bridge_attention_mask: torch.Tensor | None = None,
+        audio_frames: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Soft prompt `(B, Nq, D_llm)`: the bridge's query outputs, projected to the LLM width.
 
         `bridge_input_ids` (the instruction in the bridge tokenizer) shares self-attention with the queries, so
-        what the queries extract depends on the task.
+        what the queries extract depends on the task. `audio_frames` replace `input_features` when the frozen
+        encoder's outputs come from a cache.
         """
         query_output = self.bridge_query_output(
-            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask
+            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask, audio_frames, audio_frame_mask
         )
         return self.language_projection(query_output)
 
@@ -326,20 +329,22 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         feature_attention_mask=None,
         bridge_input_ids=None,
         bridge_attention_mask=None,
+        audio_frames=None,
+        audio_frame_mask=None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """LLM input embeddings with the audio soft prompt in place (the prompt side of the model)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
-        if input_features is None:
+        if input_features is None and audio_frames is None:
             if input_ids is not None and self.config.audio_token_index is not None:
                 n = int((input_ids == self.config.audio_token_index).sum())
                 if n:
                     raise ValueError(f"input_ids contain {n} audio placeholder tokens but no input_features were given")
             return inputs_embeds, None
         audio_embeds = self.get_audio_features(
-            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask
+            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask, audio_frames, audio_frame_mask
         )
         return self.merge_audio(input_ids, inputs_embeds, audio_embeds), audio_embeds
 
@@ -363,6 +368,8 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs=None,
         use_cache: bool | None = None,
+        audio_frames: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> MintModelOutputWithPast:
         r"""
@@ -375,12 +382,16 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
             bridge_input_ids / bridge_attention_mask (`torch.LongTensor` of shape `(B, S)`, *optional*): the
                 instruction in the bridge tokenizer.
             decoder_input_ids / decoder_attention_mask / encoder_outputs: encoder-decoder LLMs only.
+            audio_frames / audio_frame_mask (`(B, F, D)` / `(B, F)`, *optional*): the frozen audio tower's outputs
+                from a feature cache, instead of `input_features`.
         """
         audio = dict(
             input_features=input_features,
             feature_attention_mask=feature_attention_mask,
             bridge_input_ids=bridge_input_ids,
             bridge_attention_mask=bridge_attention_mask,
+            audio_frames=audio_frames,
+            audio_frame_mask=audio_frame_mask,
         )
         if self.config.is_encoder_decoder:
             audio_embeds = None
@@ -410,7 +421,7 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
             )
 
         prefill = past_key_values is None or past_key_values.get_seq_length() == 0
-        if prefill or input_features is not None:
+        if prefill or input_features is not None:  # cached audio_frames are used at prefill only
             inputs_embeds, audio_embeds = self.embed_inputs(input_ids, inputs_embeds, **audio)
         else:  # decoding step: the new tokens are plain text
             inputs_embeds = self.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
@@ -473,8 +484,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     def language_model(self):
         return self.model.language_model
 
-    def get_audio_features(self, input_features, feature_attention_mask=None, bridge_input_ids=None, bridge_attention_mask=None):
-        return self.model.get_audio_features(input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask)
+    def get_audio_features(self, *args, **kwargs):
+        return self.model.get_audio_features(*args, **kwargs)
 
     def _shift_right(self, labels: torch.LongTensor) -> torch.LongTensor:
         """Decoder inputs for teacher forcing in T5: start token, then the labels shifted by one."""
@@ -500,6 +511,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        audio_frames: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
         **kwargs,
     ) -> MintCausalLMOutputWithPast:
         r"""
@@ -526,6 +539,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
             use_cache=use_cache,
+            audio_frames=audio_frames,
+            audio_frame_mask=audio_frame_mask,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
@@ -559,7 +574,8 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     @torch.no_grad()
     def generate(self, input_ids=None, attention_mask=None, **kwargs):
         """`GenerationMixin.generate`; for T5 the prompt with its audio is encoded once, up front."""
-        audio_keys = ("input_features", "feature_attention_mask", "bridge_input_ids", "bridge_attention_mask")
+        audio_keys = ("input_features", "feature_attention_mask", "bridge_input_ids", "bridge_attention_mask",
+                      "audio_frames", "audio_frame_mask")
         if self.config.is_encoder_decoder and kwargs.get("encoder_outputs") is None:
             audio = {k: kwargs.pop(k, None) for k in audio_keys}
             kwargs["encoder_outputs"] = self.model.encode_prompt(

@@ -250,3 +250,16 @@ def test_backbone_plus_head_layout(tester):
         hidden = model.base_model(**inputs, **extra).last_hidden_state
         logits = model(**inputs, labels=labels).logits
     torch.testing.assert_close(model.get_output_embeddings()(hidden), logits)
+
+
+def test_cached_audio_frames_match_input_features(tester):
+    """Training can feed the frozen tower's outputs from a cache: same loss, same generation."""
+    config, inputs, labels = tester.prepare_config_and_inputs()
+    model = make(config)
+    frames, frame_mask = model.model.encode_audio(inputs["input_features"], inputs["feature_attention_mask"])
+    cached = {k: v for k, v in inputs.items() if k not in ("input_features", "feature_attention_mask")}
+    cached.update(audio_frames=frames, audio_frame_mask=frame_mask)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs, labels=labels).loss, model(**cached, labels=labels).loss)
+    kwargs = dict(max_new_tokens=4, min_new_tokens=4, do_sample=False, pad_token_id=0)
+    assert model.generate(**inputs, **kwargs).tolist() == model.generate(**cached, **kwargs).tolist()
