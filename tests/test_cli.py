@@ -41,3 +41,28 @@ def test_console_script_installed(tmp_path):
         pytest.fail("the `mint` console script is not on PATH: install the project (pip install -e .)")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "assemble" in proc.stdout and "run" in proc.stdout
+
+
+def test_trained_bridge_weights_round_trip(tmp_path):
+    """What a trained MINT ships: the trainable parts only, loaded back over a freshly assembled model."""
+    import torch
+    from safetensors.torch import save_file
+
+    from hub_configs.assemble import load_trained_bridge, trained_state
+    from modeling_mint import MintConfig, MintForConditionalGeneration
+    from tests.conftest import TINY
+
+    config = MintConfig.from_pretrained(TINY)
+    torch.manual_seed(1)
+    trained = MintForConditionalGeneration(config)
+    state = trained_state(trained)
+    assert state and all(k.startswith(("model.query_tokens.", "model.bridge.", "model.language_projection.")) for k in state)
+    save_file(state, tmp_path / "bridge.safetensors")
+    torch.manual_seed(2)
+    fresh = MintForConditionalGeneration(config)
+    load_trained_bridge(fresh, tmp_path / "bridge.safetensors")
+    for key, value in state.items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    save_file({"model.language_model.norm.weight": torch.ones(3)}, tmp_path / "bad.safetensors")
+    with pytest.raises(ValueError, match="not Bridge-Net weights"):
+        load_trained_bridge(fresh, tmp_path / "bad.safetensors")
