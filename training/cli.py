@@ -3,6 +3,7 @@
     mint assemble VARIANT --out DIR
     mint run AUDIO... --model DIR [--prompt TEXT] [--json]
     mint data build --out DIR [--max-per-source N]
+    mint train stage1|stage2|instruct --recipe FILE [--key value ...]
 """
 
 import argparse
@@ -48,6 +49,26 @@ def _data_build(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    """Each stage parses its own recipe (YAML) and `TrainingArguments` / `SFTConfig` overrides."""
+    import importlib
+
+    module, recipe, config = {
+        "stage1": ("training.pretrain_bridge", "Stage1Recipe", "TrainingArguments"),
+        "stage2": ("training.pretrain_generative", "Stage2Recipe", "TrainingArguments"),
+        "instruct": ("training.sft", "InstructRecipe", "SFTConfig"),
+    }[args.stage]
+    from training.common import parse_recipe
+
+    script = importlib.import_module(module)
+    if config == "SFTConfig":
+        from trl import SFTConfig as config_class
+    else:
+        from transformers import TrainingArguments as config_class
+    script.main(*parse_recipe(getattr(script, recipe), config_class, ["--recipe", args.recipe, *args.overrides]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mint", description="MINT audio-language model")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="seed of the generated clips")
     b.set_defaults(func=_data_build)
 
+    p = sub.add_parser("train", help="train one stage from a recipe; other --key value pairs override it")
+    p.add_argument("stage", choices=["stage1", "stage2", "instruct"])
+    p.add_argument("--recipe", required=True, help="YAML with recipe and TrainingArguments/SFTConfig fields")
+    p.set_defaults(func=_train)
+
     p = sub.add_parser("run", help="answer an instruction about audio files")
     p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, ...)")
     p.add_argument("--model", required=True, help="model folder or Hub id")
@@ -78,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, overrides = parser.parse_known_args(argv)
+    if overrides and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(overrides)}")
+    args.overrides = overrides
     return args.func(args)
 
 

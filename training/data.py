@@ -36,3 +36,23 @@ def asterisk_pairs() -> list[dict]:
         if path.is_file():
             pairs.append({"audio": str(path), "text": text, "source": "asterisk", "split": split_of(name)})
     return pairs
+
+
+def corpus_rows(data_dir: str, split: str, tasks: list[str] | None = None, limit: int | None = None,
+                seed: int = 0) -> list[dict]:
+    """Rows of the offline corpus (`mint data build`) with the audio as encoded bytes (decoded later, once)."""
+    import random
+
+    from datasets import Audio, load_from_disk
+
+    dataset = load_from_disk(data_dir)[split].cast_column("audio", Audio(decode=False))
+    if tasks:
+        dataset = dataset.filter(lambda task: task in tasks, input_columns="task")
+    indices = list(range(len(dataset)))
+    if limit is not None and limit < len(indices):
+        indices = sorted(random.Random(seed).sample(indices, limit))
+    rows = []
+    for row in dataset.select(indices):
+        rows.append({"audio": row["audio"]["bytes"], "text": row["text"], "instruction": row["instruction"],
+                     "task": row["task"], "clip_id": row["clip_id"], "source": row["source"]})
+    return rows

@@ -52,13 +52,17 @@ class FrozenFeatureCache:
 
     def frames(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[torch.Tensor]:
         """Encoder frames `(F_i, D)` for every clip (path, bytes, array or dict), computing only what is missing."""
+        return [torch.load(p) for p in self.paths(sources, batch_size, desc)]
+
+    def paths(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[Path]:
+        """Cache files of every clip's frames, computing only what is missing."""
         rate = self.feature_extractor.sampling_rate
         window = self.feature_extractor.n_samples
-        waves = [load_audio(s, None, rate, name=str(s)[:80])[:window] for s in sources]
+        waves = [load_audio(s, None, rate, name=f"clip {i}")[:window] for i, s in enumerate(sources)]
         keys = [self.key(w) for w in waves]
         missing = [i for i, k in enumerate(keys) if not self.path(k).is_file()]
         for start in tqdm(range(0, len(missing), batch_size), desc=desc, disable=not missing):
             chunk = missing[start : start + batch_size]
             for i, frames in zip(chunk, self._encode([waves[i] for i in chunk])):
                 self._store(self.path(keys[i]), frames)
-        return [torch.load(self.path(k)) for k in keys]
+        return [self.path(k) for k in keys]

@@ -1,0 +1,80 @@
+"""Pieces every stage script shares: recipes from YAML, the feature cache for a model, trainable weights."""
+
+import hashlib
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from transformers import HfArgumentParser
+
+from hub_configs.assemble import TRAINABLE_PREFIXES, trained_state
+from hub_configs.components import cache_dir
+from training.features import FrozenFeatureCache
+
+
+def parse_recipe(recipe_class, args_class, argv: list[str] | None = None):
+    """`--recipe FILE.yaml` gives defaults; any other `--key value` on the command line overrides them."""
+    import yaml
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    values = []
+    if "--recipe" in argv:
+        i = argv.index("--recipe")
+        data = yaml.safe_load(Path(argv[i + 1]).read_text()) or {}
+        del argv[i : i + 2]
+        for key, value in data.items():
+            if isinstance(value, bool):
+                values += [f"--{key}", str(value).lower()]
+            elif isinstance(value, list):
+                values += [f"--{key}", *map(str, value)]
+            elif value is not None:
+                values += [f"--{key}", str(value)]
+    return HfArgumentParser((recipe_class, args_class)).parse_args_into_dataclasses(args=values + argv)
+
+
+def encoder_id(model) -> str:
+    """Names the frozen audio tower by its weights, so cached frames never outlive a change of encoder."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.model.audio_tower.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return f"{model.config.audio_config.model_type}-{digest.hexdigest()[:16]}"
+
+
+def feature_cache(model, processor, root: str | None = None) -> FrozenFeatureCache:
+    return FrozenFeatureCache(Path(root) if root else cache_dir() / "features", model.model.audio_tower,
+                              processor.feature_extractor, encoder_id(model))
+
+
+def frames_dataset(rows: list[dict], cache: FrozenFeatureCache):
+    """Corpus rows as a `datasets.Dataset` whose audio is replaced by the path of its cached encoder frames (the
+    collator loads them), so every trainer, TRL's included, sees a plain dataset."""
+    from datasets import Dataset
+
+    paths = cache.paths([r["audio"] for r in rows])
+    return Dataset.from_list([{**{k: v for k, v in r.items() if k != "audio"}, "frames_path": str(p)}
+                              for r, p in zip(rows, paths)])
+
+
+def save_trainable(model, path: str | Path):
+    """The queries, Bridge-Net and projection only (what a trained MINT ships)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file(trained_state(model), str(tmp))
+    tmp.replace(path)
+
+
+def load_stage1_bridge(model, checkpoint: str | Path):
+    """Queries and Bridge-Net from a stage-1 checkpoint (same key names) into a generation model."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(Path(checkpoint) / "model.safetensors"))
+    state = {k: v for k, v in state.items() if k.startswith(TRAINABLE_PREFIXES)}
+    if not state:
+        raise ValueError(f"{checkpoint}: no Bridge-Net weights found")
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{checkpoint}: unexpected keys {result.unexpected_keys[:5]}")
+    return sorted({k.split(".")[1] for k in state})

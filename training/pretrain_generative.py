@@ -1,0 +1,73 @@
+"""Stage 2: generative pre-training. The Bridge-Net's query outputs, projected, are a soft prompt of the frozen LLM;
+the loss is the LLM's next-token loss on the text.
+
+    mint train stage2 --recipe training/recipes/stage2_mint_tiny.yaml
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+from modeling_mint import MintForConditionalGeneration, MintProcessor
+from training.collators import AudioLanguageCollator
+from training.common import feature_cache, frames_dataset, load_stage1_bridge, parse_recipe, save_trainable
+from training.data import corpus_rows
+
+
+@dataclass
+class Stage2Recipe:
+    """What stage 2 trains on. Optimizer, schedule, logging and checkpoints are `TrainingArguments`."""
+
+    model_dir: str = field(metadata={"help": "an assembled MINT folder (mint assemble VARIANT --out DIR)"})
+    data_dir: str = field(default="data/mint-corpus", metadata={"help": "the corpus (mint data build)"})
+    tasks: list[str] = field(default_factory=lambda: ["captioning", "transcription"],
+                             metadata={"help": "corpus tasks to train on"})
+    stage1_checkpoint: str | None = field(default=None, metadata={"help": "start the bridge from stage 1"})
+    instruction_in_prompt: bool = field(default=False, metadata={"help": "stage 2 is audio -> text, no instruction"})
+    max_train_clips: int | None = field(default=None, metadata={"help": "a random subset of the train split"})
+    max_eval_clips: int = field(default=64, metadata={"help": "validation clips for the periodic eval loss"})
+    max_answer_tokens: int = field(default=48, metadata={"help": "longer texts are cut"})
+    feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
+
+
+def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: bool = False):
+    """Model, processor, datasets and collator shared by stage 2 and instruction tuning."""
+    model = MintForConditionalGeneration.from_pretrained(recipe.model_dir)
+    processor = MintProcessor.from_pretrained(recipe.model_dir)
+    if recipe.stage1_checkpoint:
+        load_stage1_bridge(model, recipe.stage1_checkpoint)
+    cache = feature_cache(model, processor, recipe.feature_cache_dir)
+    train = frames_dataset(corpus_rows(recipe.data_dir, "train", recipe.tasks, recipe.max_train_clips, args.seed), cache)
+    evaluation = frames_dataset(
+        corpus_rows(recipe.data_dir, "validation", recipe.tasks, recipe.max_eval_clips, args.seed), cache
+    )
+    collator = AudioLanguageCollator(
+        processor, instruction_in_prompt=recipe.instruction_in_prompt, instruction_in_bridge=instruction_in_bridge,
+        max_answer_tokens=recipe.max_answer_tokens, encoder_decoder=model.config.is_encoder_decoder,
+    )
+    args.remove_unused_columns = False  # the collator needs the raw rows
+    args.label_names = ["labels"]
+    return model, processor, train, evaluation, collator
+
+
+def main(recipe: Stage2Recipe, args: TrainingArguments):
+    torch.manual_seed(args.seed)
+    model, processor, train, evaluation, collator = build(recipe, args)
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator)
+    start = time.time()
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
+              "clips": {"train": len(train), "validation": len(evaluation)}, "eval": trainer.evaluate(),
+              "log": trainer.state.log_history}
+    out = Path(args.output_dir)
+    save_trainable(model, out / "bridge.safetensors")
+    (out / "stage2_report.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+if __name__ == "__main__":
+    main(*parse_recipe(Stage2Recipe, TrainingArguments))

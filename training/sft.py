@@ -1,0 +1,63 @@
+"""Instruction tuning with TRL's `SFTTrainer`: multi-task instructions go into the Bridge-Net (shared self-attention
+with the queries) and into the LLM prompt; optional LoRA on the LLM only.
+
+    mint train instruct --recipe training/recipes/instruct_mint_tiny.yaml
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from trl import SFTConfig, SFTTrainer
+
+from training.common import parse_recipe, save_trainable
+from training.pretrain_generative import Stage2Recipe, build
+
+
+LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q|k|v|o|wi|wi_0|wi_1|wo)"
+
+
+@dataclass
+class InstructRecipe(Stage2Recipe):
+    tasks: list[str] = field(default_factory=lambda: [
+        "captioning", "transcription", "classification", "spoken_word", "letter", "language_id", "question_answering"])
+    instruction_in_prompt: bool = field(default=True, metadata={"help": "the instruction in the LLM prompt"})
+    instruction_in_bridge: bool = field(default=True, metadata={"help": "the instruction in the Bridge-Net"})
+    stage2_weights: str | None = field(default=None, metadata={"help": "bridge.safetensors from stage 2"})
+    lora_rank: int = field(default=0, metadata={"help": "LoRA rank on the LLM's linear layers; 0: no LoRA"})
+    lora_alpha: int = field(default=16)
+
+
+def main(recipe: InstructRecipe, args: SFTConfig):
+    from hub_configs.assemble import load_trained_bridge
+
+    torch.manual_seed(args.seed)
+    args.dataset_kwargs = {"skip_prepare_dataset": True}  # rows are collated from audio, not tokenized by TRL
+    args.gradient_checkpointing = False
+    model, processor, train, evaluation, collator = build(recipe, args, recipe.instruction_in_bridge)
+    if recipe.stage2_weights:
+        load_trained_bridge(model, Path(recipe.stage2_weights))
+    peft_config = None
+    if recipe.lora_rank:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=recipe.lora_rank, lora_alpha=recipe.lora_alpha, target_modules=LLM_LINEAR,
+                                 modules_to_save=["query_tokens", "bridge", "language_projection"])
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
+                         data_collator=collator, processing_class=processor, peft_config=peft_config)
+    start = time.time()
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
+              "clips": {"train": len(train), "validation": len(evaluation)}, "eval": trainer.evaluate(),
+              "log": trainer.state.log_history}
+    out = Path(args.output_dir)
+    trained = trainer.model.merge_and_unload() if peft_config else trainer.model
+    save_trainable(trained, out / "bridge.safetensors")
+    (out / "instruct_report.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+if __name__ == "__main__":
+    main(*parse_recipe(InstructRecipe, SFTConfig))
