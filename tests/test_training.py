@@ -23,9 +23,11 @@ def recipe(tmp_path, name, **fields):
 
 
 def common(model_dir, corpus, out, cache, **extra):
-    return dict(model_dir=str(model_dir), data_dir=str(corpus), output_dir=str(out), feature_cache_dir=str(cache),
-                per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
-                seed=0, max_eval_clips=8, **extra)
+    settings = dict(model_dir=str(model_dir), data_dir=str(corpus), output_dir=str(out), feature_cache_dir=str(cache),
+                    per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1, report_to="none",
+                    use_cpu=True, seed=0, max_eval_clips=8)
+    settings.update(extra)
+    return settings
 
 
 def test_stage2_then_instruct(tiny_model_dir, small_corpus, tmp_path):
@@ -65,3 +67,29 @@ def test_resume_continues_the_same_loss_curve(tiny_model_dir, small_corpus, tmp_
     settings.update(output_dir=str(resumed), resume_from_checkpoint=str(checkpoint))
     main(["train", "stage2", "--recipe", recipe(tmp_path, "resumed", **settings)])
     assert losses(resumed)[-2:] == losses(full)[-2:]
+
+
+@pytest.mark.parametrize("stage, report", [("stage2", "stage2_report.json"), ("instruct", "instruct_report.json")])
+def test_two_process_run(tiny_model_dir, small_corpus, tmp_path, stage, report):
+    """`accelerate launch` with the shipped 2-process CPU config (DDP over gloo) trains a few steps."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "out"
+    settings = common(tiny_model_dir, small_corpus, out, tmp_path / "features", max_steps=2, save_strategy="no",
+                      per_device_train_batch_size=2)
+    if stage == "instruct":
+        settings["bf16"] = False
+    accelerate = Path(sys.executable).parent / "accelerate"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(accelerate), "launch", "--config_file", str(ROOT / "training/accelerate/cpu_ddp.yaml"),
+                           "--main_process_port", "29531",
+                           "-m", "training.cli", "train", stage, "--recipe", recipe(tmp_path, stage, **settings)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / report).read_text())
+    assert result["world_size"] == 2 and result["steps"] == 2

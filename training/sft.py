@@ -50,12 +50,14 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     start = time.time()
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
+              "world_size": args.world_size,
               "clips": {"train": len(train), "validation": len(evaluation)}, "eval": trainer.evaluate(),
               "log": trainer.state.log_history}
-    out = Path(args.output_dir)
-    trained = trainer.model.merge_and_unload() if peft_config else trainer.model
-    save_trainable(trained, out / "bridge.safetensors")
-    (out / "instruct_report.json").write_text(json.dumps(report, indent=2, default=str))
+    if trainer.is_world_process_zero():
+        out = Path(args.output_dir)
+        trained = trainer.model.merge_and_unload() if peft_config else trainer.model
+        save_trainable(trained, out / "bridge.safetensors")
+        (out / "instruct_report.json").write_text(json.dumps(report, indent=2, default=str))
     return report
 
 
