@@ -741,11 +741,13 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
         all_ids, all_mask = _gather_all(input_ids), _gather_all(attention_mask)
         all_groups = _gather_all(group_ids) if group_ids is not None else None
         neg_text, neg_audio = sample_hard_negatives(sim_a2t, sim_t2a, all_groups)
+        frames_, frame_mask_ = _pad_to(frames, all_frames.shape[1]), _pad_to(frame_mask, all_frames.shape[1])
+        ids_, mask_ = _pad_to(input_ids, all_ids.shape[1]), _pad_to(attention_mask, all_ids.shape[1])
         atm_logits = self._matching_logits(
-            torch.cat([frames, frames, all_frames[neg_audio]]),
-            torch.cat([frame_mask, frame_mask, all_frame_mask[neg_audio]]),
-            torch.cat([input_ids, all_ids[neg_text], input_ids]),
-            torch.cat([attention_mask, all_mask[neg_text], attention_mask]),
+            torch.cat([frames_, frames_, all_frames[neg_audio]]),
+            torch.cat([frame_mask_, frame_mask_, all_frame_mask[neg_audio]]),
+            torch.cat([ids_, all_ids[neg_text], ids_]),
+            torch.cat([mask_, all_mask[neg_text], mask_]),
         )
         loss_atm = audio_text_matching_loss(atm_logits, num_positive=batch)
 
@@ -776,13 +778,32 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
         )
 
 
+def _pad_to(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad dim 1 to `length` (to line up with tensors gathered from other ranks)."""
+    if x.shape[1] >= length:
+        return x
+    return torch.cat([x, x.new_zeros(x.shape[0], length - x.shape[1], *x.shape[2:])], dim=1)
+
+
 def _gather_all(x: torch.Tensor) -> torch.Tensor:
-    """All ranks' `x` concatenated along dim 0, without gradient (ids, masks, frozen-encoder frames)."""
+    """All ranks' `x` concatenated along dim 0, without gradient (ids, masks, frozen-encoder frames).
+
+    Ranks pad their batches to different lengths, so dim 1 is zero-padded to the longest first (zeros are padding
+    for frames, masks and BERT ids alike)."""
     _, world_size = world()
     if world_size == 1:
         return x
+    x = x.contiguous()
+    if x.dim() > 1:
+        length = torch.tensor([x.shape[1]], device=x.device)
+        lengths = [torch.zeros_like(length) for _ in range(world_size)]
+        torch.distributed.all_gather(lengths, length)
+        longest = int(torch.stack(lengths).max())
+        if longest > x.shape[1]:
+            pad = x.new_zeros(x.shape[0], longest - x.shape[1], *x.shape[2:])
+            x = torch.cat([x, pad], dim=1)
     parts = [torch.empty_like(x) for _ in range(world_size)]
-    torch.distributed.all_gather(parts, x.contiguous())
+    torch.distributed.all_gather(parts, x)
     return torch.cat(parts, dim=0)
 
 

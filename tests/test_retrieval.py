@@ -12,6 +12,7 @@ import torch
 from modeling_mint import MintConfig, MintForAudioTextRetrieval
 from tests.conftest import ROOT, TINY, tone
 from tests.test_losses_mint import stage1_batch
+from tests.test_hub_variants import free_port
 from tests.test_remote_code import run_fresh
 
 
@@ -19,7 +20,7 @@ def test_two_process_contrastive_loss_equals_one_process(tmp_path):
     out = tmp_path / "dist.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
          str(ROOT / "tests" / "dist_stage1.py"), str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )

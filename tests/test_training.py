@@ -30,11 +30,20 @@ def common(model_dir, corpus, out, cache, **extra):
     return settings
 
 
-def test_stage2_then_instruct(tiny_model_dir, small_corpus, tmp_path):
+def test_stage1_then_stage2_then_instruct(tiny_model_dir, small_corpus, tmp_path):
     cache = tmp_path / "features"
+    stage1 = tmp_path / "stage1"
+    settings = common(tiny_model_dir, small_corpus, stage1, cache, max_steps=3, save_strategy="no",
+                      train_sampling_strategy="group_by_length")
+    settings.pop("max_eval_clips")
+    main(["train", "stage1", "--recipe", recipe(tmp_path, "s1", **settings)])
+    report = json.loads((stage1 / "stage1_report.json").read_text())
+    assert report["steps"] == 3 and "audio_to_text/R@1" in report["test_after"]
+    assert (stage1 / "retrieval" / "config.json").is_file() and (stage1 / "bridge.safetensors").is_file()
     stage2 = tmp_path / "stage2"
     main(["train", "stage2", "--recipe", recipe(tmp_path, "s2", **common(
-        tiny_model_dir, small_corpus, stage2, cache, max_steps=3, save_strategy="no"))])
+        tiny_model_dir, small_corpus, stage2, cache, max_steps=3, save_strategy="no",
+        stage1_checkpoint=str(stage1)))])
     report = json.loads((stage2 / "stage2_report.json").read_text())
     assert report["steps"] == 3 and (stage2 / "bridge.safetensors").is_file()
     assert report["eval"]["eval_loss"] > 0
@@ -69,7 +78,8 @@ def test_resume_continues_the_same_loss_curve(tiny_model_dir, small_corpus, tmp_
     assert losses(resumed)[-2:] == losses(full)[-2:]
 
 
-@pytest.mark.parametrize("stage, report", [("stage2", "stage2_report.json"), ("instruct", "instruct_report.json")])
+@pytest.mark.parametrize("stage, report", [
+    ("stage1", "stage1_report.json"), ("stage2", "stage2_report.json"), ("instruct", "instruct_report.json")])
 def test_two_process_run(tiny_model_dir, small_corpus, tmp_path, stage, report):
     """`accelerate launch` with the shipped 2-process CPU config (DDP over gloo) trains a few steps."""
     import os
@@ -78,16 +88,19 @@ def test_two_process_run(tiny_model_dir, small_corpus, tmp_path, stage, report):
     from pathlib import Path
 
     from tests.conftest import ROOT
+    from tests.test_hub_variants import free_port
 
     out = tmp_path / "out"
     settings = common(tiny_model_dir, small_corpus, out, tmp_path / "features", max_steps=2, save_strategy="no",
                       per_device_train_batch_size=2)
     if stage == "instruct":
         settings["bf16"] = False
+    if stage == "stage1":
+        settings.pop("max_eval_clips")
     accelerate = Path(sys.executable).parent / "accelerate"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([str(accelerate), "launch", "--config_file", str(ROOT / "training/accelerate/cpu_ddp.yaml"),
-                           "--main_process_port", "29531",
+                           "--main_process_port", str(free_port()),
                            "-m", "training.cli", "train", stage, "--recipe", recipe(tmp_path, stage, **settings)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]

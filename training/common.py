@@ -49,12 +49,13 @@ def feature_cache(model, processor, root: str | None = None) -> FrozenFeatureCac
 
 def frames_dataset(rows: list[dict], cache: FrozenFeatureCache):
     """Corpus rows as a `datasets.Dataset` whose audio is replaced by the path of its cached encoder frames (the
-    collator loads them), so every trainer, TRL's included, sees a plain dataset."""
+    collator loads them), so every trainer, TRL's included, sees a plain dataset. `length` (frames) lets
+    `group_by_length` batch clips of similar length: padding every batch to its longest clip is most of the cost."""
     from datasets import Dataset
 
-    paths = cache.paths([r["audio"] for r in rows])
-    return Dataset.from_list([{**{k: v for k, v in r.items() if k != "audio"}, "frames_path": str(p)}
-                              for r, p in zip(rows, paths)])
+    index = cache.index([r["audio"] for r in rows])
+    return Dataset.from_list([{**{k: v for k, v in r.items() if k != "audio"}, "frames_path": str(e["path"]),
+                               "length": e["frames"]} for r, e in zip(rows, index)])
 
 
 def save_trainable(model, path: str | Path):
@@ -67,10 +68,14 @@ def save_trainable(model, path: str | Path):
 
 
 def load_stage1_bridge(model, checkpoint: str | Path):
-    """Queries and Bridge-Net from a stage-1 checkpoint (same key names) into a generation model."""
+    """Queries and Bridge-Net from stage 1 (its `bridge.safetensors`, a checkpoint folder or a weights file; the
+    key names are shared) into a generation model."""
     from safetensors.torch import load_file
 
-    state = load_file(str(Path(checkpoint) / "model.safetensors"))
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / "bridge.safetensors" if (path / "bridge.safetensors").is_file() else path / "model.safetensors"
+    state = load_file(str(path))
     state = {k: v for k, v in state.items() if k.startswith(TRAINABLE_PREFIXES)}
     if not state:
         raise ValueError(f"{checkpoint}: no Bridge-Net weights found")

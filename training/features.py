@@ -36,8 +36,12 @@ class FrozenFeatureCache:
         rate = self.feature_extractor.sampling_rate
         inputs = self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt")
         hidden = self.encoder(inputs["input_features"]).last_hidden_state
-        lengths = [max(1, min(hidden.shape[1], int(np.ceil(len(w) / rate * self.frames_per_second)))) for w in waves]
+        lengths = [min(hidden.shape[1], self.n_frames(w)) for w in waves]
         return [h[:n].to(torch.float16).clone() for h, n in zip(hidden, lengths)]
+
+    def n_frames(self, wave: np.ndarray) -> int:
+        """Encoder frames kept for a clip: its real length, not the window's padding."""
+        return max(1, int(np.ceil(len(wave) / self.feature_extractor.sampling_rate * self.frames_per_second)))
 
     def _store(self, path: Path, frames: torch.Tensor):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,10 +56,10 @@ class FrozenFeatureCache:
 
     def frames(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[torch.Tensor]:
         """Encoder frames `(F_i, D)` for every clip (path, bytes, array or dict), computing only what is missing."""
-        return [torch.load(p) for p in self.paths(sources, batch_size, desc)]
+        return [torch.load(entry["path"]) for entry in self.index(sources, batch_size, desc)]
 
-    def paths(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[Path]:
-        """Cache files of every clip's frames, computing only what is missing."""
+    def index(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[dict]:
+        """`{"path", "frames"}` of every clip's cache file and frame count, computing only what is missing."""
         rate = self.feature_extractor.sampling_rate
         window = self.feature_extractor.n_samples
         waves = [load_audio(s, None, rate, name=f"clip {i}")[:window] for i, s in enumerate(sources)]
@@ -65,4 +69,4 @@ class FrozenFeatureCache:
             chunk = missing[start : start + batch_size]
             for i, frames in zip(chunk, self._encode([waves[i] for i in chunk])):
                 self._store(self.path(keys[i]), frames)
-        return [self.path(k) for k in keys]
+        return [{"path": self.path(k), "frames": self.n_frames(w)} for k, w in zip(keys, waves)]

@@ -1,6 +1,9 @@
 """Stage 1: multi-target pre-training of the Bridge-Net (ATC + ATM + AGTG) on frozen audio features, no LLM.
 
-    python -m training.pretrain_bridge --output_dir runs/stage1 --max_steps 300
+    mint train stage1 --recipe training/recipes/stage1_mint_tiny.yaml
+
+The audio tower, queries and Bridge-Net come from an assembled MINT folder (`mint assemble mint-tiny`); the LLM in
+it is never loaded. The result is a retrieval / zero-shot folder and the bridge weights for stage 2.
 """
 
 import json
@@ -9,138 +12,111 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
-from transformers import AutoTokenizer, HfArgumentParser, Trainer, TrainingArguments, WhisperFeatureExtractor
+from transformers import Trainer, TrainingArguments
 
-from hub_configs.components import (
-    SMOLLM2_135M,
-    bridge_config_from_bert,
-    init_bridge_from_bert,
-    minilm_path,
-    whisper_encoder_window,
-    whisper_tiny_en,
-    cache_dir,
-)
-from modeling_mint import MintConfig, MintForAudioTextRetrieval
-from training.data import asterisk_pairs
-from training.features import FrozenFeatureCache
+from modeling_mint import MintForAudioTextRetrieval, MintProcessor
+from training.collators import pad_frames
+from training.common import feature_cache, frames_dataset, parse_recipe
+from training.data import corpus_rows
 from training.metrics import retrieval_metrics
 
 
 @dataclass
 class Stage1Recipe:
-    """What stage 1 trains and on what. Optimizer, schedule and logging are `TrainingArguments`."""
+    """What stage 1 trains on. Optimizer, schedule, logging and checkpoints are `TrainingArguments`."""
 
-    num_query_tokens: int = field(default=32, metadata={"help": "learned queries (soft-prompt length later)"})
-    cross_attention_frequency: int = field(default=1, metadata={"help": "cross-attention every N bridge layers"})
-    projection_dim: int = field(default=256, metadata={"help": "contrastive embedding size"})
-    bridge_init: str = field(default="minilm", metadata={"help": "'minilm' (BERT weights) or 'random'"})
-    max_text_length: int = field(default=64, metadata={"help": "bridge tokens per caption / transcript"})
+    model_dir: str = field(metadata={"help": "an assembled MINT folder (mint assemble VARIANT --out DIR)"})
+    data_dir: str = field(default="data/mint-corpus", metadata={"help": "the corpus (mint data build)"})
+    tasks: list[str] = field(default_factory=lambda: ["captioning", "transcription"],
+                             metadata={"help": "corpus tasks whose texts describe their audio"})
+    sources: list[str] = field(default_factory=list, metadata={"help": "corpus sources to keep; empty: all"})
+    max_train_clips: int | None = field(default=None, metadata={"help": "a random subset of the train split"})
+    max_eval_clips: int | None = field(default=None, metadata={"help": "test clips for retrieval; None: all"})
+    max_text_length: int = field(default=64, metadata={"help": "bridge tokens per text"})
     label_smoothing: float = field(default=0.1, metadata={"help": "for ATC and AGTG, as BLIP-2"})
-    window_seconds: int = field(default=10, metadata={"help": "Whisper encoder window"})
-    metrics_file: str = field(default="stage1_metrics.json", metadata={"help": "written into output_dir"})
-
-
-class PairDataset(Dataset):
-    def __init__(self, frames: list[torch.Tensor], texts: list[str], groups: list[int]):
-        self.frames, self.texts, self.groups = frames, texts, groups
-
-    def __len__(self):
-        return len(self.texts)
-
-    def __getitem__(self, i):
-        return {"frames": self.frames[i], "text": self.texts[i], "group": self.groups[i]}
+    feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
 
 
 class Stage1Collator:
-    """Pads cached encoder frames and tokenizes the texts with the bridge tokenizer."""
+    """Pads cached encoder frames and tokenizes the texts with the bridge tokenizer; texts of one clip group."""
 
     def __init__(self, tokenizer, max_length: int, label_smoothing: float):
         self.tokenizer, self.max_length, self.label_smoothing = tokenizer, max_length, label_smoothing
 
-    def __call__(self, items: list[dict]) -> dict:
-        longest = max(item["frames"].shape[0] for item in items)
-        width = items[0]["frames"].shape[1]
-        frames = torch.zeros(len(items), longest, width)
-        mask = torch.zeros(len(items), longest, dtype=torch.long)
-        for i, item in enumerate(items):
-            frames[i, : item["frames"].shape[0]] = item["frames"].float()
-            mask[i, : item["frames"].shape[0]] = 1
-        text = self.tokenizer([item["text"] for item in items], padding=True, truncation=True,
-                              max_length=self.max_length, return_tensors="pt")
+    def texts(self, texts: list[str]) -> dict:
+        return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+
+    def __call__(self, rows: list[dict]) -> dict:
+        frames, mask = pad_frames([torch.load(r["frames_path"]) for r in rows])
+        text = self.texts([r["text"] for r in rows])
         return {"audio_frames": frames, "audio_frame_mask": mask, "input_ids": text["input_ids"],
-                "attention_mask": text["attention_mask"], "group_ids": torch.tensor([i["group"] for i in items]),
+                "attention_mask": text["attention_mask"], "group_ids": torch.tensor([r["group"] for r in rows]),
                 "return_loss": True, "label_smoothing": self.label_smoothing}
 
 
-def build_model(recipe: Stage1Recipe):
-    whisper = whisper_tiny_en()
-    audio_config, encoder = whisper_encoder_window(whisper, recipe.window_seconds)
-    bridge_config = bridge_config_from_bert(minilm_path(), cross_attention_frequency=recipe.cross_attention_frequency)
-    config = MintConfig(audio_config=audio_config.to_dict(), bridge_config=bridge_config.to_dict(),
-                        text_config=SMOLLM2_135M, num_query_tokens=recipe.num_query_tokens,
-                        projection_dim=recipe.projection_dim)
-    model = MintForAudioTextRetrieval(config)
-    model.model.audio_tower.load_state_dict(encoder.state_dict())
-    if recipe.bridge_init == "minilm":
-        init_bridge_from_bert(model.model.bridge, minilm_path())
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
-    if tokenizer.bos_token_id != config.bridge_config.bos_token_id:
-        raise ValueError("the bridge tokenizer's [DEC] id does not match the bridge config")
-    return model, tokenizer, encoder, WhisperFeatureExtractor.from_pretrained(whisper, chunk_length=recipe.window_seconds)
+def with_groups(dataset, groups: dict):
+    """Rows with the same text (several clips of one prompt) are never each other's hard negatives."""
+    return dataset.map(lambda text: {"group": groups[text]}, input_columns="text")
 
 
 @torch.no_grad()
-def evaluate_retrieval(model, collator, dataset: PairDataset, batch_size: int = 64) -> dict:
-    """R@k over the distinct texts of `dataset`."""
+def evaluate_retrieval(model, collator: Stage1Collator, dataset, batch_size: int = 64) -> dict:
+    """R@1/5/10 both ways over the distinct texts of `dataset`."""
     model.eval()
-    distinct = sorted(set(dataset.texts))
+    distinct = sorted(set(dataset["text"]))
     index = {t: i for i, t in enumerate(distinct)}
     audio = []
     for start in range(0, len(dataset), batch_size):
-        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        audio.append(model.get_audio_features(audio_frames=batch["audio_frames"], audio_frame_mask=batch["audio_frame_mask"]))
+        rows = dataset.select(range(start, min(start + batch_size, len(dataset))))
+        frames, mask = pad_frames([torch.load(p) for p in rows["frames_path"]])
+        audio.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask))
     text = []
     for start in range(0, len(distinct), batch_size):
-        tok = collator.tokenizer(distinct[start : start + batch_size], padding=True, truncation=True,
-                                 max_length=collator.max_length, return_tensors="pt")
+        tok = collator.texts(distinct[start : start + batch_size])
         text.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]))
-    return retrieval_metrics(torch.cat(audio), torch.cat(text), [index[t] for t in dataset.texts])
+    return retrieval_metrics(torch.cat(audio), torch.cat(text), [index[t] for t in dataset["text"]])
+
+
+def load_split(recipe: Stage1Recipe, split: str, limit, seed: int, cache):
+    rows = corpus_rows(recipe.data_dir, split, recipe.tasks, None, seed)
+    if recipe.sources:
+        rows = [r for r in rows if r["source"] in recipe.sources]
+    if limit is not None and limit < len(rows):
+        rows = [rows[i] for i in sorted(torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:limit].tolist())]
+    return frames_dataset(rows, cache)
 
 
 def main(recipe: Stage1Recipe, args: TrainingArguments):
-    args.remove_unused_columns = False  # the collator needs the raw frames and texts
+    from hub_configs.assemble import export_retrieval
+    from training.common import save_trainable
+
+    args.remove_unused_columns = False  # the collator needs the raw rows
     torch.manual_seed(args.seed)
-    model, tokenizer, encoder, features = build_model(recipe)
-    pairs = asterisk_pairs()
-    cache = FrozenFeatureCache(cache_dir() / "features", encoder, features, f"whisper-tiny.en-{recipe.window_seconds}s")
-    frames = cache.frames([p["audio"] for p in pairs])
-    group_of = {t: i for i, t in enumerate(sorted({p["text"] for p in pairs}))}
-    splits = {}
-    for name in ("train", "validation", "test"):
-        chosen = [i for i, p in enumerate(pairs) if p["split"] == name]
-        splits[name] = PairDataset([frames[i] for i in chosen], [pairs[i]["text"] for i in chosen],
-                                   [group_of[pairs[i]["text"]] for i in chosen])
-    collator = Stage1Collator(tokenizer, recipe.max_text_length, recipe.label_smoothing)
-    before = evaluate_retrieval(model, collator, splits["test"])
-    trainer = Trainer(model=model, args=args, train_dataset=splits["train"], data_collator=collator)
+    model = MintForAudioTextRetrieval.from_pretrained(recipe.model_dir)
+    processor = MintProcessor.from_pretrained(recipe.model_dir)
+    cache = feature_cache(model, processor, recipe.feature_cache_dir)
+    train = load_split(recipe, "train", recipe.max_train_clips, args.seed, cache)
+    test = load_split(recipe, "test", recipe.max_eval_clips, args.seed, cache)
+    groups = {t: i for i, t in enumerate(sorted(set(train["text"])))}
+    train = with_groups(train, groups)
+    collator = Stage1Collator(processor.bridge_tokenizer, recipe.max_text_length, recipe.label_smoothing)
+    before = evaluate_retrieval(model, collator, test)
+    trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=collator)
     start = time.time()
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     seconds = time.time() - start
-    after = evaluate_retrieval(model, collator, splits["test"])
+    after = evaluate_retrieval(model, collator, test)
     report = {"recipe": asdict(recipe), "train_seconds": seconds, "steps": trainer.state.global_step,
-              "pairs": {k: len(v) for k, v in splits.items()}, "test_before": before, "test_after": after,
-              "log": trainer.state.log_history}
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / recipe.metrics_file).write_text(json.dumps(report, indent=2))
-    trainer.save_model(str(out / "final"))
-    tokenizer.save_pretrained(out / "final")
-    print(json.dumps({"test_before": before, "test_after": after, "train_seconds": round(seconds)}, indent=2))
+              "world_size": args.world_size, "clips": {"train": len(train), "test": len(test)},
+              "test_before": before, "test_after": after, "log": trainer.state.log_history}
+    if trainer.is_world_process_zero():
+        out = Path(args.output_dir)
+        export_retrieval(model, processor, out / "retrieval")
+        save_trainable(model, out / "bridge.safetensors")
+        (out / "stage1_report.json").write_text(json.dumps(report, indent=2, default=str))
+        print(json.dumps({"test_before": before, "test_after": after, "train_seconds": round(seconds)}, indent=2))
     return report
 
 
 if __name__ == "__main__":
-    recipe, args = HfArgumentParser((Stage1Recipe, TrainingArguments)).parse_args_into_dataclasses()
-    main(recipe, args)
+    main(*parse_recipe(Stage1Recipe, TrainingArguments))
