@@ -39,8 +39,10 @@ def asterisk_pairs() -> list[dict]:
 
 
 def corpus_rows(data_dir: str, split: str, tasks: list[str] | None = None, limit: int | None = None,
-                seed: int = 0) -> list[dict]:
-    """Rows of the offline corpus (`mint data build`) with the audio as encoded bytes (decoded later, once)."""
+                seed: int = 0, languages: list[str] | None = None) -> list[dict]:
+    """Rows of the offline corpus (`mint data build`) with the audio as encoded bytes (decoded later, once).
+
+    `languages` keeps rows in those languages (plus language-less sounds, "")."""
     import random
 
     from datasets import Audio, load_from_disk
@@ -48,6 +50,9 @@ def corpus_rows(data_dir: str, split: str, tasks: list[str] | None = None, limit
     dataset = load_from_disk(data_dir)[split].cast_column("audio", Audio(decode=False))
     if tasks:
         dataset = dataset.filter(lambda task: task in tasks, input_columns="task")
+    if languages:
+        keep = set(languages) | {""}
+        dataset = dataset.filter(lambda language: language in keep, input_columns="language")
     indices = list(range(len(dataset)))
     if limit is not None and limit < len(indices):
         indices = sorted(random.Random(seed).sample(indices, limit))

@@ -26,6 +26,7 @@ class Stage2Recipe:
     data_dir: str = field(default="data/mint-corpus", metadata={"help": "the corpus (mint data build)"})
     tasks: list[str] = field(default_factory=lambda: ["captioning", "transcription"],
                              metadata={"help": "corpus tasks to train on"})
+    languages: list[str] = field(default_factory=list, metadata={"help": "keep these languages; empty: all"})
     stage1_checkpoint: str | None = field(default=None, metadata={"help": "start the bridge from stage 1"})
     instruction_in_prompt: bool = field(default=False, metadata={"help": "stage 2 is audio -> text, no instruction"})
     max_train_clips: int | None = field(default=None, metadata={"help": "a random subset of the train split"})
@@ -41,10 +42,9 @@ def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: 
     if recipe.stage1_checkpoint:
         load_stage1_bridge(model, recipe.stage1_checkpoint)
     cache = feature_cache(model, processor, recipe.feature_cache_dir)
-    train = frames_dataset(corpus_rows(recipe.data_dir, "train", recipe.tasks, recipe.max_train_clips, args.seed), cache)
-    evaluation = frames_dataset(
-        corpus_rows(recipe.data_dir, "validation", recipe.tasks, recipe.max_eval_clips, args.seed), cache
-    )
+    rows = {split: corpus_rows(recipe.data_dir, split, recipe.tasks, limit, args.seed, recipe.languages)
+            for split, limit in (("train", recipe.max_train_clips), ("validation", recipe.max_eval_clips))}
+    train, evaluation = frames_dataset(rows["train"], cache), frames_dataset(rows["validation"], cache)
     collator = AudioLanguageCollator(
         processor, instruction_in_prompt=recipe.instruction_in_prompt, instruction_in_bridge=instruction_in_bridge,
         max_answer_tokens=recipe.max_answer_tokens, encoder_decoder=model.config.is_encoder_decoder,
