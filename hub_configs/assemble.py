@@ -178,6 +178,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         num_query_tokens=spec.get("num_query_tokens", 32), audio_token_index=audio_token,
         projection_dim=spec.get("projection_dim", 256), max_audio_windows=spec.get("max_audio_windows", 3),
         audio_window_size=window * features.sampling_rate if waveform else None,
+        bridge_window_frames=spec.get("bridge_window_frames"),
     )
     model = MintForConditionalGeneration(config)
     model.model.audio_tower.load_state_dict(audio_state)
@@ -191,7 +192,8 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
     processor = MintProcessor(
         feature_extractor=features, tokenizer=tokenizer, bridge_tokenizer=bridge_tokenizer,
         num_query_tokens=config.num_query_tokens, max_audio_windows=config.max_audio_windows,
-        audio_window_seconds=window, chat_template=getattr(tokenizer, "chat_template", None),
+        audio_window_seconds=window, bridge_window_frames=config.bridge_window_frames,
+        chat_template=getattr(tokenizer, "chat_template", None),
     )
     return model, processor
 

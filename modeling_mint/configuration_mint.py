@@ -105,6 +105,10 @@ class MintConfig(PreTrainedConfig):
             Longer audio is cut into windows whose frames are concatenated before the bridge.
         max_audio_windows (`int`, *optional*, defaults to 3):
             Most windows one clip may use; the processor truncates longer audio.
+        bridge_window_frames (`int`, *optional*):
+            A windowed Bridge-Net for speech: `num_query_tokens` queries per window of this many encoder frames
+            (Whisper: 50 per second), so time order survives and the soft prompt grows with the duration. `None`:
+            one set of queries per clip, as BLIP-2.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Std of the normal init of the queries and the new heads.
     """
@@ -125,6 +129,7 @@ class MintConfig(PreTrainedConfig):
     projection_dim: int = 256
     audio_window_size: int | None = None
     max_audio_windows: int = 3
+    bridge_window_frames: int | None = None
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
@@ -155,6 +160,12 @@ class MintConfig(PreTrainedConfig):
                 f"audio_token_index ({self.audio_token_index}) is outside the LLM vocabulary (size {vocab})"
             )
         self._check_audio_window()
+        if self.bridge_window_frames is not None:
+            if self.bridge_window_frames < 1:
+                raise ValueError(f"bridge_window_frames must be positive, got {self.bridge_window_frames}")
+            if audio_type != "whisper":
+                raise ValueError("a windowed Bridge-Net (bridge_window_frames) needs a Whisper encoder, whose frames "
+                                 "the processor can count")
         self.is_encoder_decoder = bool(getattr(self.text_config, "is_encoder_decoder", False))
         # Decoder-only checkpoints keep `tie_word_embeddings` in their text config (SmolLM2 ties its head).
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):

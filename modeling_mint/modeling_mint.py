@@ -226,8 +226,30 @@ class MintAudioBridgeMixin:
         audio_frames: torch.Tensor | None = None,
         audio_frame_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The bridge's outputs at the query positions `(B, Nq, H)`."""
+        """The bridge's outputs at the query positions: `(B, Nq, H)`, or with a windowed bridge
+        (`config.bridge_window_frames`) `(sum of windows x Nq, H)` in clip and time order."""
         frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
+        if self.config.bridge_window_frames:
+            return self._windowed_query_output(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
+        return self._query_output(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
+
+    def _windowed_query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None):
+        """Nq queries per window of `bridge_window_frames` frames (SALMONN style): the order of events survives and
+        the soft prompt grows with the duration. Windows with no audio are dropped."""
+        size = self.config.bridge_window_frames
+        batch, length, width = frames.shape
+        n = -(-length // size)
+        frames = nn.functional.pad(frames, (0, 0, 0, n * size - length)).reshape(batch * n, size, width)
+        frame_mask = nn.functional.pad(frame_mask, (0, n * size - length)).reshape(batch * n, size)
+        keep = frame_mask.any(-1)
+        if bridge_input_ids is not None:
+            bridge_input_ids = bridge_input_ids.repeat_interleave(n, dim=0)[keep]
+            if bridge_attention_mask is not None:
+                bridge_attention_mask = bridge_attention_mask.repeat_interleave(n, dim=0)[keep]
+        out = self._query_output(frames[keep], frame_mask[keep], bridge_input_ids, bridge_attention_mask)
+        return out.reshape(-1, out.shape[-1])
+
+    def _query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None) -> torch.Tensor:
         batch = frames.shape[0]
         queries = self.query_tokens(batch)
         attention_mask = None
@@ -312,11 +334,13 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
     def merge_audio(self, input_ids, inputs_embeds, audio_embeds) -> torch.Tensor:
         """Scatter the soft prompt into the placeholder positions, checking that the counts match."""
         mask = self.get_placeholder_mask(input_ids, inputs_embeds)
-        n_tokens, n_needed = int(mask.sum()), audio_embeds.shape[0] * audio_embeds.shape[1]
+        n_tokens = int(mask.sum())
+        n_needed = audio_embeds.shape[0] if audio_embeds.dim() == 2 else audio_embeds.shape[0] * audio_embeds.shape[1]
         if n_tokens != n_needed:
+            per_clip = "per window" if self.config.bridge_window_frames else "per clip"
             raise ValueError(
-                f"audio placeholders and audio clips do not match: the text has {n_tokens} audio tokens but "
-                f"{audio_embeds.shape[0]} clip(s) need {n_needed} ({self.config.num_query_tokens} per clip)"
+                f"audio placeholders and audio clips do not match: the text has {n_tokens} audio tokens but the "
+                f"audio needs {n_needed} ({self.config.num_query_tokens} {per_clip})"
             )
         audio_embeds = audio_embeds.to(inputs_embeds.device, inputs_embeds.dtype)
         return inputs_embeds.masked_scatter(mask[..., None], audio_embeds)

@@ -121,6 +121,8 @@ class MintProcessor(ProcessorMixin):
         max_audio_windows (`int`, defaults to 3): longer audio is truncated to this many encoder windows.
         audio_window_seconds (`float`, *optional*): one encoder window; derived from the feature extractor.
         bridge_max_length (`int`, defaults to 128): longest instruction given to the bridge.
+        bridge_window_frames (`int`, *optional*): the model's windowed Bridge-Net: `<audio>` then expands to
+            `num_query_tokens` per window of this many encoder frames, counted from the audio's length.
     """
 
     def __init__(
@@ -133,10 +135,12 @@ class MintProcessor(ProcessorMixin):
         max_audio_windows: int = 3,
         audio_window_seconds: float | None = None,
         bridge_max_length: int = 128,
+        bridge_window_frames: int | None = None,
         chat_template: str | None = None,
         **kwargs,
     ):
         self.num_query_tokens = num_query_tokens
+        self.bridge_window_frames = bridge_window_frames
         self.audio_token = audio_token
         self.max_audio_windows = max_audio_windows
         self.bridge_max_length = bridge_max_length
@@ -226,7 +230,26 @@ class MintProcessor(ProcessorMixin):
         return {"input_features": np.stack(out_feats), "feature_attention_mask": np.stack(out_mask).astype(np.int64)}
 
     # ---- text ---------------------------------------------------------------------------------------------------
-    def _expand(self, texts: list[str], n_clips: int | None) -> list[str]:
+    def tokens_for_frames(self, n_frames: int) -> int:
+        """Placeholder tokens for a clip of `n_frames` encoder frames."""
+        if not self.bridge_window_frames:
+            return self.num_query_tokens
+        return max(1, -(-int(n_frames) // self.bridge_window_frames)) * self.num_query_tokens
+
+    def audio_tokens_per_clip(self, feature_attention_mask: np.ndarray) -> list[int]:
+        """Placeholder tokens for each clip, from its feature mask; Whisper's encoder halves the mel frames of each
+        window (as the model counts them)."""
+        if not self.bridge_window_frames:
+            return [self.num_query_tokens] * len(feature_attention_mask)
+        mask = np.asarray(feature_attention_mask)
+        valid = mask.reshape(len(mask), -1, self._frames_per_window()).sum(-1)
+        return [self.tokens_for_frames(((v + 1) // 2).sum()) for v in valid]
+
+    def _frames_per_window(self) -> int:
+        """Feature frames in one encoder window (Whisper: 100 per second)."""
+        return int(round(self.audio_window_seconds * self.sampling_rate / self.feature_extractor.hop_length))
+
+    def _expand(self, texts: list[str], n_clips: int | None, counts: list[int] | None = None) -> list[str]:
         if n_clips is not None and len(texts) != n_clips:
             raise ValueError(
                 f"got {len(texts)} text(s) for {n_clips} audio clip(s): each text takes exactly one clip and one "
@@ -244,7 +267,8 @@ class MintProcessor(ProcessorMixin):
                 )
             if n_clips is None and count:
                 raise ValueError(f"text {i} has an {self.audio_token!r} placeholder but no audio was given")
-            expanded.append(text.replace(self.audio_token, self.audio_token * self.num_query_tokens))
+            tokens = counts[i] if counts is not None else self.num_query_tokens
+            expanded.append(text.replace(self.audio_token, self.audio_token * tokens))
         return expanded
 
     def __call__(
@@ -273,7 +297,8 @@ class MintProcessor(ProcessorMixin):
             n_clips = data["input_features"].shape[0]
         if text is not None:
             texts = [text] if isinstance(text, str) else list(text)
-            data.update(self.tokenizer(self._expand(texts, n_clips), padding=padding, **kwargs))
+            counts = self.audio_tokens_per_clip(data["feature_attention_mask"]) if audio is not None else None
+            data.update(self.tokenizer(self._expand(texts, n_clips, counts), padding=padding, **kwargs))
             if audio is not None:
                 if bridge_text is None:
                     bridge_text = [t.replace(self.audio_token, " ").strip() for t in texts]

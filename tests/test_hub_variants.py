@@ -54,7 +54,8 @@ def assemble_from_hub(variant, out, endpoint, hf_home):
 
 
 def test_variants_are_listed():
-    assert {"mint-tiny", "mint-tiny-random", "mint-paper", "mint-whisper-small-qwen2.5-0.5b"} <= set(variants())
+    assert {"mint-tiny", "mint-tiny-random", "mint-tiny-windowed", "mint-paper",
+            "mint-whisper-small-qwen2.5-0.5b"} <= set(variants())
 
 
 @pytest.mark.parametrize("variant, audio, text", [

@@ -53,3 +53,23 @@ def test_pipeline_on_real_speech_in_fresh_process(mint_tiny, tmp_path):
     assert "<audio>" not in result["out"]["generated_text"]
     config = json.loads((mint_tiny / "config.json").read_text())
     assert config["text_config"]["model_type"] == "llama" and config["audio_config"]["model_type"] == "whisper"
+
+
+def test_windowed_variant_on_real_speech(tmp_path):
+    """mint-tiny-windowed: the prompt grows with the clip (4 queries per 0.5 s)."""
+    import numpy as np
+
+    from modeling_mint import load_audio
+
+    out = assemble("mint-tiny-windowed", tmp_path / "windowed")
+    model = MintForConditionalGeneration.from_pretrained(out).eval()
+    processor = MintProcessor.from_pretrained(out)
+    pairs = sorted(asterisk_pairs(), key=lambda p: p["audio"])
+    clip = next(p["audio"] for p in pairs if 2.0 < len(load_audio(p["audio"], None, 16000)) / 16000 < 4.0)
+    seconds = len(load_audio(clip, None, 16000)) / 16000
+    inputs = processor(text="<audio> Transcribe the audio.", audio=clip)
+    tokens = int((inputs["input_ids"] == model.config.audio_token_index).sum())
+    assert tokens == 4 * int(np.ceil(np.ceil(seconds * 50) / 25))
+    with torch.no_grad():
+        ids = model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    assert ids.shape[1] == inputs["input_ids"].shape[1] + 4

@@ -263,3 +263,35 @@ def test_cached_audio_frames_match_input_features(tester):
         torch.testing.assert_close(model(**inputs, labels=labels).loss, model(**cached, labels=labels).loss)
     kwargs = dict(max_new_tokens=4, min_new_tokens=4, do_sample=False, pad_token_id=0)
     assert model.generate(**inputs, **kwargs).tolist() == model.generate(**cached, **kwargs).tolist()
+
+
+def test_windowed_bridge_keeps_time_order(tiny_processor):
+    """With `bridge_window_frames`, each window of frames gets its own queries: the soft prompt grows with the
+    duration, the processor expands `<audio>` to match, and the clip's windows stay in time order."""
+    import numpy as np
+
+    from modeling_mint import MintProcessor
+    from tests.conftest import TINY, tone
+
+    config = MintConfig.from_pretrained(TINY)
+    config.bridge_window_frames = 10  # 0.2 s of Whisper frames
+    model = MintForConditionalGeneration(config).eval()
+    processor = MintProcessor.from_pretrained(TINY, bridge_window_frames=10)
+    clips = [tone(0.3), tone(1.5, freq=880)]  # 15 and 75 encoder frames -> 2 and 8 windows
+    inputs = processor(text=["<audio> hi", "<audio> hi"], audio=clips, sampling_rate=16000)
+    counts = (inputs["input_ids"] == config.audio_token_index).sum(1).tolist()
+    assert counts == [2 * config.num_query_tokens, 8 * config.num_query_tokens]
+    with torch.no_grad():
+        out = model(**inputs)
+        soft = model.get_audio_features(inputs["input_features"], inputs["feature_attention_mask"],
+                                        inputs["bridge_input_ids"], inputs["bridge_attention_mask"])
+        alone = model.get_audio_features(
+            **{k: v[1:] for k, v in inputs.items() if k in ("input_features", "feature_attention_mask",
+                                                          "bridge_input_ids", "bridge_attention_mask")})
+    assert out.logits.shape[:2] == inputs["input_ids"].shape
+    assert soft.shape == (sum(counts), config.text_config.hidden_size)
+    torch.testing.assert_close(soft[counts[0]:], alone, rtol=1e-4, atol=1e-5)  # the second clip, in order
+    ids = model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False)
+    assert ids.shape == (2, inputs["input_ids"].shape[1] + 3)
+    with pytest.raises(ValueError, match="needs a Whisper encoder"):
+        MintConfig(audio_config={"model_type": "wav2vec2"}, bridge_window_frames=10)

@@ -54,10 +54,14 @@ class AudioLanguageCollator:
 
     def __call__(self, rows: list[dict]) -> dict:
         pad = self.tokenizer.pad_token_id
-        prompts = self.processor._expand([self.prompt(r.get("instruction", "")) for r in rows], len(rows))
+        batch = self._audio(rows)
+        if "audio_frame_mask" in batch:
+            counts = [self.processor.tokens_for_frames(n) for n in batch["audio_frame_mask"].sum(1).tolist()]
+        else:
+            counts = self.processor.audio_tokens_per_clip(batch["feature_attention_mask"].numpy())
+        prompts = self.processor._expand([self.prompt(r.get("instruction", "")) for r in rows], len(rows), counts)
         prompt_ids = [self._ids(p) for p in prompts]
         answer_ids = [self._ids(r["text"])[: self.max_answer_tokens] + self._ids(self.end) for r in rows]
-        batch = {}
         if self.encoder_decoder:
             batch.update(_pad(prompt_ids, pad, "input_ids", "attention_mask"))
             labels = _pad(answer_ids, -100, "labels", None)["labels"]
@@ -70,15 +74,6 @@ class AudioLanguageCollator:
                 labels[i, : len(p)] = -100
             labels[batch["attention_mask"] == 0] = -100
             batch["labels"] = labels
-        if "frames_path" in rows[0]:
-            frames = [torch.load(r["frames_path"]) for r in rows]
-            batch["audio_frames"], batch["audio_frame_mask"] = pad_frames(frames)
-        elif "frames" in rows[0]:
-            batch["audio_frames"], batch["audio_frame_mask"] = pad_frames([r["frames"] for r in rows])
-        else:
-            audio = self.processor.prepare_audio([r["audio"] for r in rows])
-            batch["input_features"] = torch.from_numpy(audio["input_features"])
-            batch["feature_attention_mask"] = torch.from_numpy(audio["feature_attention_mask"])
         if self.instruction_in_bridge:
             bridge = self.processor.bridge_tokenizer(
                 [r.get("instruction", "") for r in rows], padding=True, truncation=True,
@@ -86,6 +81,17 @@ class AudioLanguageCollator:
             )
             batch["bridge_input_ids"], batch["bridge_attention_mask"] = bridge["input_ids"], bridge["attention_mask"]
         return batch
+
+
+    def _audio(self, rows: list[dict]) -> dict:
+        """Cached frames when the rows have them, else features from the audio."""
+        if "frames_path" in rows[0] or "frames" in rows[0]:
+            frames = [torch.load(r["frames_path"]) if "frames_path" in r else r["frames"] for r in rows]
+            audio_frames, audio_frame_mask = pad_frames(frames)
+            return {"audio_frames": audio_frames, "audio_frame_mask": audio_frame_mask}
+        audio = self.processor.prepare_audio([r["audio"] for r in rows])
+        return {"input_features": torch.from_numpy(audio["input_features"]),
+                "feature_attention_mask": torch.from_numpy(audio["feature_attention_mask"])}
 
 
 def _pad(sequences: list[list[int]], value: int, ids_key: str, mask_key: str | None) -> dict:
