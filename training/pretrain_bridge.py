@@ -115,6 +115,7 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
         save_trainable(model, out / "bridge.safetensors")
         (out / "stage1_report.json").write_text(json.dumps(report, indent=2, default=str))
         print(json.dumps({"test_before": before, "test_after": after, "train_seconds": round(seconds)}, indent=2))
+    trainer.accelerator.wait_for_everyone()  # no rank leaves while another is still communicating
     return report
 
 

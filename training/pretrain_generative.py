@@ -68,6 +68,7 @@ def main(recipe: Stage2Recipe, args: TrainingArguments):
         out = Path(args.output_dir)
         save_trainable(model, out / "bridge.safetensors")
         (out / "stage2_report.json").write_text(json.dumps(report, indent=2, default=str))
+    trainer.accelerator.wait_for_everyone()  # no rank leaves while another is still communicating
     return report
 
 

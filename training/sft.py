@@ -58,6 +58,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         trained = trainer.model.merge_and_unload() if peft_config else trainer.model
         save_trainable(trained, out / "bridge.safetensors")
         (out / "instruct_report.json").write_text(json.dumps(report, indent=2, default=str))
+    trainer.accelerator.wait_for_everyone()  # no rank leaves while another is still communicating
     return report
 
 
