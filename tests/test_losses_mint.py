@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintForConditionalGeneration
+from modeling_mint import MintForAudioTextRetrieval, MintForConditionalGeneration
 from modeling_mint.losses_mint import (
     audio_text_contrastive_loss,
     bridge_attention_mask,

@@ -268,7 +268,6 @@ def test_cached_audio_frames_match_input_features(tester):
 def test_windowed_bridge_keeps_time_order(tiny_processor):
     """With `bridge_window_frames`, each window of frames gets its own queries: the soft prompt grows with the
     duration, the processor expands `<audio>` to match, and the clip's windows stay in time order."""
-    import numpy as np
 
     from modeling_mint import MintProcessor
     from tests.conftest import TINY, tone

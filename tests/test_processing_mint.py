@@ -1,8 +1,6 @@
-import io
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from modeling_mint import MintProcessor, load_audio

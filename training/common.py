@@ -4,7 +4,6 @@ import hashlib
 import sys
 from pathlib import Path
 
-import torch
 from safetensors.torch import save_file
 from transformers import HfArgumentParser
 
@@ -83,3 +82,28 @@ def load_stage1_bridge(model, checkpoint: str | Path):
     if result.unexpected_keys:
         raise ValueError(f"{checkpoint}: unexpected keys {result.unexpected_keys[:5]}")
     return sorted({k.split(".")[1] for k in state})
+
+
+def train_and_report(trainer, recipe, report_name: str, trained_model=None, **extra) -> dict:
+    """Train (resuming if asked), evaluate, and on rank 0 write the trainable weights and a JSON report; every rank
+    waits for the others before returning, so none leaves while another is still communicating."""
+    import json
+    import time
+    from dataclasses import asdict
+
+    args = trainer.args
+    start = time.time()
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
+              "world_size": args.world_size, **extra}
+    if trainer.eval_dataset is not None:
+        report["clips"] = {"train": len(trainer.train_dataset), "validation": len(trainer.eval_dataset)}
+        report["eval"] = trainer.evaluate()
+    report["log"] = trainer.state.log_history
+    if trainer.is_world_process_zero():
+        out = Path(args.output_dir)
+        model = trained_model(trainer.model) if trained_model else trainer.model
+        save_trainable(model, out / "bridge.safetensors")
+        (out / report_name).write_text(json.dumps(report, indent=2, default=str))
+    trainer.accelerator.wait_for_everyone()
+    return report

@@ -4,17 +4,14 @@ the loss is the LLM's next-token loss on the text.
     mint train stage2 --recipe training/recipes/stage2_mint_tiny.yaml
 """
 
-import json
-import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 from transformers import Trainer, TrainingArguments
 
 from modeling_mint import MintForConditionalGeneration, MintProcessor
 from training.collators import AudioLanguageCollator
-from training.common import feature_cache, frames_dataset, load_stage1_bridge, parse_recipe, save_trainable
+from training.common import feature_cache, frames_dataset, load_stage1_bridge, parse_recipe, train_and_report
 from training.data import corpus_rows
 
 
@@ -58,18 +55,7 @@ def main(recipe: Stage2Recipe, args: TrainingArguments):
     torch.manual_seed(args.seed)
     model, processor, train, evaluation, collator = build(recipe, args)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator)
-    start = time.time()
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
-              "world_size": args.world_size,
-              "clips": {"train": len(train), "validation": len(evaluation)}, "eval": trainer.evaluate(),
-              "log": trainer.state.log_history}
-    if trainer.is_world_process_zero():
-        out = Path(args.output_dir)
-        save_trainable(model, out / "bridge.safetensors")
-        (out / "stage2_report.json").write_text(json.dumps(report, indent=2, default=str))
-    trainer.accelerator.wait_for_everyone()  # no rank leaves while another is still communicating
-    return report
+    return train_and_report(trainer, recipe, "stage2_report.json")
 
 
 if __name__ == "__main__":

@@ -4,15 +4,13 @@ with the queries) and into the LLM prompt; optional LoRA on the LLM only.
     mint train instruct --recipe training/recipes/instruct_mint_tiny.yaml
 """
 
-import json
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from trl import SFTConfig, SFTTrainer
 
-from training.common import parse_recipe, save_trainable
+from training.common import parse_recipe, train_and_report
 from training.pretrain_generative import Stage2Recipe, build
 
 
@@ -47,19 +45,8 @@ def main(recipe: InstructRecipe, args: SFTConfig):
                                  modules_to_save=["query_tokens", "bridge", "language_projection"])
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
                          data_collator=collator, processing_class=processor, peft_config=peft_config)
-    start = time.time()
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
-              "world_size": args.world_size,
-              "clips": {"train": len(train), "validation": len(evaluation)}, "eval": trainer.evaluate(),
-              "log": trainer.state.log_history}
-    if trainer.is_world_process_zero():
-        out = Path(args.output_dir)
-        trained = trainer.model.merge_and_unload() if peft_config else trainer.model
-        save_trainable(trained, out / "bridge.safetensors")
-        (out / "instruct_report.json").write_text(json.dumps(report, indent=2, default=str))
-    trainer.accelerator.wait_for_everyone()  # no rank leaves while another is still communicating
-    return report
+    merged = (lambda model: model.merge_and_unload()) if peft_config else None
+    return train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged)
 
 
 if __name__ == "__main__":
