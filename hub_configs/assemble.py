@@ -214,8 +214,10 @@ def _load_language_model(model: MintForConditionalGeneration, backbone: dict, he
 
 
 def trained_state(model) -> dict[str, torch.Tensor]:
-    """The trainable parts (queries, Bridge-Net, projection): what a trained MINT ships."""
-    return {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith(TRAINABLE_PREFIXES)}
+    """What a trained MINT ships: the parameters of the queries, Bridge-Net and projection that were trained (a
+    frozen part, such as the bridge word embeddings, is rebuilt from its pretrained source at assembly)."""
+    return {k: v.detach().contiguous() for k, v in model.named_parameters()
+            if v.requires_grad and k.startswith(TRAINABLE_PREFIXES)}
 
 
 def load_trained_bridge(model, path: Path):

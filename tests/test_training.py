@@ -5,6 +5,7 @@ import json
 
 import pytest
 import yaml
+from safetensors.torch import load_file
 
 from training.cli import main
 from training.corpus import build
@@ -55,6 +56,9 @@ def test_stage1_then_stage2_then_instruct(tiny_model_dir, small_corpus, tmp_path
             stage2_weights=str(stage2 / "bridge.safetensors"), lora_rank=lora))])
         report = json.loads((out / "instruct_report.json").read_text())
         assert report["steps"] == 2 and (out / "bridge.safetensors").is_file()
+        shipped = load_file(str(out / "bridge.safetensors"))
+        assert "model.language_projection.weight" in shipped and "model.query_tokens.weight" in shipped
+        assert "model.bridge.embeddings.word_embeddings.weight" not in shipped  # frozen, rebuilt at assembly
 
 
 def test_resume_continues_the_same_loss_curve(tiny_model_dir, small_corpus, tmp_path):

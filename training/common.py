@@ -107,3 +107,9 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
         (out / report_name).write_text(json.dumps(report, indent=2, default=str))
     trainer.accelerator.wait_for_everyone()
     return report
+
+
+def freeze_bridge_word_embeddings(model):
+    """Keep the bridge's word embeddings (BERT's, 30k x H) as initialized: they are a third of the Bridge-Net, and
+    leaving them frozen keeps the shipped weights small."""
+    model.model.bridge.embeddings.word_embeddings.requires_grad_(False)

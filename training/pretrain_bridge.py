@@ -16,7 +16,7 @@ from transformers import Trainer, TrainingArguments
 
 from modeling_mint import MintForAudioTextRetrieval, MintProcessor
 from training.collators import pad_frames
-from training.common import feature_cache, frames_dataset, parse_recipe
+from training.common import feature_cache, freeze_bridge_word_embeddings, frames_dataset, parse_recipe
 from training.data import corpus_rows
 from training.metrics import retrieval_metrics
 
@@ -35,6 +35,7 @@ class Stage1Recipe:
     max_text_length: int = field(default=64, metadata={"help": "bridge tokens per text"})
     label_smoothing: float = field(default=0.1, metadata={"help": "for ATC and AGTG, as BLIP-2"})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
+    freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
 
 
 class Stage1Collator:
@@ -93,6 +94,8 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
     args.remove_unused_columns = False  # the collator needs the raw rows
     torch.manual_seed(args.seed)
     model = MintForAudioTextRetrieval.from_pretrained(recipe.model_dir)
+    if recipe.freeze_bridge_word_embeddings:
+        freeze_bridge_word_embeddings(model)
     processor = MintProcessor.from_pretrained(recipe.model_dir)
     cache = feature_cache(model, processor, recipe.feature_cache_dir)
     train = load_split(recipe, "train", recipe.max_train_clips, args.seed, cache)

@@ -11,7 +11,14 @@ from transformers import Trainer, TrainingArguments
 
 from modeling_mint import MintForConditionalGeneration, MintProcessor
 from training.collators import AudioLanguageCollator
-from training.common import feature_cache, frames_dataset, load_stage1_bridge, parse_recipe, train_and_report
+from training.common import (
+    feature_cache,
+    frames_dataset,
+    freeze_bridge_word_embeddings,
+    load_stage1_bridge,
+    parse_recipe,
+    train_and_report,
+)
 from training.data import corpus_rows
 
 
@@ -30,6 +37,7 @@ class Stage2Recipe:
     max_eval_clips: int = field(default=64, metadata={"help": "validation clips for the periodic eval loss"})
     max_answer_tokens: int = field(default=48, metadata={"help": "longer texts are cut"})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
+    freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
 
 
 def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: bool = False):
@@ -38,6 +46,8 @@ def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: 
     processor = MintProcessor.from_pretrained(recipe.model_dir)
     if recipe.stage1_checkpoint:
         load_stage1_bridge(model, recipe.stage1_checkpoint)
+    if recipe.freeze_bridge_word_embeddings:
+        freeze_bridge_word_embeddings(model)
     cache = feature_cache(model, processor, recipe.feature_cache_dir)
     rows = {split: corpus_rows(recipe.data_dir, split, recipe.tasks, limit, args.seed, recipe.languages)
             for split, limit in (("train", recipe.max_train_clips), ("validation", recipe.max_eval_clips))}

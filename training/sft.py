@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from trl import SFTConfig, SFTTrainer
 
-from training.common import parse_recipe, train_and_report
+from training.common import freeze_bridge_word_embeddings, parse_recipe, train_and_report
 from training.pretrain_generative import Stage2Recipe, build
 
 
@@ -45,8 +45,14 @@ def main(recipe: InstructRecipe, args: SFTConfig):
                                  modules_to_save=["query_tokens", "bridge", "language_projection"])
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
                          data_collator=collator, processing_class=processor, peft_config=peft_config)
-    merged = (lambda model: model.merge_and_unload()) if peft_config else None
-    return train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged)
+    def merged(model):
+        """LoRA merged into the LLM; PEFT's trainable copy of the bridge keeps the word embeddings frozen."""
+        model = model.merge_and_unload()
+        if recipe.freeze_bridge_word_embeddings:
+            freeze_bridge_word_embeddings(model)
+        return model
+
+    return train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if peft_config else None)
 
 
 if __name__ == "__main__":
