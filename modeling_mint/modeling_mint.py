@@ -141,6 +141,16 @@ class MintAudioBridgeMixin:
         self.audio_tower.requires_grad_(False)
         self.audio_tower.eval()
 
+    def train(self, mode: bool = True):
+        """Frozen towers (audio, and the LLM where there is one) stay in eval mode, no dropout, while the bridge
+        trains."""
+        super().train(mode)
+        for name in ("audio_tower", "language_model"):
+            tower = getattr(self, name, None)
+            if tower is not None and not any(p.requires_grad for p in tower.parameters()):
+                tower.eval()
+        return self
+
     def _frames_per_window(self, valid: torch.Tensor, window_frames: int) -> torch.Tensor:
         """Number of encoder frames produced by `valid` input frames/samples of one window."""
         kind = self.config.audio_config.model_type
@@ -287,14 +297,6 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
     def freeze_language_model(self):
         self.language_model.requires_grad_(False)
         self.language_model.eval()
-
-    def train(self, mode: bool = True):
-        """Frozen towers stay in eval mode (no dropout) while the bridge trains."""
-        super().train(mode)
-        for tower in (self.audio_tower, self.language_model):
-            if not any(p.requires_grad for p in tower.parameters()):
-                tower.eval()
-        return self
 
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()
@@ -618,12 +620,6 @@ class MintAudioBridgeModel(MintAudioBridgeMixin, MintPreTrainedModel):
         self._build_audio_bridge(config)
         self.post_init()
         self.freeze_audio_tower()
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if not any(p.requires_grad for p in self.audio_tower.parameters()):
-            self.audio_tower.eval()
-        return self
 
     def get_input_embeddings(self):
         return self.bridge.get_input_embeddings()

@@ -39,10 +39,11 @@ def asterisk_pairs() -> list[dict]:
 
 
 def corpus_rows(data_dir: str, split: str, tasks: list[str] | None = None, limit: int | None = None,
-                seed: int = 0, languages: list[str] | None = None) -> list[dict]:
+                seed: int = 0, languages: list[str] | None = None, sources: list[str] | None = None) -> list[dict]:
     """Rows of the offline corpus (`mint data build`) with the audio as encoded bytes (decoded later, once).
 
-    `languages` keeps rows in those languages (plus language-less sounds, "")."""
+    `languages` keeps rows in those languages (plus language-less sounds, ""); `sources` keeps those sources.
+    `limit` draws a seeded random subset of what is left."""
     import random
 
     from datasets import Audio, load_from_disk
@@ -53,6 +54,8 @@ def corpus_rows(data_dir: str, split: str, tasks: list[str] | None = None, limit
     if languages:
         keep = set(languages) | {""}
         dataset = dataset.filter(lambda language: language in keep, input_columns="language")
+    if sources:
+        dataset = dataset.filter(lambda source: source in sources, input_columns="source")
     indices = list(range(len(dataset)))
     if limit is not None and limit < len(indices):
         indices = sorted(random.Random(seed).sample(indices, limit))

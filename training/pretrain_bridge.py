@@ -79,12 +79,7 @@ def evaluate_retrieval(model, collator: Stage1Collator, dataset, batch_size: int
 
 
 def load_split(recipe: Stage1Recipe, split: str, limit, seed: int, cache):
-    rows = corpus_rows(recipe.data_dir, split, recipe.tasks, None, seed)
-    if recipe.sources:
-        rows = [r for r in rows if r["source"] in recipe.sources]
-    if limit is not None and limit < len(rows):
-        rows = [rows[i] for i in sorted(torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:limit].tolist())]
-    return frames_dataset(rows, cache)
+    return frames_dataset(corpus_rows(recipe.data_dir, split, recipe.tasks, limit, seed, sources=recipe.sources), cache)
 
 
 def main(recipe: Stage1Recipe, args: TrainingArguments):
