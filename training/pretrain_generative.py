@@ -7,6 +7,7 @@ the loss is the LLM's next-token loss on the text.
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 from transformers import Trainer, TrainingArguments
 
 from modeling_mint import MintForConditionalGeneration, MintProcessor
@@ -38,6 +39,8 @@ class Stage2Recipe:
     max_answer_tokens: int = field(default=48, metadata={"help": "longer texts are cut"})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
     freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
+    lm_weight: float = field(default=1.0, metadata={"help": "weight of the LLM's next-token loss; 0 skips the LLM"})
+    ctc_weight: float = field(default=0.0, metadata={"help": "weight of the soft-prompt CTC loss (windowed bridge)"})
 
 
 def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: bool = False):
@@ -61,9 +64,84 @@ def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: 
     return model, processor, train, evaluation, collator
 
 
+def soft_prompt_ctc_loss(soft_prompt: torch.Tensor, counts: list[int], output_embeddings: torch.Tensor,
+                         blank: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
+    """CTC of the transcript's LLM tokens over each clip's audio tokens, read through the LLM's own output
+    embeddings plus one blank vector: token t of the soft prompt scores word piece v by `<soft_t, E_v>`.
+
+    Args:
+        soft_prompt: `(sum(counts), D)` or `(B, Nq, D)` projected bridge outputs, clips in order.
+        counts: audio tokens of each clip.
+        output_embeddings: `(V, D)` the LLM's `lm_head` weight; blank: `(D,)`.
+        targets: each clip's answer token ids.
+    """
+    soft_prompt = soft_prompt.reshape(-1, soft_prompt.shape[-1])
+    weight = torch.cat([output_embeddings, blank[None]]).to(soft_prompt.dtype)
+    log_probs = (soft_prompt @ weight.T).float().log_softmax(-1)
+    per_clip = nn.utils.rnn.pad_sequence(list(log_probs.split(counts)))  # (T, B, V + 1)
+    return nn.functional.ctc_loss(
+        per_clip, torch.cat(targets), torch.tensor(counts), torch.tensor([len(t) for t in targets]),
+        blank=weight.shape[0] - 1, zero_infinity=True,
+    )
+
+
+class SoftPromptCTCTrainer(Trainer):
+    """Stage 2 with an auxiliary CTC loss on the soft prompt (`ctc_weight`): every audio token, read through the
+    LLM's output embeddings, must spell the transcript in time order. It pulls a windowed bridge's tokens towards
+    the word pieces they carry, the alignment the frozen LLM's next-token loss alone teaches slowly. With
+    `lm_weight` 0 the LLM is never run: a cheap warm-up of the bridge."""
+
+    def __init__(self, *args, lm_weight: float, ctc_weight: float, tokens_for_frames, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lm_weight, self.ctc_weight, self.tokens_for_frames = lm_weight, ctc_weight, tokens_for_frames
+        self.special_ids = set(self.processing_class.all_special_ids) if self.processing_class is not None else set()
+        self._parts = {"lm_loss": [], "ctc_loss": []}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mint = self.accelerator.unwrap_model(model)
+        if self.lm_weight:
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+            soft_prompt, lm_loss = outputs.audio_hidden_states, loss.detach()
+            loss = self.lm_weight * loss
+        else:
+            audio = {k: inputs[k] for k in ("audio_frames", "audio_frame_mask", "bridge_input_ids",
+                                            "bridge_attention_mask") if k in inputs}
+            soft_prompt, lm_loss, outputs = mint.model.get_audio_features(**audio), None, {}
+            loss = 0.0
+        counts = [self.tokens_for_frames(n) for n in inputs["audio_frame_mask"].sum(1).tolist()]
+        targets = [row[(row != -100)] for row in inputs["labels"]]
+        targets = [t[[int(i) not in self.special_ids for i in t]] for t in targets]
+        ctc = soft_prompt_ctc_loss(soft_prompt, counts, mint.lm_head.weight, mint.ctc_blank, targets)
+        loss = loss + self.ctc_weight * ctc
+        if model.training:
+            self._parts["ctc_loss"].append(ctc.item())
+            if lm_loss is not None:
+                self._parts["lm_loss"].append(lm_loss.item())
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict, *args, **kwargs):
+        for name, values in self._parts.items():
+            if values and "loss" in logs:
+                logs[name] = round(sum(values) / len(values), 4)
+                values.clear()
+        super().log(logs, *args, **kwargs)
+
+
 def main(recipe: Stage2Recipe, args: TrainingArguments):
     torch.manual_seed(args.seed)
     model, processor, train, evaluation, collator = build(recipe, args)
+    if recipe.ctc_weight:
+        if "audio_frames" not in collator([train[0]]):
+            raise ValueError("the CTC loss needs cached encoder frames")
+        model.ctc_blank = nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
+        trainer = SoftPromptCTCTrainer(
+            model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
+            processing_class=processor.tokenizer, lm_weight=recipe.lm_weight, ctc_weight=recipe.ctc_weight,
+            tokens_for_frames=processor.tokens_for_frames,
+        )
+        return train_and_report(trainer, recipe, "stage2_report.json")
+    if recipe.lm_weight != 1.0:
+        raise ValueError("lm_weight other than 1 is only used together with ctc_weight")
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator)
     return train_and_report(trainer, recipe, "stage2_report.json")
 
