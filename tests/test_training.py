@@ -111,3 +111,64 @@ def test_two_process_run(tiny_model_dir, small_corpus, tmp_path, stage, report):
     assert proc.returncode == 0, "\n".join(errors[:40]) + proc.stderr[-2000:]
     result = json.loads((out / report).read_text())
     assert result["world_size"] == 2 and result["steps"] == 2
+
+
+def test_soft_prompt_ctc_loss_rewards_tokens_that_spell_the_transcript():
+    import torch
+
+    from training.pretrain_generative import soft_prompt_ctc_loss
+
+    torch.manual_seed(0)
+    embeddings = torch.randn(50, 16)
+    blank = torch.randn(16)
+    targets = [torch.tensor([3, 7, 7, 9]), torch.tensor([11])]
+    spelled = torch.stack([embeddings[3], blank, embeddings[7], blank, embeddings[7], embeddings[9]]) * 4
+    short = torch.stack([embeddings[11], blank, blank]) * 4
+    counts = [6, 3]
+    good = soft_prompt_ctc_loss(torch.cat([spelled, short]), counts, embeddings, blank, targets)
+    shuffled = soft_prompt_ctc_loss(torch.cat([spelled.flip(0), short]), counts, embeddings, blank, targets)
+    noise = torch.randn(9, 16, requires_grad=True)
+    loss = soft_prompt_ctc_loss(noise, counts, embeddings, blank, targets)
+    loss.backward()
+    assert good < 0.1 < shuffled and loss > good and noise.grad.abs().sum() > 0
+    # a transcript longer than its audio tokens can spell is dropped, not infinite
+    assert torch.isfinite(soft_prompt_ctc_loss(short, [3], embeddings, blank, [torch.arange(10)]))
+
+
+def windowed_copy(model_dir, out, window_frames: int = 5):
+    """The tiny random model with a windowed Bridge-Net (4 queries per `window_frames` encoder frames)."""
+    import shutil
+
+    shutil.copytree(model_dir, out)
+    for name in ("config.json", "processor_config.json"):
+        config = json.loads((out / name).read_text())
+        config["bridge_window_frames"] = window_frames
+        (out / name).write_text(json.dumps(config))
+    return out
+
+
+def test_stage2_with_ctc_warm_up_and_auxiliary_loss(tiny_model_dir, small_corpus, tmp_path):
+    cache = tmp_path / "features"
+    tiny_model_dir = windowed_copy(tiny_model_dir, tmp_path / "windowed")
+    for name, lm_weight in (("warmup", 0.0), ("joint", 1.0)):
+        out = tmp_path / name
+        main(["train", "stage2", "--recipe", recipe(tmp_path, name, **common(
+            tiny_model_dir, small_corpus, out, cache, max_steps=2, save_strategy="no", tasks=["transcription"],
+            lm_weight=lm_weight, ctc_weight=0.5, prediction_loss_only=True, eval_strategy="steps", eval_steps=2))])
+        report = json.loads((out / "stage2_report.json").read_text())
+        logged = [e for e in report["log"] if "loss" in e]
+        assert report["steps"] == 2 and all(e["ctc_loss"] > 0 for e in logged), logged
+        assert all(("lm_loss" in e) == bool(lm_weight) for e in logged) and report["eval"]["eval_loss"] > 0
+        assert "model.language_projection.weight" in load_file(str(out / "bridge.safetensors"))
+
+
+def test_eval_writes_every_task_metric(tiny_model_dir, small_corpus, tmp_path):
+    from training.evaluate import evaluate
+
+    metrics = evaluate(str(tiny_model_dir), str(small_corpus), "test", str(tmp_path / "eval"), max_new_tokens=4,
+                       max_per_task=4, retrieval_dir=None)
+    assert 0 <= metrics["transcription"]["all"]["WER"] and "CIDEr" in metrics["captioning"]["all"]
+    assert all(0 <= v["all"]["accuracy"] <= 1 for k, v in metrics.items() if k in ("spoken_word", "letter"))
+    lines = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == sum(v["all"].get("clips", 0) for k, v in metrics.items() if k not in ("model", "split"))
+    assert "| transcription | all | WER |" in (tmp_path / "eval" / "metrics.md").read_text()

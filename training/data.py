@@ -62,5 +62,6 @@ def corpus_rows(data_dir: str, split: str, tasks: list[str] | None = None, limit
     rows = []
     for row in dataset.select(indices):
         rows.append({"audio": row["audio"]["bytes"], "text": row["text"], "instruction": row["instruction"],
-                     "task": row["task"], "clip_id": row["clip_id"], "source": row["source"]})
+                     "task": row["task"], "clip_id": row["clip_id"], "source": row["source"],
+                     "language": row["language"]})
     return rows

@@ -1,0 +1,269 @@
+"""Evaluate a MINT folder on a split of the corpus: every task the split has, by generation, plus retrieval and
+zero-shot classification by embeddings when a stage-1 retrieval folder is given.
+
+    mint eval --model models/mint-tiny --data data/mint-corpus --split test --out runs/eval/mint-tiny
+
+Writes `metrics.json`, `metrics.md` and `predictions.jsonl` to `--out`.
+"""
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from training.collators import AudioLanguageCollator, pad_frames
+from training.common import feature_cache, frames_dataset
+from training.data import corpus_rows
+
+
+GENERATION_TASKS = ("transcription", "captioning", "classification", "spoken_word", "letter", "language_id",
+                    "question_answering")
+LABEL_TASKS = ("classification", "spoken_word", "letter", "language_id")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, punctuation to spaces, one space between words: the text both sides of WER and accuracy see."""
+    text = re.sub(r"[^\w' ]+", " ", text.lower().replace("-", " "))
+    return " ".join(text.split())
+
+
+def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    import jiwer
+
+    pairs = [(normalize(r), normalize(h)) for r, h in zip(references, hypotheses)]
+    pairs = [(r, h) for r, h in pairs if r]
+    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
+
+
+def caption_scores(references: dict[str, list[str]], hypotheses: dict[str, str]) -> dict[str, float]:
+    """BLEU-1..4, METEOR, ROUGE-L and CIDEr with the COCO caption toolkit (PTB tokenizer and METEOR run on Java)."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    tokenizer = PTBTokenizer()
+    refs = tokenizer.tokenize({k: [{"caption": c} for c in v] for k, v in references.items()})
+    hyps = tokenizer.tokenize({k: [{"caption": hypotheses[k]}] for k in references})
+    scores = {}
+    bleu, _ = Bleu(4).compute_score(refs, hyps, verbose=0)
+    scores.update({f"BLEU-{i + 1}": float(b) for i, b in enumerate(bleu)})
+    scores["METEOR"] = float(Meteor().compute_score(refs, hyps)[0])
+    scores["ROUGE-L"] = float(Rouge().compute_score(refs, hyps)[0])
+    scores["CIDEr"] = float(Cider().compute_score(refs, hyps)[0])
+    return scores
+
+
+class Generator:
+    """Greedy answers of a MINT generation model for corpus rows, reading cached encoder frames.
+
+    `instruction` puts each row's instruction in the LLM prompt and the Bridge-Net (as instruction tuning does);
+    without it the prompt is the audio alone (a stage-2 model)."""
+
+    def __init__(self, model, processor, instruction: bool = True, max_new_tokens: int = 48, batch_size: int = 16):
+        self.model, self.processor = model.eval(), processor
+        self.collator = AudioLanguageCollator(processor, instruction_in_prompt=instruction,
+                                              instruction_in_bridge=instruction)
+        self.instruction, self.max_new_tokens, self.batch_size = instruction, max_new_tokens, batch_size
+
+    @torch.no_grad()
+    def __call__(self, rows: list[dict], desc: str = "generating") -> list[str]:
+        tokenizer = self.processor.tokenizer
+        answers = []
+        for start in tqdm(range(0, len(rows), self.batch_size), desc=desc):
+            batch_rows = rows[start : start + self.batch_size]
+            frames, frame_mask = pad_frames([torch.load(r["frames_path"]) for r in batch_rows])
+            counts = [self.processor.tokens_for_frames(n) for n in frame_mask.sum(1).tolist()]
+            prompts = self.processor._expand([self.collator.prompt(r["instruction"]) for r in batch_rows],
+                                             len(batch_rows), counts)
+            side, tokenizer.padding_side = tokenizer.padding_side, "left"
+            try:
+                inputs = tokenizer(prompts, padding=True, add_special_tokens=False, return_tensors="pt")
+            finally:
+                tokenizer.padding_side = side
+            if self.instruction:
+                bridge = self.processor.bridge_tokenizer([r["instruction"] for r in batch_rows], padding=True,
+                                                         truncation=True, return_tensors="pt")
+                inputs["bridge_input_ids"], inputs["bridge_attention_mask"] = bridge["input_ids"], bridge["attention_mask"]
+            out = self.model.generate(**inputs, audio_frames=frames, audio_frame_mask=frame_mask, do_sample=False,
+                                      max_new_tokens=self.max_new_tokens)
+            if not self.model.config.is_encoder_decoder:
+                out = out[:, inputs["input_ids"].shape[1] :]
+            answers += [a.strip() for a in tokenizer.batch_decode(out, skip_special_tokens=True)]
+        return answers
+
+
+def label_accuracy(rows: list[dict], answers: list[str]) -> dict:
+    """Exact and normalized accuracy; chance is one over the labels of the rows' own label set."""
+    exact = sum(a == r["text"] for r, a in zip(rows, answers)) / len(rows)
+    normalized = sum(normalize(a) == normalize(r["text"]) for r, a in zip(rows, answers)) / len(rows)
+    return {"accuracy": exact, "accuracy_normalized": normalized, "labels": len({r["text"] for r in rows}),
+            "chance": 1.0 / len({r["text"] for r in rows}), "clips": len(rows)}
+
+
+def by_source(rows: list[dict]) -> dict[str, list[int]]:
+    groups = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[r["source"]].append(i)
+    return dict(groups)
+
+
+def generation_metrics(task: str, rows: list[dict], answers: list[str]) -> dict:
+    """Each task's metric, over all its rows and per source."""
+    def score(idx):
+        sub_rows, sub_answers = [rows[i] for i in idx], [answers[i] for i in idx]
+        if task == "transcription":
+            return {"WER": word_error_rate([r["text"] for r in sub_rows], sub_answers), "clips": len(idx)}
+        if task == "captioning":
+            refs = defaultdict(list)
+            for r in sub_rows:
+                refs[r["clip_id"]].append(r["text"])
+            hyps = {r["clip_id"]: a for r, a in zip(sub_rows, sub_answers)}
+            return {**caption_scores(refs, hyps), "clips": len(refs)}
+        return label_accuracy(sub_rows, sub_answers)
+
+    groups = by_source(rows)
+    metrics = {"all": score(range(len(rows)))}
+    if len(groups) > 1:
+        metrics.update({source: score(idx) for source, idx in sorted(groups.items())})
+    return metrics
+
+
+@torch.no_grad()
+def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64) -> dict:
+    """Audio-to-text retrieval over the distinct texts of the describing tasks, and zero-shot classification
+    (argmax similarity over each label task's own label set, per source), from a stage-1 retrieval folder."""
+    from modeling_mint import MintForAudioTextRetrieval, MintProcessor
+    from training.metrics import retrieval_metrics
+
+    model = MintForAudioTextRetrieval.from_pretrained(retrieval_dir).eval()
+    processor = MintProcessor.from_pretrained(retrieval_dir)
+
+    def audio_embeds(subset):
+        out = []
+        for start in range(0, len(subset), batch_size):
+            frames, mask = pad_frames([torch.load(r["frames_path"]) for r in subset[start : start + batch_size]])
+            out.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask))
+        return torch.cat(out)
+
+    def text_embeds(texts):
+        out = []
+        for start in range(0, len(texts), batch_size):
+            tok = processor.bridge_tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
+                                             max_length=64, return_tensors="pt")
+            out.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]))
+        return torch.cat(out)
+
+    metrics = {}
+    describing = [r for r in rows if r["task"] in ("captioning", "transcription") and r["language"] in ("en", "")]
+    if describing:
+        texts = sorted({r["text"] for r in describing})
+        index = {t: i for i, t in enumerate(texts)}
+        metrics["retrieval"] = {**retrieval_metrics(audio_embeds(describing), text_embeds(texts),
+                                                    [index[r["text"]] for r in describing]),
+                                "clips": len(describing), "texts": len(texts)}
+    for task in LABEL_TASKS:
+        task_rows = [r for r in rows if r["task"] == task]
+        for source, idx in sorted(by_source(task_rows).items()):
+            subset = [task_rows[i] for i in idx]
+            labels = sorted({r["text"] for r in subset})
+            if len(labels) < 2:
+                continue
+            similarity = torch.einsum("aqd,td->atq", audio_embeds(subset), text_embeds(labels)).amax(-1)
+            predicted = [labels[i] for i in similarity.argmax(1).tolist()]
+            metrics[f"zero_shot/{task}/{source}"] = label_accuracy(subset, predicted)
+    return metrics
+
+
+@torch.no_grad()
+def whisper_wer(rows: list[dict], batch_size: int = 16) -> dict:
+    """Whisper tiny.en's own decoder (greedy, 30-s window) on the same English transcription clips."""
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from hub_configs.components import whisper_tiny_en
+    from modeling_mint import load_audio
+
+    path = whisper_tiny_en()
+    processor = WhisperProcessor.from_pretrained(path)
+    model = WhisperForConditionalGeneration.from_pretrained(path).eval()
+    hypotheses = []
+    for start in tqdm(range(0, len(rows), batch_size), desc="whisper tiny.en"):
+        waves = [load_audio(r["audio"], None, 16000) for r in rows[start : start + batch_size]]
+        features = processor.feature_extractor(waves, sampling_rate=16000, return_tensors="pt").input_features
+        ids = model.generate(features, max_new_tokens=100)
+        hypotheses += [h.strip() for h in processor.batch_decode(ids, skip_special_tokens=True)]
+    return {"WER": word_error_rate([r["text"] for r in rows], hypotheses), "clips": len(rows),
+            "hypotheses": hypotheses}
+
+
+def markdown_table(metrics: dict) -> str:
+    lines = ["| task | subset | metric | value |", "|---|---|---|---|"]
+    for task, groups in metrics.items():
+        if task in ("embeddings", "model", "split"):
+            continue
+        for subset, values in groups.items():
+            for name, value in values.items():
+                if isinstance(value, float):
+                    lines.append(f"| {task} | {subset} | {name} | {value:.3f} |")
+    for name, values in metrics.get("embeddings", {}).items():
+        for key, value in values.items():
+            if isinstance(value, float):
+                lines.append(f"| {name} | | {key} | {value:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[str] | None = None,
+             languages: list[str] | None = None, sources: list[str] | None = None, max_per_task: int | None = None,
+             instruction: bool = True, retrieval_dir: str | None = None, whisper_baseline: bool = False,
+             batch_size: int = 16, max_new_tokens: int = 48, seed: int = 0) -> dict:
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+
+    model = MintForConditionalGeneration.from_pretrained(model_dir)
+    processor = MintProcessor.from_pretrained(model_dir)
+    cache = feature_cache(model, processor)
+    rows = []
+    for task in tasks or GENERATION_TASKS:
+        task_rows = corpus_rows(data_dir, split, [task], max_per_task, seed, languages, sources)
+        rows += task_rows
+    audio = [r["audio"] for r in rows]
+    rows = frames_dataset(rows, cache).to_list()
+    for r, a in zip(rows, audio):
+        r["audio"] = a
+
+    generator = Generator(model, processor, instruction, max_new_tokens, batch_size)
+    metrics, predictions = {"model": model_dir, "split": split}, []
+    for task in tasks or GENERATION_TASKS:
+        task_rows = [r for r in rows if r["task"] == task]
+        if not task_rows:
+            continue
+        answers = generator(task_rows, desc=task)
+        metrics[task] = generation_metrics(task, task_rows, answers)
+        predictions += [{"clip_id": r["clip_id"], "task": task, "source": r["source"], "instruction": r["instruction"],
+                         "reference": r["text"], "prediction": a} for r, a in zip(task_rows, answers)]
+        if task == "transcription" and whisper_baseline:
+            english = [r for r in task_rows if r["language"] == "en"]
+            baseline = whisper_wer(english, batch_size)
+            mint_english = {r["clip_id"]: a for r, a in zip(task_rows, answers)}
+            metrics["transcription_baseline"] = {
+                "whisper-tiny.en": {k: v for k, v in baseline.items() if k != "hypotheses"},
+                "mint (same clips)": {"WER": word_error_rate([r["text"] for r in english],
+                                                             [mint_english[r["clip_id"]] for r in english]),
+                                      "clips": len(english)},
+            }
+            for r, h in zip(english, baseline["hypotheses"]):
+                predictions.append({"clip_id": r["clip_id"], "task": "transcription", "source": r["source"],
+                                    "system": "whisper-tiny.en", "reference": r["text"], "prediction": h})
+    if retrieval_dir:
+        metrics["embeddings"] = embedding_metrics(retrieval_dir, rows)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out_dir / "metrics.md").write_text(markdown_table(metrics))
+    with open(out_dir / "predictions.jsonl", "w") as f:
+        for p in predictions:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    return metrics
