@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -38,6 +38,8 @@ OFFLINE = {
     "smollm2-135m-instruct": components.smollm2_135m_instruct,
 }
 TRAINABLE_PREFIXES = ("model.query_tokens.", "model.bridge.", "model.language_projection.")
+RETRIEVAL_HEADS = ("audio_projection.", "text_projection.", "atm_head.", "agtg_head.", "temperature")
+MAX_SHIPPED_BYTES = 64 * 2**20
 
 
 def variants() -> list[str]:
@@ -220,25 +222,58 @@ def trained_state(model) -> dict[str, torch.Tensor]:
             if v.requires_grad and k.startswith(TRAINABLE_PREFIXES)}
 
 
-def load_trained_bridge(model, path: Path):
+def load_trained_bridge(model, path: Path) -> dict[str, torch.Tensor]:
+    """Trained queries, Bridge-Net and projection into `model`; returns the retrieval heads the file also holds."""
     state = load_file(str(path))
-    unknown = [k for k in state if not k.startswith(TRAINABLE_PREFIXES)]
+    unknown = [k for k in state if not k.startswith(TRAINABLE_PREFIXES + RETRIEVAL_HEADS)]
     if unknown:
         raise ValueError(f"{path}: not Bridge-Net weights: {unknown[:5]}")
-    result = model.load_state_dict(state, strict=False)
+    bridge = {k: v for k, v in state.items() if k.startswith(TRAINABLE_PREFIXES)}
+    result = model.load_state_dict(bridge, strict=False)
     if result.unexpected_keys:
         raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
+    return {k: v for k, v in state.items() if k.startswith(RETRIEVAL_HEADS)}
 
 
-def assemble(variant: str, out: str | Path, seed: int = 0) -> Path:
-    """Build `variant` into `out`. Random variants get seeded random weights."""
+def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path) -> dict:
+    """The file a trained variant ships: a generation model's trained queries, Bridge-Net and projection, plus the
+    retrieval heads fitted to that bridge (a stage-1 folder's `heads.safetensors`), in fp16, written atomically.
+    Refuses more than `MAX_SHIPPED_BYTES`."""
+    state = {k: v for k, v in load_file(str(bridge)).items() if k.startswith(TRAINABLE_PREFIXES)}
+    if heads is not None:
+        state.update({k: v for k, v in load_file(str(heads)).items() if k.startswith(RETRIEVAL_HEADS)})
+    state = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
+    size = sum(v.numel() * v.element_size() for v in state.values())
+    if size > MAX_SHIPPED_BYTES:
+        raise ValueError(f"{size / 2**20:.1f} MB of trained weights is over the {MAX_SHIPPED_BYTES / 2**20:.0f} MB cap")
+    out = Path(out)
+    tmp = out.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.replace(out)
+    return {"tensors": len(state), "parameters": sum(v.numel() for v in state.values()), "bytes": out.stat().st_size}
+
+
+def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = False, untrained: bool = False) -> Path:
+    """Build `variant` into `out`. Random variants get seeded random weights. `retrieval` writes the stage-1 model
+    instead (audio-text retrieval and zero-shot classification) with the variant's trained heads; `untrained`
+    leaves the shipped trained weights out (the starting point of training)."""
     src = variant_dir(variant)
     torch.manual_seed(seed)
     if (src / "variant.json").is_file():
         spec = json.loads((src / "variant.json").read_text())
         trained = src / spec["trained_weights"] if spec.get("trained_weights") else None
-        model, processor = build_from_parts(spec, trained if trained and trained.is_file() else None)
-        return export(model, processor, out)
+        trained = trained if trained and trained.is_file() and not untrained else None
+        model, processor = build_from_parts(spec, trained)
+        if not retrieval:
+            return export(model, processor, out)
+        heads = load_trained_bridge(model, trained) if trained else {}
+        retrieval_model = MintForAudioTextRetrieval(model.config)
+        retrieval_model.model.load_state_dict(
+            {k: v for k, v in model.model.state_dict().items() if not k.startswith(("language_model.", "language_projection."))})
+        retrieval_model.load_state_dict(heads, strict=False)
+        return export_retrieval(retrieval_model, processor, out)
+    if retrieval:
+        raise ValueError(f"{variant} has no trained retrieval heads")
     config = MintConfig.from_pretrained(src)
     processor = MintProcessor.from_pretrained(src)
     model = MintForConditionalGeneration(config)

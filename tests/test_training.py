@@ -172,3 +172,18 @@ def test_eval_writes_every_task_metric(tiny_model_dir, small_corpus, tmp_path):
     lines = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == sum(v["all"].get("clips", 0) for k, v in metrics.items() if k not in ("model", "split"))
     assert "| transcription | all | WER |" in (tmp_path / "eval" / "metrics.md").read_text()
+
+
+@pytest.mark.parametrize("reference, prediction, accepted", [
+    ("Three 880 Hz beeps.", "Three short 440 Hz beeps.", True),
+    ("Three 880 Hz beeps.", "Two 880 Hz beeps.", False),
+    ('A voice says "river", then a 1760 Hz beep.', 'A voice says "river", then a beep.', True),
+    ('A voice says "river", then a 1760 Hz beep.', 'A beep, then a voice says "river".', False),
+    ('A voice says "dog" over white noise.', 'A voice says "dog" over pink noise.', False),
+    ("A frog.", "A frog croaking.", True),
+    ("An electric kettle.", "A kettle.", False),
+])
+def test_caption_acceptance_rule(reference, prediction, accepted):
+    from training.evaluate import caption_accepted
+
+    assert caption_accepted(reference, prediction) is accepted

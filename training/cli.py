@@ -15,7 +15,8 @@ import sys
 def _assemble(args) -> int:
     from hub_configs.assemble import assemble
 
-    out = assemble(args.variant, args.out, seed=args.seed)
+    out = assemble(args.variant, args.out, seed=args.seed, retrieval=args.retrieval,
+                   untrained=args.untrained)
     print(f"assembled {args.variant} -> {out}")
     return 0
 
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("variant", help="a folder name under hub_configs/, e.g. mint-tiny-random")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed for randomly initialized parts")
+    p.add_argument("--retrieval", action="store_true",
+                   help="the retrieval / zero-shot model (stage 1) with the variant's trained heads")
+    p.add_argument("--untrained", action="store_true", help="without the shipped trained weights (to train anew)")
     p.set_defaults(func=_assemble)
 
     p = sub.add_parser("data", help="datasets")

@@ -84,6 +84,10 @@ def load_stage1_bridge(model, checkpoint: str | Path):
     return sorted({k.split(".")[1] for k in state})
 
 
+def global_batch(args) -> int:
+    return args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
+
+
 def train_and_report(trainer, recipe, report_name: str, trained_model=None, **extra) -> dict:
     """Train (resuming if asked), evaluate, and on rank 0 write the trainable weights and a JSON report; every rank
     waits for the others before returning, so none leaves while another is still communicating."""
@@ -95,7 +99,8 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
     start = time.time()
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
-              "world_size": args.world_size, **extra}
+              "world_size": args.world_size, "batch_size": global_batch(args), "learning_rate": args.learning_rate,
+              "bf16": args.bf16, **extra}
     if trainer.eval_dataset is not None:
         report["clips"] = {"train": len(trainer.train_dataset), "validation": len(trainer.eval_dataset)}
         report["eval"] = trainer.evaluate()

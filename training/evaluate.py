@@ -58,6 +58,31 @@ def caption_scores(references: dict[str, list[str]], hypotheses: dict[str, str])
     return scores
 
 
+NUMBER_WORDS = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "zero"}
+SOUND_WORDS = {"white", "pink", "brown", "noise", "beep", "beeps", "voice", "says", "short", "long", "hz", "then",
+               "over", "sound", "of", "the", "a", "an", "and", "with", "is", "in", "or"}
+
+
+def caption_accepted(reference: str, prediction: str) -> bool:
+    """Would a listener accept the caption? A fixed, inspectable rule: what the reference says is heard must be in
+    the caption: the spoken word (in quotes), the number of beeps, the noise colour, which comes first ("X, then
+    Y"), and otherwise every content word of the reference (the animal or object). The pitch in Hz and "short" or
+    "long" are details a listener forgives."""
+    ref, pred = normalize(reference), normalize(prediction)
+    pred_words = set(pred.split())
+    quoted = [normalize(q) for q in re.findall(r'"([^"]+)"', reference)]
+    keys = quoted + [w for w in ref.split() if w in NUMBER_WORDS | {"white", "pink", "brown"}]
+    if not keys:
+        keys = [w for w in ref.split() if w not in SOUND_WORDS and not w.isdigit()]
+    if not all(k in pred_words or (" " in k and k in pred) for k in keys):
+        return False
+    if " then " in f" {ref} ":  # order of the voice and the beep
+        first = "voice" if ref.index("voice") < ref.index("beep") else "beep"
+        if "voice" in pred and "beep" in pred:
+            return first == ("voice" if pred.index("voice") < pred.index("beep") else "beep")
+    return True
+
+
 class Generator:
     """Greedy answers of a MINT generation model for corpus rows, reading cached encoder frames.
 
@@ -123,7 +148,8 @@ def generation_metrics(task: str, rows: list[dict], answers: list[str]) -> dict:
             for r in sub_rows:
                 refs[r["clip_id"]].append(r["text"])
             hyps = {r["clip_id"]: a for r, a in zip(sub_rows, sub_answers)}
-            return {**caption_scores(refs, hyps), "clips": len(refs)}
+            accepted = sum(caption_accepted(r["text"], a) for r, a in zip(sub_rows, sub_answers)) / len(sub_rows)
+            return {**caption_scores(refs, hyps), "accepted": accepted, "clips": len(refs)}
         return label_accuracy(sub_rows, sub_answers)
 
     groups = by_source(rows)

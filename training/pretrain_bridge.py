@@ -16,7 +16,13 @@ from transformers import Trainer, TrainingArguments
 
 from modeling_mint import MintForAudioTextRetrieval, MintProcessor
 from training.collators import pad_frames
-from training.common import feature_cache, freeze_bridge_word_embeddings, frames_dataset, parse_recipe
+from training.common import (
+    feature_cache,
+    frames_dataset,
+    freeze_bridge_word_embeddings,
+    global_batch,
+    parse_recipe,
+)
 from training.data import corpus_rows
 from training.metrics import retrieval_metrics
 
@@ -36,6 +42,10 @@ class Stage1Recipe:
     label_smoothing: float = field(default=0.1, metadata={"help": "for ATC and AGTG, as BLIP-2"})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
     freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
+    bridge_weights: str | None = field(default=None, metadata={
+        "help": "queries and Bridge-Net from a later stage (its bridge.safetensors) on top of model_dir"})
+    train_heads_only: bool = field(default=False, metadata={
+        "help": "freeze queries and Bridge-Net; fit the retrieval, matching and generation heads to them"})
 
 
 class Stage1Collator:
@@ -78,6 +88,30 @@ def evaluate_retrieval(model, collator: Stage1Collator, dataset, batch_size: int
     return retrieval_metrics(torch.cat(audio), torch.cat(text), [index[t] for t in dataset["text"]])
 
 
+def load_bridge(model: MintForAudioTextRetrieval, path: str):
+    """Queries and Bridge-Net of a generation model's trained weights (its projection to the LLM is not used)."""
+    from safetensors.torch import load_file
+
+    state = {k: v for k, v in load_file(path).items() if k.startswith(("model.query_tokens.", "model.bridge."))}
+    if not state:
+        raise ValueError(f"{path}: no Bridge-Net weights")
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
+
+
+def save_heads(model: MintForAudioTextRetrieval, path: Path):
+    """The retrieval, matching and generation heads (what `hub_configs.assemble.ship_weights` adds to a bridge)."""
+    from safetensors.torch import save_file
+
+    from hub_configs.assemble import RETRIEVAL_HEADS
+
+    heads = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith(RETRIEVAL_HEADS)}
+    tmp = path.with_suffix(".tmp")
+    save_file(heads, str(tmp))
+    tmp.replace(path)
+
+
 def load_split(recipe: Stage1Recipe, split: str, limit, seed: int, cache):
     return frames_dataset(corpus_rows(recipe.data_dir, split, recipe.tasks, limit, seed, sources=recipe.sources), cache)
 
@@ -89,8 +123,12 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
     args.remove_unused_columns = False  # the collator needs the raw rows
     torch.manual_seed(args.seed)
     model = MintForAudioTextRetrieval.from_pretrained(recipe.model_dir)
+    if recipe.bridge_weights:
+        load_bridge(model, recipe.bridge_weights)
     if recipe.freeze_bridge_word_embeddings:
         freeze_bridge_word_embeddings(model)
+    if recipe.train_heads_only:
+        model.model.requires_grad_(False)
     processor = MintProcessor.from_pretrained(recipe.model_dir)
     cache = feature_cache(model, processor, recipe.feature_cache_dir)
     train = load_split(recipe, "train", recipe.max_train_clips, args.seed, cache)
@@ -105,12 +143,14 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
     seconds = time.time() - start
     after = evaluate_retrieval(model, collator, test)
     report = {"recipe": asdict(recipe), "train_seconds": seconds, "steps": trainer.state.global_step,
-              "world_size": args.world_size, "clips": {"train": len(train), "test": len(test)},
+              "world_size": args.world_size, "batch_size": global_batch(args), "learning_rate": args.learning_rate,
+              "bf16": args.bf16, "clips": {"train": len(train), "test": len(test)},
               "test_before": before, "test_after": after, "log": trainer.state.log_history}
     if trainer.is_world_process_zero():
         out = Path(args.output_dir)
         export_retrieval(model, processor, out / "retrieval")
         save_trainable(model, out / "bridge.safetensors")
+        save_heads(model, out / "heads.safetensors")
         (out / "stage1_report.json").write_text(json.dumps(report, indent=2, default=str))
         print(json.dumps({"test_before": before, "test_after": after, "train_seconds": round(seconds)}, indent=2))
     trainer.accelerator.wait_for_everyone()  # no rank leaves while another is still communicating

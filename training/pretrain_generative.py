@@ -32,6 +32,8 @@ class Stage2Recipe:
     tasks: list[str] = field(default_factory=lambda: ["captioning", "transcription"],
                              metadata={"help": "corpus tasks to train on"})
     languages: list[str] = field(default_factory=list, metadata={"help": "keep these languages; empty: all"})
+    any_language_tasks: list[str] = field(default_factory=list,
+                                          metadata={"help": "tasks kept in every language (labels in English)"})
     stage1_checkpoint: str | None = field(default=None, metadata={"help": "start the bridge from stage 1"})
     instruction_in_prompt: bool = field(default=False, metadata={"help": "stage 2 is audio -> text, no instruction"})
     max_train_clips: int | None = field(default=None, metadata={"help": "a random subset of the train split"})
@@ -43,6 +45,20 @@ class Stage2Recipe:
     ctc_weight: float = field(default=0.0, metadata={"help": "weight of the soft-prompt CTC loss (windowed bridge)"})
 
 
+def rows_of(recipe: Stage2Recipe, split: str, limit: int | None, seed: int) -> list[dict]:
+    """The recipe's tasks in its languages, plus `any_language_tasks` in all of them; a seeded subset if `limit`."""
+    import random
+
+    filtered = [t for t in recipe.tasks if t not in recipe.any_language_tasks]
+    other = [t for t in recipe.tasks if t in recipe.any_language_tasks]
+    rows = corpus_rows(recipe.data_dir, split, filtered, None, seed, recipe.languages) if filtered else []
+    if other:
+        rows += corpus_rows(recipe.data_dir, split, other, None, seed)
+    if limit is not None and limit < len(rows):
+        rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
+    return rows
+
+
 def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: bool = False):
     """Model, processor, datasets and collator shared by stage 2 and instruction tuning."""
     model = MintForConditionalGeneration.from_pretrained(recipe.model_dir)
@@ -52,7 +68,7 @@ def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: 
     if recipe.freeze_bridge_word_embeddings:
         freeze_bridge_word_embeddings(model)
     cache = feature_cache(model, processor, recipe.feature_cache_dir)
-    rows = {split: corpus_rows(recipe.data_dir, split, recipe.tasks, limit, args.seed, recipe.languages)
+    rows = {split: rows_of(recipe, split, limit, args.seed)
             for split, limit in (("train", recipe.max_train_clips), ("validation", recipe.max_eval_clips))}
     train, evaluation = frames_dataset(rows["train"], cache), frames_dataset(rows["validation"], cache)
     collator = AudioLanguageCollator(
@@ -65,9 +81,12 @@ def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: 
 
 
 def soft_prompt_ctc_loss(soft_prompt: torch.Tensor, counts: list[int], output_embeddings: torch.Tensor,
-                         blank: torch.Tensor, targets: list[torch.Tensor]) -> torch.Tensor:
+                         blank: torch.Tensor, targets: list[torch.Tensor], log_scale: torch.Tensor | None = None
+                         ) -> torch.Tensor:
     """CTC of the transcript's LLM tokens over each clip's audio tokens, read through the LLM's own output
-    embeddings plus one blank vector: token t of the soft prompt scores word piece v by `<soft_t, E_v>`.
+    embeddings plus one blank vector: token t of the soft prompt scores word piece v by `s * <soft_t, E_v>`.
+    The learned scale `s = exp(log_scale)` lets the distribution sharpen while the soft tokens keep the norm of
+    the LLM's embeddings (an embedding's dot with itself is about 8 here, with its nearest neighbours about 6).
 
     Args:
         soft_prompt: `(sum(counts), D)` or `(B, Nq, D)` projected bridge outputs, clips in order.
@@ -77,7 +96,10 @@ def soft_prompt_ctc_loss(soft_prompt: torch.Tensor, counts: list[int], output_em
     """
     soft_prompt = soft_prompt.reshape(-1, soft_prompt.shape[-1])
     weight = torch.cat([output_embeddings, blank[None]]).to(soft_prompt.dtype)
-    log_probs = (soft_prompt @ weight.T).float().log_softmax(-1)
+    logits = soft_prompt @ weight.T
+    if log_scale is not None:
+        logits = logits * log_scale.exp()
+    log_probs = logits.float().log_softmax(-1)
     per_clip = nn.utils.rnn.pad_sequence(list(log_probs.split(counts)))  # (T, B, V + 1)
     return nn.functional.ctc_loss(
         per_clip, torch.cat(targets), torch.tensor(counts), torch.tensor([len(t) for t in targets]),
@@ -111,7 +133,8 @@ class SoftPromptCTCTrainer(Trainer):
         counts = [self.tokens_for_frames(n) for n in inputs["audio_frame_mask"].sum(1).tolist()]
         targets = [row[(row != -100)] for row in inputs["labels"]]
         targets = [t[[int(i) not in self.special_ids for i in t]] for t in targets]
-        ctc = soft_prompt_ctc_loss(soft_prompt, counts, mint.lm_head.weight, mint.ctc_blank, targets)
+        ctc = soft_prompt_ctc_loss(soft_prompt, counts, mint.lm_head.weight, mint.ctc_blank, targets,
+                                   mint.ctc_log_scale)
         loss = loss + self.ctc_weight * ctc
         if model.training:
             self._parts["ctc_loss"].append(ctc.item())
@@ -134,6 +157,7 @@ def main(recipe: Stage2Recipe, args: TrainingArguments):
         if "audio_frames" not in collator([train[0]]):
             raise ValueError("the CTC loss needs cached encoder frames")
         model.ctc_blank = nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
+        model.ctc_log_scale = nn.Parameter(torch.tensor(1.5))
         trainer = SoftPromptCTCTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
             processing_class=processor.tokenizer, lm_weight=recipe.lm_weight, ctc_weight=recipe.ctc_weight,

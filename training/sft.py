@@ -31,6 +31,8 @@ class InstructRecipe(Stage2Recipe):
 def main(recipe: InstructRecipe, args: SFTConfig):
     from hub_configs.assemble import load_trained_bridge
 
+    if recipe.ctc_weight or recipe.lm_weight != 1.0:
+        raise ValueError("instruction tuning trains on the LLM's loss alone: leave lm_weight 1 and ctc_weight 0")
     torch.manual_seed(args.seed)
     args.dataset_kwargs = {"skip_prepare_dataset": True}  # rows are collated from audio, not tokenized by TRL
     args.gradient_checkpointing = False
