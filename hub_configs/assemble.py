@@ -266,6 +266,8 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
         model, processor = build_from_parts(spec, trained)
         if not retrieval:
             return export(model, processor, out)
+        if trained is None and not untrained:
+            raise ValueError(f"{variant} has no trained weights yet; --retrieval needs them (or --untrained)")
         heads = load_trained_bridge(model, trained) if trained else {}
         retrieval_model = MintForAudioTextRetrieval(model.config)
         retrieval_model.model.load_state_dict(

@@ -59,6 +59,32 @@ def test_stage1_then_stage2_then_instruct(tiny_model_dir, small_corpus, tmp_path
         shipped = load_file(str(out / "bridge.safetensors"))
         assert "model.language_projection.weight" in shipped and "model.query_tokens.weight" in shipped
         assert "model.bridge.embeddings.word_embeddings.weight" not in shipped  # frozen, rebuilt at assembly
+    check_heads_refit_and_shipping(tmp_path, settings, stage1, tmp_path / "instruct-lora0" / "bridge.safetensors")
+
+
+def check_heads_refit_and_shipping(tmp_path, settings, stage1, bridge):
+    """Stage-1 heads refit on a frozen, later-stage bridge; the bridge and heads then ship as one fp16 file."""
+    import torch
+
+    from hub_configs.assemble import MAX_SHIPPED_BYTES, load_trained_bridge, ship_weights
+    from modeling_mint import MintForConditionalGeneration
+
+    heads = tmp_path / "heads"
+    main(["train", "stage1", "--recipe", recipe(tmp_path, "heads", **{
+        **settings, "output_dir": str(heads), "bridge_weights": str(bridge), "train_heads_only": True,
+        "heads_weights": str(stage1 / "retrieval" / "model.safetensors")})])
+    fitted, trained = load_file(str(heads / "retrieval" / "model.safetensors")), load_file(str(bridge))
+    before = load_file(str(stage1 / "heads.safetensors"))
+    assert all(torch.equal(fitted[k], v) for k, v in trained.items() if k.startswith("model.bridge."))
+    assert not torch.equal(fitted["audio_projection.weight"], before["audio_projection.weight"])
+    report = ship_weights(bridge, heads / "heads.safetensors", tmp_path / "shipped.safetensors")
+    shipped = load_file(str(tmp_path / "shipped.safetensors"))
+    assert report["bytes"] < MAX_SHIPPED_BYTES and {v.dtype for v in shipped.values()} == {torch.float16}
+    assert "temperature" in shipped and "model.language_projection.weight" in shipped
+    model = MintForConditionalGeneration.from_pretrained(settings["model_dir"])
+    returned = load_trained_bridge(model, tmp_path / "shipped.safetensors")
+    assert set(returned) == {k for k in shipped if not k.startswith("model.")}
+    assert torch.equal(model.model.language_projection.weight.half(), shipped["model.language_projection.weight"])
 
 
 def test_resume_continues_the_same_loss_curve(tiny_model_dir, small_corpus, tmp_path):

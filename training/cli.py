@@ -1,6 +1,7 @@
 """The `mint` command line.
 
-    mint assemble VARIANT --out DIR
+    mint assemble VARIANT --out DIR [--retrieval] [--untrained]
+    mint ship VARIANT --bridge FILE [--heads FILE]
     mint run AUDIO... --model DIR [--prompt TEXT] [--json]
     mint data build --out DIR [--max-per-source N]
     mint train stage1|stage2|instruct --recipe FILE [--key value ...]
@@ -18,6 +19,15 @@ def _assemble(args) -> int:
     out = assemble(args.variant, args.out, seed=args.seed, retrieval=args.retrieval,
                    untrained=args.untrained)
     print(f"assembled {args.variant} -> {out}")
+    return 0
+
+
+def _ship(args) -> int:
+    from hub_configs.assemble import ship_weights, variant_dir
+
+    spec = json.loads((variant_dir(args.variant) / "variant.json").read_text())
+    out = variant_dir(args.variant) / spec["trained_weights"]
+    print(json.dumps({"out": str(out), **ship_weights(args.bridge, args.heads, out)}))
     return 0
 
 
@@ -94,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the retrieval / zero-shot model (stage 1) with the variant's trained heads")
     p.add_argument("--untrained", action="store_true", help="without the shipped trained weights (to train anew)")
     p.set_defaults(func=_assemble)
+
+    p = sub.add_parser("ship", help="put trained weights (fp16, at most 64 MB) into a variant of hub_configs/")
+    p.add_argument("variant", help="a variant with a variant.json, e.g. mint-tiny")
+    p.add_argument("--bridge", required=True, help="a generation run's bridge.safetensors")
+    p.add_argument("--heads", default=None, help="a stage-1 run's heads.safetensors fitted to that bridge")
+    p.set_defaults(func=_ship)
 
     p = sub.add_parser("data", help="datasets")
     data = p.add_subparsers(dest="data_command", required=True)

@@ -44,6 +44,8 @@ class Stage1Recipe:
     freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
     bridge_weights: str | None = field(default=None, metadata={
         "help": "queries and Bridge-Net from a later stage (its bridge.safetensors) on top of model_dir"})
+    heads_weights: str | None = field(default=None, metadata={
+        "help": "heads to start from: a stage-1 run's heads.safetensors or retrieval/model.safetensors"})
     train_heads_only: bool = field(default=False, metadata={
         "help": "freeze queries and Bridge-Net; fit the retrieval, matching and generation heads to them"})
 
@@ -100,6 +102,20 @@ def load_bridge(model: MintForAudioTextRetrieval, path: str):
         raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
 
 
+def load_heads(model: MintForAudioTextRetrieval, path: str):
+    """The heads from a stage-1 run's `heads.safetensors` or its retrieval folder's `model.safetensors`."""
+    from safetensors.torch import load_file
+
+    from hub_configs.assemble import RETRIEVAL_HEADS
+
+    state = {k: v for k, v in load_file(path).items() if k.startswith(RETRIEVAL_HEADS)}
+    if not state:
+        raise ValueError(f"{path}: no retrieval heads")
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
+
+
 def save_heads(model: MintForAudioTextRetrieval, path: Path):
     """The retrieval, matching and generation heads (what `hub_configs.assemble.ship_weights` adds to a bridge)."""
     from safetensors.torch import save_file
@@ -125,6 +141,8 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
     model = MintForAudioTextRetrieval.from_pretrained(recipe.model_dir)
     if recipe.bridge_weights:
         load_bridge(model, recipe.bridge_weights)
+    if recipe.heads_weights:
+        load_heads(model, recipe.heads_weights)
     if recipe.freeze_bridge_word_embeddings:
         freeze_bridge_word_embeddings(model)
     if recipe.train_heads_only:
