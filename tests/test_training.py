@@ -191,9 +191,15 @@ def test_stage2_with_ctc_warm_up_and_auxiliary_loss(tiny_model_dir, small_corpus
 def test_eval_writes_every_task_metric(tiny_model_dir, small_corpus, tmp_path):
     from training.evaluate import evaluate
 
-    metrics = evaluate(str(tiny_model_dir), str(small_corpus), "test", str(tmp_path / "eval"), max_new_tokens=4,
-                       max_per_task=4, retrieval_dir=None)
-    assert 0 <= metrics["transcription"]["all"]["WER"] and "CIDEr" in metrics["captioning"]["all"]
+    from training.data import corpus_rows
+
+    tasks = {r["task"] for r in corpus_rows(str(small_corpus), "train")}
+    metrics = evaluate(str(tiny_model_dir), str(small_corpus), "train", str(tmp_path / "eval"), max_new_tokens=4,
+                       max_per_task=3, retrieval_dir=None)
+    assert {"transcription", "spoken_word"} <= tasks <= set(metrics)
+    assert 0 <= metrics["transcription"]["all"]["WER"]
+    if "captioning" in tasks:
+        assert "CIDEr" in metrics["captioning"]["all"] and 0 <= metrics["captioning"]["all"]["accepted"] <= 1
     assert all(0 <= v["all"]["accuracy"] <= 1 for k, v in metrics.items() if k in ("spoken_word", "letter"))
     lines = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == sum(v["all"].get("clips", 0) for k, v in metrics.items() if k not in ("model", "split"))
@@ -213,3 +219,13 @@ def test_caption_acceptance_rule(reference, prediction, accepted):
     from training.evaluate import caption_accepted
 
     assert caption_accepted(reference, prediction) is accepted
+
+
+def test_caption_scores_with_the_coco_toolkit():
+    from training.evaluate import caption_scores
+
+    refs = {"a": ["A dog barks twice.", "A dog is barking."], "b": ["Three short beeps."]}
+    same = caption_scores(refs, {"a": "A dog barks twice.", "b": "Three short beeps."})
+    other = caption_scores(refs, {"a": "A cat meows.", "b": "A voice says hello."})
+    assert same["ROUGE-L"] == 1.0 and same["BLEU-1"] > 0.99 and same["METEOR"] > 0.9
+    assert all(other[k] < same[k] for k in same) and other["BLEU-1"] >= 0

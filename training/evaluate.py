@@ -227,18 +227,19 @@ def whisper_wer(rows: list[dict], batch_size: int = 16) -> dict:
 
 
 def markdown_table(metrics: dict) -> str:
+    """One row per number: task, subset (nested keys joined by " / "), metric, value."""
     lines = ["| task | subset | metric | value |", "|---|---|---|---|"]
+
+    def walk(task, path, values):
+        for name, value in values.items():
+            if isinstance(value, dict):
+                walk(task, [*path, name], value)
+            elif isinstance(value, float):
+                lines.append(f"| {task} | {' / '.join(path)} | {name} | {value:.3f} |")
+
     for task, groups in metrics.items():
-        if task in ("embeddings", "model", "split"):
-            continue
-        for subset, values in groups.items():
-            for name, value in values.items():
-                if isinstance(value, float):
-                    lines.append(f"| {task} | {subset} | {name} | {value:.3f} |")
-    for name, values in metrics.get("embeddings", {}).items():
-        for key, value in values.items():
-            if isinstance(value, float):
-                lines.append(f"| {name} | | {key} | {value:.3f} |")
+        if isinstance(groups, dict):
+            walk(task, [], groups)
     return "\n".join(lines) + "\n"
 
 
@@ -274,11 +275,9 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
             english = [r for r in task_rows if r["language"] == "en"]
             baseline = whisper_wer(english, batch_size)
             mint_english = {r["clip_id"]: a for r, a in zip(task_rows, answers)}
-            metrics["transcription_baseline"] = {
-                "whisper-tiny.en": {k: v for k, v in baseline.items() if k != "hypotheses"},
-                "mint (same clips)": {"WER": word_error_rate([r["text"] for r in english],
-                                                             [mint_english[r["clip_id"]] for r in english]),
-                                      "clips": len(english)},
+            metrics["transcription_english"] = {
+                "whisper-tiny.en": generation_metrics("transcription", english, baseline["hypotheses"]),
+                "mint": generation_metrics("transcription", english, [mint_english[r["clip_id"]] for r in english]),
             }
             for r, h in zip(english, baseline["hypotheses"]):
                 predictions.append({"clip_id": r["clip_id"], "task": "transcription", "source": r["source"],
