@@ -107,6 +107,18 @@ def soft_prompt_ctc_loss(soft_prompt: torch.Tensor, counts: list[int], output_em
     )
 
 
+def load_ctc_parameters(model, checkpoint: str):
+    """The blank and scale of an earlier CTC run, when `checkpoint` is one of its checkpoint folders."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    path = Path(checkpoint) / "model.safetensors"
+    if path.is_file():
+        state = {k: v for k, v in load_file(str(path)).items() if k in ("ctc_blank", "ctc_log_scale")}
+        model.load_state_dict(state, strict=False)
+
+
 class SoftPromptCTCTrainer(Trainer):
     """Stage 2 with an auxiliary CTC loss on the soft prompt (`ctc_weight`): every audio token, read through the
     LLM's output embeddings, must spell the transcript in time order. It pulls a windowed bridge's tokens towards
@@ -158,6 +170,8 @@ def main(recipe: Stage2Recipe, args: TrainingArguments):
             raise ValueError("the CTC loss needs cached encoder frames")
         model.ctc_blank = nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
         model.ctc_log_scale = nn.Parameter(torch.tensor(1.5))
+        if recipe.stage1_checkpoint:
+            load_ctc_parameters(model, recipe.stage1_checkpoint)
         trainer = SoftPromptCTCTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
             processing_class=processor.tokenizer, lm_weight=recipe.lm_weight, ctc_weight=recipe.ctc_weight,
