@@ -176,16 +176,31 @@ def windowed_copy(model_dir, out, window_frames: int = 5):
 def test_stage2_with_ctc_warm_up_and_auxiliary_loss(tiny_model_dir, small_corpus, tmp_path):
     cache = tmp_path / "features"
     tiny_model_dir = windowed_copy(tiny_model_dir, tmp_path / "windowed")
+    clips = []
     for name, lm_weight in (("warmup", 0.0), ("joint", 1.0)):
         out = tmp_path / name
         main(["train", "stage2", "--recipe", recipe(tmp_path, name, **common(
             tiny_model_dir, small_corpus, out, cache, max_steps=2, save_strategy="no", tasks=["transcription"],
-            lm_weight=lm_weight, ctc_weight=0.5, prediction_loss_only=True, eval_strategy="steps", eval_steps=2))])
+            lm_weight=lm_weight, ctc_weight=0.5, prediction_loss_only=True, eval_strategy="steps", eval_steps=2,
+            speed_perturbation=[0.9, 1.1] if lm_weight else []))])
         report = json.loads((out / "stage2_report.json").read_text())
+        clips.append(report["clips"]["train"])
         logged = [e for e in report["log"] if "loss" in e]
         assert report["steps"] == 2 and all(e["ctc_loss"] > 0 for e in logged), logged
         assert all(("lm_loss" in e) == bool(lm_weight) for e in logged) and report["eval"]["eval_loss"] > 0
         assert "model.language_projection.weight" in load_file(str(out / "bridge.safetensors"))
+    assert clips[1] == 3 * clips[0]  # two speed-perturbed copies of every training clip
+
+
+def test_speed_perturbation_changes_tempo(wav_file):
+    from modeling_mint import load_audio
+    from training.pretrain_generative import speed_perturbed
+
+    wave = load_audio(str(wav_file), None, 16000)
+    faster = speed_perturbed(str(wav_file), 1.25)
+    assert faster["sampling_rate"] == 16000 and abs(len(faster["array"]) - len(wave) / 1.25) <= 2
+    with pytest.raises(ValueError, match="positive"):
+        speed_perturbed(str(wav_file), 0)
 
 
 def test_eval_writes_every_task_metric(tiny_model_dir, small_corpus, tmp_path):

@@ -26,7 +26,8 @@ def parse_recipe(recipe_class, args_class, argv: list[str] | None = None):
             if isinstance(value, bool):
                 values += [f"--{key}", str(value).lower()]
             elif isinstance(value, list):
-                values += [f"--{key}", *map(str, value)]
+                if value:  # an empty list is the field's default
+                    values += [f"--{key}", *map(str, value)]
             elif value is not None:
                 values += [f"--{key}", str(value)]
     return HfArgumentParser((recipe_class, args_class)).parse_args_into_dataclasses(args=values + argv)

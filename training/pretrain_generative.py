@@ -41,6 +41,8 @@ class Stage2Recipe:
     max_answer_tokens: int = field(default=48, metadata={"help": "longer texts are cut"})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
     freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
+    speed_perturbation: list[float] = field(default_factory=list, metadata={
+        "help": "extra copies of every training clip played this much faster (e.g. 0.9 1.1): tempo and pitch change"})
     lm_weight: float = field(default=1.0, metadata={"help": "weight of the LLM's next-token loss; 0 skips the LLM"})
     ctc_weight: float = field(default=0.0, metadata={"help": "weight of the soft-prompt CTC loss (windowed bridge)"})
 
@@ -56,7 +58,22 @@ def rows_of(recipe: Stage2Recipe, split: str, limit: int | None, seed: int) -> l
         rows += corpus_rows(recipe.data_dir, split, other, None, seed)
     if limit is not None and limit < len(rows):
         rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
+    if split == "train" and recipe.speed_perturbation:
+        rows += [{**r, "audio": speed_perturbed(r["audio"], factor), "clip_id": f"{r['clip_id']}@x{factor}"}
+                 for factor in recipe.speed_perturbation for r in rows]
     return rows
+
+
+def speed_perturbed(audio, factor: float, rate: int = 16000):
+    """The clip `factor` times faster (Kaldi-style speed perturbation: resampled, then read at the old rate)."""
+    import soxr
+
+    from modeling_mint import load_audio
+
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, got {factor}")
+    wave = load_audio(audio, None, rate)
+    return {"array": soxr.resample(wave, rate, rate / factor).astype("float32"), "sampling_rate": rate}
 
 
 def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: bool = False):
