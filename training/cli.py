@@ -87,7 +87,8 @@ def _eval(args) -> int:
     metrics = evaluate(args.model, args.data, args.split, args.out, tasks=args.tasks, languages=args.languages,
                        sources=args.sources, max_per_task=args.max_per_task, instruction=not args.no_instruction,
                        retrieval_dir=args.retrieval, whisper_baseline=args.whisper_baseline,
-                       batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed)
+                       batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed,
+                       weights=args.weights)
     print(markdown_table(metrics))
     return 0
 
@@ -126,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="metrics of a model folder on a corpus split")
     p.add_argument("--model", required=True, help="an assembled or trained MINT folder")
+    p.add_argument("--weights", default=None, help="trained weights on top of --model: a run's bridge.safetensors "
+                   "or a checkpoint folder")
     p.add_argument("--data", default="data/mint-corpus", help="the corpus (mint data build)")
     p.add_argument("--split", default="test")
     p.add_argument("--out", required=True, help="folder for metrics.json, metrics.md, predictions.jsonl")

@@ -246,10 +246,13 @@ def markdown_table(metrics: dict) -> str:
 def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[str] | None = None,
              languages: list[str] | None = None, sources: list[str] | None = None, max_per_task: int | None = None,
              instruction: bool = True, retrieval_dir: str | None = None, whisper_baseline: bool = False,
-             batch_size: int = 16, max_new_tokens: int = 48, seed: int = 0) -> dict:
+             batch_size: int = 16, max_new_tokens: int = 48, seed: int = 0, weights: str | None = None) -> dict:
     from modeling_mint import MintForConditionalGeneration, MintProcessor
+    from training.common import load_stage1_bridge
 
     model = MintForConditionalGeneration.from_pretrained(model_dir)
+    if weights:  # a run's bridge.safetensors or checkpoint folder on top of the assembled model
+        load_stage1_bridge(model, weights)
     processor = MintProcessor.from_pretrained(model_dir)
     cache = feature_cache(model, processor)
     rows = []
@@ -262,7 +265,7 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
         r["audio"] = a
 
     generator = Generator(model, processor, instruction, max_new_tokens, batch_size)
-    metrics, predictions = {"model": model_dir, "split": split}, []
+    metrics, predictions = {"model": model_dir, "weights": weights, "split": split}, []
     for task in tasks or GENERATION_TASKS:
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
