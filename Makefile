@@ -60,7 +60,7 @@ train-mint-tiny: setup
 	$(BIN)/mint assemble mint-tiny-windowed --out models/mint-tiny-windowed
 	$(BIN)/mint eval --model models/mint-tiny --retrieval models/mint-tiny-retrieval --whisper-baseline \
 		--out runs/eval/mint-tiny
-	$(BIN)/mint eval --model models/mint-tiny-windowed --no-instruction --tasks transcription --languages en \
+	$(BIN)/mint eval --model models/mint-tiny-windowed --tasks transcription --languages en \
 		--out runs/eval/mint-tiny-windowed
 	$(BIN)/python -m training.report --name mint-tiny \
 		--stage "stage 1=$(R)/stage1_mint_tiny.yaml:runs/stage1_mint_tiny" \

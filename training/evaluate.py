@@ -194,7 +194,10 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
                                 "clips": len(describing), "texts": len(texts)}
     for task in LABEL_TASKS:
         task_rows = [r for r in rows if r["task"] == task]
-        for source, idx in sorted(by_source(task_rows).items()):
+        groups = by_source(task_rows)
+        if len(groups) > 1:
+            groups["all"] = list(range(len(task_rows)))
+        for source, idx in sorted(groups.items()):
             subset = [task_rows[i] for i in idx]
             labels = sorted({r["text"] for r in subset})
             if len(labels) < 2:

@@ -36,6 +36,7 @@ class Stage2Recipe:
                                           metadata={"help": "tasks kept in every language (labels in English)"})
     stage1_checkpoint: str | None = field(default=None, metadata={"help": "start the bridge from stage 1"})
     instruction_in_prompt: bool = field(default=False, metadata={"help": "stage 2 is audio -> text, no instruction"})
+    instruction_in_bridge: bool = field(default=False, metadata={"help": "the instruction in the Bridge-Net too"})
     max_train_clips: int | None = field(default=None, metadata={"help": "a random subset of the train split"})
     max_eval_clips: int = field(default=64, metadata={"help": "validation clips for the periodic eval loss"})
     max_answer_tokens: int = field(default=48, metadata={"help": "longer texts are cut"})
@@ -76,7 +77,7 @@ def speed_perturbed(audio, factor: float, rate: int = 16000):
     return {"array": soxr.resample(wave, rate, rate / factor).astype("float32"), "sampling_rate": rate}
 
 
-def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: bool = False):
+def build(recipe: Stage2Recipe, args: TrainingArguments):
     """Model, processor, datasets and collator shared by stage 2 and instruction tuning."""
     model = MintForConditionalGeneration.from_pretrained(recipe.model_dir)
     processor = MintProcessor.from_pretrained(recipe.model_dir)
@@ -89,7 +90,8 @@ def build(recipe: Stage2Recipe, args: TrainingArguments, instruction_in_bridge: 
             for split, limit in (("train", recipe.max_train_clips), ("validation", recipe.max_eval_clips))}
     train, evaluation = frames_dataset(rows["train"], cache), frames_dataset(rows["validation"], cache)
     collator = AudioLanguageCollator(
-        processor, instruction_in_prompt=recipe.instruction_in_prompt, instruction_in_bridge=instruction_in_bridge,
+        processor, instruction_in_prompt=recipe.instruction_in_prompt,
+        instruction_in_bridge=recipe.instruction_in_bridge,
         max_answer_tokens=recipe.max_answer_tokens, encoder_decoder=model.config.is_encoder_decoder,
     )
     args.remove_unused_columns = False  # the collator needs the raw rows

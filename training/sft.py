@@ -36,7 +36,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     torch.manual_seed(args.seed)
     args.dataset_kwargs = {"skip_prepare_dataset": True}  # rows are collated from audio, not tokenized by TRL
     args.gradient_checkpointing = False
-    model, processor, train, evaluation, collator = build(recipe, args, recipe.instruction_in_bridge)
+    model, processor, train, evaluation, collator = build(recipe, args)
     if recipe.stage2_weights:
         load_trained_bridge(model, Path(recipe.stage2_weights))
     peft_config = None
