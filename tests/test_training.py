@@ -180,13 +180,14 @@ def test_stage2_with_ctc_warm_up_and_auxiliary_loss(tiny_model_dir, small_corpus
     for name, lm_weight in (("warmup", 0.0), ("joint", 1.0)):
         out = tmp_path / name
         main(["train", "stage2", "--recipe", recipe(tmp_path, name, **common(
-            tiny_model_dir, small_corpus, out, cache, max_steps=2, save_strategy="no", tasks=["transcription"],
+            tiny_model_dir, small_corpus, out, cache, save_strategy="no", tasks=["transcription"],
             lm_weight=lm_weight, ctc_weight=0.5, prediction_loss_only=True, eval_strategy="steps", eval_steps=2,
-            speed_perturbation=[0.9, 1.1] if lm_weight else []))])
+            speed_perturbation=[0.9, 1.1] if lm_weight else [], max_steps=4 if lm_weight else 2,
+            stop_after_steps=2 if lm_weight else None))])
         report = json.loads((out / "stage2_report.json").read_text())
         clips.append(report["clips"]["train"])
         logged = [e for e in report["log"] if "loss" in e]
-        assert report["steps"] == 2 and all(e["ctc_loss"] > 0 for e in logged), logged
+        assert report["steps"] == 2 and all(e["ctc_loss"] > 0 for e in logged), logged  # stopped at 2 of 4
         assert all(("lm_loss" in e) == bool(lm_weight) for e in logged) and report["eval"]["eval_loss"] > 0
         assert "model.language_projection.weight" in load_file(str(out / "bridge.safetensors"))
     assert clips[1] == 3 * clips[0]  # two speed-perturbed copies of every training clip

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from safetensors.torch import save_file
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, TrainerCallback
 
 from hub_configs.assemble import TRAINABLE_PREFIXES, trained_state
 from hub_configs.components import cache_dir
@@ -85,6 +85,18 @@ def load_stage1_bridge(model, checkpoint: str | Path):
     return sorted({k.split(".")[1] for k in state})
 
 
+class StopAfterSteps(TrainerCallback):
+    """Ends training (with a checkpoint) after `steps` optimizer steps; the schedule stays the one of `max_steps`."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.steps:
+            control.should_training_stop = True
+            control.should_save = True
+
+
 def global_batch(args) -> int:
     return args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
 
@@ -97,6 +109,8 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
     from dataclasses import asdict
 
     args = trainer.args
+    if getattr(recipe, "stop_after_steps", None):
+        trainer.add_callback(StopAfterSteps(recipe.stop_after_steps))
     start = time.time()
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,

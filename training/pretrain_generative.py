@@ -44,6 +44,8 @@ class Stage2Recipe:
     freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
     speed_perturbation: list[float] = field(default_factory=list, metadata={
         "help": "extra copies of every training clip played this much faster (e.g. 0.9 1.1): tempo and pitch change"})
+    stop_after_steps: int | None = field(default=None, metadata={
+        "help": "end training after this many steps, keeping the learning-rate schedule of max_steps"})
     lm_weight: float = field(default=1.0, metadata={"help": "weight of the LLM's next-token loss; 0 skips the LLM"})
     ctc_weight: float = field(default=0.0, metadata={"help": "weight of the soft-prompt CTC loss (windowed bridge)"})
 
