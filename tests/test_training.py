@@ -244,4 +244,4 @@ def test_caption_scores_with_the_coco_toolkit():
     same = caption_scores(refs, {"a": "A dog barks twice.", "b": "Three short beeps."})
     other = caption_scores(refs, {"a": "A cat meows.", "b": "A voice says hello."})
     assert same["ROUGE-L"] == 1.0 and same["BLEU-1"] > 0.99 and same["METEOR"] > 0.9
-    assert all(other[k] < same[k] for k in same) and other["BLEU-1"] >= 0
+    assert all(other[k] < v for k, v in same.items() if isinstance(v, float)) and other["BLEU-1"] >= 0
