@@ -1,4 +1,4 @@
-"""The local `evaluate` metric modules in metrics/ load offline and agree with values computed by hand."""
+"""The local `evaluate` metric modules in mint_metrics/ load offline and agree with values computed by hand."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import evaluate
 import pytest
 
 
-METRICS = Path(__file__).resolve().parents[1] / "metrics"
+METRICS = Path(__file__).resolve().parents[1] / "mint_metrics"
 
 
 def load(name):

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+import mint_metrics
+
 from training.collators import AudioLanguageCollator, pad_frames
 from training.common import feature_cache, frames_dataset
 from training.data import corpus_rows
@@ -31,12 +33,12 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-METRICS = Path(__file__).resolve().parents[1] / "metrics"
+METRICS = Path(mint_metrics.__file__).parent
 
 
 @functools.cache
 def metric(name: str):
-    """A local `evaluate` module of metrics/ (Hub metrics cannot load offline)."""
+    """A local `evaluate` module of mint_metrics/ (Hub metrics cannot load offline)."""
     import evaluate
 
     return evaluate.load(str(METRICS / name))

@@ -1,0 +1,1 @@
+"""Local `evaluate` metric modules: `evaluate.load("mint_metrics/mint_wer")` works offline."""
