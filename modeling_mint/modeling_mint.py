@@ -102,6 +102,23 @@ class MintPreTrainedModel(PreTrainedModel):
     _skip_keys_device_placement = "past_key_values"
     _no_split_modules = ["InstructBlipQFormerLayer", "WhisperEncoderLayer", "LlamaDecoderLayer", "T5Block"]
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """Loading replaces the parameters (new ones are trainable), so the pretrained parts are frozen again."""
+        model = super().from_pretrained(*args, **kwargs)
+        model.freeze_pretrained_parts()
+        return model
+
+    def freeze_pretrained_parts(self):
+        """The audio tower and the LLM (with its head) never train; the queries, Bridge-Net and heads do."""
+        for module in self.modules():
+            if isinstance(module, MintAudioBridgeMixin):
+                module.freeze_audio_tower()
+            if isinstance(module, MintModel):
+                module.freeze_language_model()
+        if isinstance(getattr(self, "lm_head", None), nn.Module):
+            self.lm_head.requires_grad_(False)
+
     @torch.no_grad()
     def _init_weights(self, module):
         std = self.config.initializer_range

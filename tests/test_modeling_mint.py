@@ -107,9 +107,15 @@ def test_forward_shapes(tester):
     assert hidden.last_hidden_state.shape == (tester.batch_size, length, 32)
 
 
-def test_only_trainable_parts_get_gradients(tester):
+@pytest.mark.parametrize("loaded", [False, True], ids=["built", "from_pretrained"])
+def test_only_trainable_parts_get_gradients(tester, tmp_path, loaded):
+    """Built or loaded (loading replaces every parameter), only the queries, bridge and projection train."""
     config, inputs, labels = tester.prepare_config_and_inputs()
-    model = make(config).train()
+    model = make(config)
+    if loaded:
+        model.save_pretrained(tmp_path)
+        model = MintForConditionalGeneration.from_pretrained(tmp_path)
+    model.train()
     model(**inputs, labels=labels).loss.backward()
     trainable = ("model.query_tokens.", "model.bridge.", "model.language_projection.")
     for name, param in model.named_parameters():
