@@ -58,8 +58,10 @@ train-mint-tiny: setup
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
 	$(BIN)/mint assemble mint-tiny --retrieval --out models/mint-tiny-retrieval
 	$(BIN)/mint assemble mint-tiny-windowed --out models/mint-tiny-windowed
-	$(BIN)/mint eval --model models/mint-tiny --retrieval models/mint-tiny-retrieval --whisper-baseline \
-		--out runs/eval/mint-tiny
+	$(BIN)/mint eval --model models/mint-tiny --retrieval models/mint-tiny-retrieval --out runs/eval/mint-tiny \
+		--tasks captioning classification spoken_word language_id question_answering
+	$(BIN)/mint eval --model models/mint-tiny --retrieval models/mint-tiny-retrieval --out runs/eval/mint-tiny-speech \
+		--tasks transcription --languages en --whisper-baseline
 	$(BIN)/mint eval --model models/mint-tiny-windowed --tasks transcription --languages en \
 		--out runs/eval/mint-tiny-windowed
 	$(BIN)/python -m training.report --name mint-tiny \
@@ -69,7 +71,9 @@ train-mint-tiny: setup
 		--stage "heads=$(R)/heads_mint_tiny.yaml:runs/heads_mint_tiny" \
 		--stage "windowed CTC warm-up=$(R)/stage2_windowed_ctc_warmup.yaml:runs/stage2_windowed_ctc_warmup" \
 		--stage "windowed stage 2=$(R)/stage2_windowed_speech.yaml:runs/stage2_windowed_speech" \
-		--eval "mint-tiny=runs/eval/mint-tiny" --eval "mint-tiny-windowed=runs/eval/mint-tiny-windowed"
+		--eval "mint-tiny=runs/eval/mint-tiny" --eval "mint-tiny, English speech=runs/eval/mint-tiny-speech" \
+		--eval "mint-tiny-windowed, English speech=runs/eval/mint-tiny-windowed" \
+		--findings training/reports/mint_tiny_findings.md
 
 clean:
 	rm -rf $(VENV) .cache

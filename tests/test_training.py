@@ -245,3 +245,26 @@ def test_caption_scores_with_the_coco_toolkit():
     other = caption_scores(refs, {"a": "A cat meows.", "b": "A voice says hello."})
     assert same["ROUGE-L"] == 1.0 and same["BLEU-1"] > 0.99 and same["METEOR"] > 0.9
     assert all(other[k] < v for k, v in same.items() if isinstance(v, float)) and other["BLEU-1"] >= 0
+
+
+def test_training_report_from_runs(tmp_path):
+    from training.report import main as report
+
+    run, evaluation, data = tmp_path / "run", tmp_path / "eval", tmp_path / "corpus" / "train"
+    for folder in (run, evaluation, data):
+        folder.mkdir(parents=True)
+    (data / "data-00000-of-00001.arrow").write_bytes(b"rows")
+    log = [{"step": 10, "loss": 5.0, "lm_loss": 4.0}, {"step": 20, "loss": 3.0}, {"step": 20, "eval_loss": 3.5}]
+    (run / "stage2_report.json").write_text(json.dumps({"steps": 20, "train_seconds": 600, "batch_size": 16,
+                                                         "clips": {"train": 100}, "log": log}))
+    (tmp_path / "recipe.yaml").write_text("learning_rate: 0.001\nper_device_train_batch_size: 16\n")
+    (evaluation / "metrics.json").write_text(json.dumps({"transcription": {"all": {"WER": 0.5}}}))
+    (evaluation / "metrics.md").write_text("| transcription | all | WER | 0.500 |\n")
+    (tmp_path / "findings.md").write_text("## Findings\nWords.\n")
+    report(["--name", "mint-x", "--out", str(tmp_path / "reports"), "--data", str(tmp_path / "corpus"),
+            "--stage", f"stage 2={tmp_path / 'recipe.yaml'}:{run}", "--eval", f"mint-x={evaluation}",
+            "--findings", str(tmp_path / "findings.md")])
+    text = (tmp_path / "reports" / "mint_x.md").read_text()
+    assert "| stage 2 |" in text and "20 x 16" in text and "10.0 min" in text and "5.00 -> 3.00" in text
+    assert "3.5 @ 20" in text and "## Findings" in text and "| transcription | all | WER | 0.500 |" in text
+    assert (tmp_path / "reports" / "mint_x_stage_2_loss.png").stat().st_size > 1000

@@ -56,7 +56,7 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
-def render(name: str, stages: dict, evals: dict, data_sha: str, command: str) -> str:
+def render(name: str, stages: dict, evals: dict, data_sha: str, command: str, findings: str = "") -> str:
     lines = [f"# {name}: training report", ""]
     total = sum(s["train_seconds"] for s in stages.values())
     lines += [f"Trained on 2 CPU cores, {total / 60:.0f} min of training in all. Corpus sha256 `{data_sha[:16]}`.",
@@ -80,6 +80,8 @@ def render(name: str, stages: dict, evals: dict, data_sha: str, command: str) ->
                       f"audio -> text R@1 {_pct(before['audio_to_text/R@1'])} -> **{_pct(after['audio_to_text/R@1'])}**"
                       f", text -> audio R@1 {_pct(before['text_to_audio/R@1'])} -> {_pct(after['text_to_audio/R@1'])}.",
                       ""]
+    if findings:
+        lines += [findings.strip(), ""]
     for model, metrics in evals.items():
         lines += [f"## Test split: {model}", "", (Path(metrics["_dir"]) / "metrics.md").read_text()]
     return "\n".join(lines) + "\n"
@@ -93,6 +95,7 @@ def main(argv=None):
     parser.add_argument("--stage", action="append", default=[], help="'NAME=RECIPE.yaml:RUN_DIR'")
     parser.add_argument("--eval", action="append", default=[], help="'NAME=EVAL_DIR' (mint eval --out)")
     parser.add_argument("--command", default="make train-mint-tiny")
+    parser.add_argument("--findings", default=None, help="a markdown file of conclusions, placed before the tables")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +114,8 @@ def main(argv=None):
         model, directory = spec.split("=", 1)
         evals[model] = {**json.loads((Path(directory) / "metrics.json").read_text()), "_dir": directory}
     data_sha = corpus_sha256(args.data)
-    (out / f"{slug}.md").write_text(render(args.name, stages, evals, data_sha, args.command))
+    findings = Path(args.findings).read_text() if args.findings else ""
+    (out / f"{slug}.md").write_text(render(args.name, stages, evals, data_sha, args.command, findings))
     (out / f"{slug}.json").write_text(json.dumps({"stages": stages, "eval": evals, "corpus_sha256": data_sha},
                                                  indent=2, default=str))
     print(out / f"{slug}.md")

@@ -1,0 +1,50 @@
+"""The shipped, trained weights (hub_configs/*/bridge.safetensors) on recordings the training never saw."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoFeatureExtractor, AutoTokenizer
+
+from hub_configs.assemble import MAX_SHIPPED_BYTES, assemble, variant_dir
+from modeling_mint import MintForAudioTextRetrieval, MintForConditionalGeneration, load_audio
+from training.data import asterisk_pairs
+from training.metrics import retrieval_metrics
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """The Asterisk prompts of the test split: real speech with exact transcripts."""
+    return sorted((p for p in asterisk_pairs() if p["split"] == "test"), key=lambda p: p["audio"])
+
+
+@pytest.mark.parametrize("variant", ["mint-tiny", "mint-tiny-windowed"])
+def test_shipped_weights_are_small_fp16_and_loaded(variant, tmp_path):
+    path = variant_dir(variant) / "bridge.safetensors"
+    shipped = load_file(str(path))
+    assert path.stat().st_size <= MAX_SHIPPED_BYTES and {v.dtype for v in shipped.values()} == {torch.float16}
+    model = MintForConditionalGeneration.from_pretrained(assemble(variant, tmp_path / variant))
+    state = model.state_dict()
+    for key in ("model.query_tokens.weight", "model.language_projection.weight",
+                "model.bridge.encoder.layer.0.crossattention.attention.query.weight"):
+        torch.testing.assert_close(state[key], shipped[key].float())
+    assert all(not p.requires_grad for n, p in model.named_parameters() if "language_model" in n)
+
+
+def test_shipped_retrieval_finds_held_out_prompts(tmp_path, held_out):
+    """`mint assemble mint-tiny --retrieval`: each held-out prompt's audio against all 71 transcripts."""
+    folder = assemble("mint-tiny", tmp_path / "retrieval", retrieval=True)
+    model = MintForAudioTextRetrieval.from_pretrained(folder).eval()
+    features, tokenizer = AutoFeatureExtractor.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    texts = [p["text"] for p in held_out]
+    audio = []
+    with torch.no_grad():
+        for start in range(0, len(held_out), 16):
+            waves = [load_audio(p["audio"], None, 16000) for p in held_out[start : start + 16]]
+            batch = features(waves, sampling_rate=16000, return_attention_mask=True, return_tensors="pt")
+            audio.append(model.get_audio_features(input_features=batch["input_features"],
+                                                  feature_attention_mask=batch["attention_mask"]))
+        tok = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+        text = model.get_text_features(tok["input_ids"], tok["attention_mask"])
+    audio = torch.cat(audio)
+    metrics = retrieval_metrics(audio, text, list(range(len(texts))))
+    assert metrics["audio_to_text/R@1"] >= 5 * metrics["chance/R@1_audio_to_text"], metrics
