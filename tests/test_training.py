@@ -209,16 +209,23 @@ def test_eval_writes_every_task_metric(tiny_model_dir, small_corpus, tmp_path):
 
     from training.data import corpus_rows
 
+    from hub_configs.assemble import export_retrieval
+    from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintProcessor
+
+    retrieval = export_retrieval(MintForAudioTextRetrieval(MintConfig.from_pretrained(tiny_model_dir)),
+                                 MintProcessor.from_pretrained(tiny_model_dir), tmp_path / "retrieval")
     tasks = {r["task"] for r in corpus_rows(str(small_corpus), "train")}
     metrics = evaluate(str(tiny_model_dir), str(small_corpus), "train", str(tmp_path / "eval"), max_new_tokens=4,
-                       max_per_task=3, retrieval_dir=None)
+                       max_per_task=3, retrieval_dir=str(retrieval))
+    assert 0 <= metrics["embeddings"]["retrieval"]["audio_to_text/R@1"] <= 1
+    assert any(k.startswith("zero_shot/") for k in metrics["embeddings"])
     assert {"transcription", "spoken_word"} <= tasks <= set(metrics)
     assert 0 <= metrics["transcription"]["all"]["WER"]
     if "captioning" in tasks:
         assert "CIDEr" in metrics["captioning"]["all"] and 0 <= metrics["captioning"]["all"]["accepted"] <= 1
     assert all(0 <= v["all"]["accuracy"] <= 1 for k, v in metrics.items() if k in ("spoken_word", "letter"))
     lines = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
-    assert len(lines) == sum(v["all"].get("clips", 0) for v in metrics.values() if isinstance(v, dict))
+    assert len(lines) == sum(v["all"].get("clips", 0) for k, v in metrics.items() if isinstance(v, dict) and "all" in v)
     assert "| transcription | all | WER |" in (tmp_path / "eval" / "metrics.md").read_text()
 
 

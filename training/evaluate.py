@@ -158,11 +158,13 @@ def generation_metrics(task: str, rows: list[dict], answers: list[str]) -> dict:
 def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64) -> dict:
     """Audio-to-text retrieval over the distinct texts of the describing tasks, and zero-shot classification
     (argmax similarity over each label task's own label set, per source), from a stage-1 retrieval folder."""
-    from modeling_mint import MintForAudioTextRetrieval, MintProcessor
+    from transformers import AutoTokenizer
+
+    from modeling_mint import MintForAudioTextRetrieval
     from training.metrics import retrieval_metrics
 
     model = MintForAudioTextRetrieval.from_pretrained(retrieval_dir).eval()
-    processor = MintProcessor.from_pretrained(retrieval_dir)
+    tokenizer = AutoTokenizer.from_pretrained(retrieval_dir)  # a retrieval folder's tokenizer is the bridge's
 
     def audio_embeds(subset):
         out = []
@@ -174,8 +176,8 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
     def text_embeds(texts):
         out = []
         for start in range(0, len(texts), batch_size):
-            tok = processor.bridge_tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
-                                             max_length=64, return_tensors="pt")
+            tok = tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=64,
+                            return_tensors="pt")
             out.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]))
         return torch.cat(out)
 
