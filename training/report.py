@@ -43,7 +43,7 @@ def stage_summary(recipe_path: str, run_dir: str) -> dict:
         "samples": report["steps"] * batch, "train_seconds": round(report["train_seconds"]),
         "clips": report.get("clips", {}), "first_loss": train[0]["loss"] if train else None,
         "last_loss": train[-1]["loss"] if train else None,
-        "eval_loss": [(e["step"], round(e["eval_loss"], 3)) for e in evals],
+        "eval_loss": sorted({e["step"]: round(e["eval_loss"], 3) for e in evals}.items()),
         "learning_rate": recipe.get("learning_rate"),
     }
     for key in ("test_before", "test_after"):
