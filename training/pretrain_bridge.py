@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainingArguments
 
+from hub_configs.assemble import RETRIEVAL_HEADS, export_retrieval
 from modeling_mint import MintForAudioTextRetrieval, MintProcessor
 from training.collators import pad_frames
 from training.common import (
@@ -90,27 +91,14 @@ def evaluate_retrieval(model, collator: Stage1Collator, dataset, batch_size: int
     return retrieval_metrics(torch.cat(audio), torch.cat(text), [index[t] for t in dataset["text"]])
 
 
-def load_bridge(model: MintForAudioTextRetrieval, path: str):
-    """Queries and Bridge-Net of a generation model's trained weights (its projection to the LLM is not used)."""
+def load_part(model: MintForAudioTextRetrieval, path: str, prefixes: tuple[str, ...], what: str):
+    """The weights of `path` whose names start with `prefixes`: the queries and Bridge-Net of a later stage's
+    `bridge.safetensors`, or the heads of a stage-1 run's `heads.safetensors` / `retrieval/model.safetensors`."""
     from safetensors.torch import load_file
 
-    state = {k: v for k, v in load_file(path).items() if k.startswith(("model.query_tokens.", "model.bridge."))}
+    state = {k: v for k, v in load_file(path).items() if k.startswith(prefixes)}
     if not state:
-        raise ValueError(f"{path}: no Bridge-Net weights")
-    result = model.load_state_dict(state, strict=False)
-    if result.unexpected_keys:
-        raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
-
-
-def load_heads(model: MintForAudioTextRetrieval, path: str):
-    """The heads from a stage-1 run's `heads.safetensors` or its retrieval folder's `model.safetensors`."""
-    from safetensors.torch import load_file
-
-    from hub_configs.assemble import RETRIEVAL_HEADS
-
-    state = {k: v for k, v in load_file(path).items() if k.startswith(RETRIEVAL_HEADS)}
-    if not state:
-        raise ValueError(f"{path}: no retrieval heads")
+        raise ValueError(f"{path}: no {what}")
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
@@ -119,8 +107,6 @@ def load_heads(model: MintForAudioTextRetrieval, path: str):
 def save_heads(model: MintForAudioTextRetrieval, path: Path):
     """The retrieval, matching and generation heads (what `hub_configs.assemble.ship_weights` adds to a bridge)."""
     from safetensors.torch import save_file
-
-    from hub_configs.assemble import RETRIEVAL_HEADS
 
     heads = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith(RETRIEVAL_HEADS)}
     tmp = path.with_suffix(".tmp")
@@ -133,16 +119,15 @@ def load_split(recipe: Stage1Recipe, split: str, limit, seed: int, cache):
 
 
 def main(recipe: Stage1Recipe, args: TrainingArguments):
-    from hub_configs.assemble import export_retrieval
     from training.common import save_trainable
 
     args.remove_unused_columns = False  # the collator needs the raw rows
     torch.manual_seed(args.seed)
     model = MintForAudioTextRetrieval.from_pretrained(recipe.model_dir)
     if recipe.bridge_weights:
-        load_bridge(model, recipe.bridge_weights)
+        load_part(model, recipe.bridge_weights, ("model.query_tokens.", "model.bridge."), "Bridge-Net weights")
     if recipe.heads_weights:
-        load_heads(model, recipe.heads_weights)
+        load_part(model, recipe.heads_weights, RETRIEVAL_HEADS, "retrieval heads")
     if recipe.freeze_bridge_word_embeddings:
         freeze_bridge_word_embeddings(model)
     if recipe.train_heads_only:
