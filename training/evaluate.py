@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 import mint_metrics
+from mint_metrics.mint_wer.mint_wer import normalize  # the text both sides of WER and accuracy see
 
 from training.collators import AudioLanguageCollator, pad_frames
 from training.common import feature_cache, frames_dataset
@@ -25,12 +26,6 @@ from training.data import corpus_rows
 GENERATION_TASKS = ("transcription", "captioning", "classification", "spoken_word", "letter", "language_id",
                     "question_answering")
 LABEL_TASKS = ("classification", "spoken_word", "letter", "language_id")
-
-
-def normalize(text: str) -> str:
-    """Lowercase, punctuation to spaces, one space between words: the text both sides of WER and accuracy see."""
-    text = re.sub(r"[^\w' ]+", " ", text.lower().replace("-", " "))
-    return " ".join(text.split())
 
 
 METRICS = Path(mint_metrics.__file__).parent
@@ -194,12 +189,13 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
         groups = by_source(task_rows)
         if len(groups) > 1:
             groups["all"] = list(range(len(task_rows)))
+        task_audio = audio_embeds(task_rows) if task_rows else None  # once per task; sources are slices of it
         for source, idx in sorted(groups.items()):
             subset = [task_rows[i] for i in idx]
             labels = sorted({r["text"] for r in subset})
             if len(labels) < 2:
                 continue
-            similarity = torch.einsum("aqd,td->atq", audio_embeds(subset), text_embeds(labels)).amax(-1)
+            similarity = torch.einsum("aqd,td->atq", task_audio[idx], text_embeds(labels)).amax(-1)
             predicted = [labels[i] for i in similarity.argmax(1).tolist()]
             metrics[f"zero_shot/{task}/{source}"] = label_accuracy(subset, predicted)
     return metrics

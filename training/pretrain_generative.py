@@ -149,7 +149,8 @@ class SoftPromptCTCTrainer(Trainer):
     def __init__(self, *args, lm_weight: float, ctc_weight: float, tokens_for_frames, **kwargs):
         super().__init__(*args, **kwargs)
         self.lm_weight, self.ctc_weight, self.tokens_for_frames = lm_weight, ctc_weight, tokens_for_frames
-        self.special_ids = set(self.processing_class.all_special_ids) if self.processing_class is not None else set()
+        special = self.processing_class.all_special_ids if self.processing_class is not None else []
+        self.special_ids = torch.tensor(special, dtype=torch.long)
         self._parts = {"lm_loss": [], "ctc_loss": []}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -165,7 +166,7 @@ class SoftPromptCTCTrainer(Trainer):
             loss = 0.0
         counts = [self.tokens_for_frames(n) for n in inputs["audio_frame_mask"].sum(1).tolist()]
         targets = [row[(row != -100)] for row in inputs["labels"]]
-        targets = [t[[int(i) not in self.special_ids for i in t]] for t in targets]
+        targets = [t[~torch.isin(t, self.special_ids)] for t in targets]
         ctc = soft_prompt_ctc_loss(soft_prompt, counts, mint.lm_head.weight, mint.ctc_blank, targets,
                                    mint.ctc_log_scale)
         loss = loss + self.ctc_weight * ctc
