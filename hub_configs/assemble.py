@@ -40,6 +40,7 @@ OFFLINE = {
 TRAINABLE_PREFIXES = ("model.query_tokens.", "model.bridge.", "model.language_projection.")
 RETRIEVAL_HEADS = ("audio_projection.", "text_projection.", "atm_head.", "agtg_head.", "temperature")
 MAX_SHIPPED_BYTES = 64 * 2**20
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 def variants() -> list[str]:
@@ -64,15 +65,24 @@ def resolve(part: str) -> str:
 
 # ---- writing --------------------------------------------------------------------------------------------------
 def _write_atomically(out: str | Path, write) -> Path:
+    """`write(tmp_dir)` plus the remote-code files, swapped into `out` (see `_swap_in`)."""
+
+    def write_with_code(tmp: Path):
+        write(tmp)
+        for name in modeling_mint.REMOTE_CODE_FILES:
+            shutil.copy2(CODE_DIR / name, tmp / name)
+
+    return _swap_in(out, write_with_code)
+
+
+def _swap_in(out: str | Path, write) -> Path:
     """Run `write(tmp_dir)`, then swap the result into `out`: a half-written folder never replaces a good one."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary model folder
+    tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
     try:
         write(tmp)
-        for name in modeling_mint.REMOTE_CODE_FILES:
-            shutil.copy2(CODE_DIR / name, tmp / name)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -235,22 +245,51 @@ def load_trained_bridge(model, path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith(RETRIEVAL_HEADS)}
 
 
-def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path) -> dict:
-    """The file a trained variant ships: a generation model's trained queries, Bridge-Net and projection, plus the
-    retrieval heads fitted to that bridge (a stage-1 folder's `heads.safetensors`), in fp16, written atomically.
-    Refuses more than `MAX_SHIPPED_BYTES`."""
+def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, adapter: str | Path | None = None,
+                 adapter_out: str | Path | None = None) -> dict:
+    """What a trained variant ships: a generation model's trained queries, Bridge-Net and projection, plus the
+    retrieval heads fitted to that bridge (a stage-1 folder's `heads.safetensors`), in fp16, written atomically to
+    `out`; and, when the LLM was tuned with LoRA, the adapter folder (`adapter`, from instruction tuning) in fp16 to
+    `adapter_out`. Refuses more than `MAX_SHIPPED_BYTES` in all."""
     state = {k: v for k, v in load_file(str(bridge)).items() if k.startswith(TRAINABLE_PREFIXES)}
     if heads is not None:
         state.update({k: v for k, v in load_file(str(heads)).items() if k.startswith(RETRIEVAL_HEADS)})
     state = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
-    size = sum(v.numel() * v.element_size() for v in state.values())
+    lora = {}
+    if adapter is not None:
+        lora = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(Path(adapter) / ADAPTER_WEIGHTS)).items()}
+        if not lora or not all(".lora_" in k and ".language_model." in k for k in lora):
+            raise ValueError(f"{adapter}: not a LoRA adapter of the LLM")
+    size = sum(v.numel() * v.element_size() for v in [*state.values(), *lora.values()])
     if size > MAX_SHIPPED_BYTES:
         raise ValueError(f"{size / 2**20:.1f} MB of trained weights is over the {MAX_SHIPPED_BYTES / 2**20:.0f} MB cap")
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
+    if adapter is not None:
+        if adapter_out is None:
+            raise ValueError("the variant names no place for an LLM adapter (language_model_adapter in variant.json)")
+        adapter_out = Path(adapter_out)
+
+        def write(tmp_dir: Path):
+            shutil.copy2(Path(adapter) / "adapter_config.json", tmp_dir / "adapter_config.json")
+            save_file(lora, str(tmp_dir / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+
+        _swap_in(adapter_out, write)
+    elif adapter_out is not None and Path(adapter_out).exists():
+        shutil.rmtree(adapter_out)  # a bridge trained without LoRA must not be joined to an old adapter
     tmp.replace(out)
-    return {"tensors": len(state), "parameters": sum(v.numel() for v in state.values()), "bytes": out.stat().st_size}
+    files = [out] + ([Path(adapter_out) / ADAPTER_WEIGHTS] if lora else [])
+    return {"tensors": len(state) + len(lora), "parameters": sum(v.numel() for v in [*state.values(), *lora.values()]),
+            "bytes": sum(f.stat().st_size for f in files)}
+
+
+def merge_llm_adapter(model: MintForConditionalGeneration, adapter: Path) -> MintForConditionalGeneration:
+    """LoRA from instruction tuning merged into the LLM's weights (PEFT), so the assembled folder needs no PEFT."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
 def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = False, untrained: bool = False) -> Path:
@@ -264,6 +303,9 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
         trained = src / spec["trained_weights"] if spec.get("trained_weights") else None
         trained = trained if trained and trained.is_file() and not untrained else None
         model, processor = build_from_parts(spec, trained)
+        adapter = src / spec["language_model_adapter"] if spec.get("language_model_adapter") else None
+        if trained is not None and adapter is not None and (adapter / ADAPTER_WEIGHTS).is_file():
+            model = merge_llm_adapter(model, adapter)
         if not retrieval:
             return export(model, processor, out)
         if trained is None and not untrained:

@@ -59,7 +59,39 @@ def test_stage1_then_stage2_then_instruct(tiny_model_dir, small_corpus, tmp_path
         shipped = load_file(str(out / "bridge.safetensors"))
         assert "model.language_projection.weight" in shipped and "model.query_tokens.weight" in shipped
         assert "model.bridge.embeddings.word_embeddings.weight" not in shipped  # frozen, rebuilt at assembly
+        assert (out / "llm_adapter").is_dir() == bool(lora)
+    check_llm_adapter_ships_and_merges(tmp_path, settings, tmp_path / "instruct-lora4")
     check_heads_refit_and_shipping(tmp_path, settings, stage1, tmp_path / "instruct-lora0" / "bridge.safetensors")
+
+
+def check_llm_adapter_ships_and_merges(tmp_path, settings, run):
+    """The LoRA matrices of the LLM ship beside the bridge (fp16) and assembly merges them: W + (alpha / r) B A."""
+    import torch
+
+    from hub_configs.assemble import load_trained_bridge, merge_llm_adapter, ship_weights
+    from modeling_mint import MintForConditionalGeneration
+
+    lora = load_file(str(run / "llm_adapter" / "adapter_model.safetensors"))
+    assert lora and all(".language_model." in k and ".lora_" in k for k in lora)  # no bridge copies
+    shipped = tmp_path / "lora-shipped"
+    report = ship_weights(run / "bridge.safetensors", None, shipped / "bridge.safetensors", run / "llm_adapter",
+                          shipped / "llm_adapter")
+    assert report["tensors"] == len(load_file(str(shipped / "bridge.safetensors"))) + len(lora)
+    half = load_file(str(shipped / "llm_adapter" / "adapter_model.safetensors"))
+    assert {v.dtype for v in half.values()} == {torch.float16}
+    model = MintForConditionalGeneration.from_pretrained(settings["model_dir"])
+    load_trained_bridge(model, shipped / "bridge.safetensors")
+    key = next(k for k in half if k.endswith("q_proj.lora_A.weight"))
+    name = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+    before = model.get_submodule(name).weight.detach().clone()
+    config = json.loads((shipped / "llm_adapter" / "adapter_config.json").read_text())
+    delta = half[key.replace("lora_A", "lora_B")].float() @ half[key].float() * config["lora_alpha"] / config["r"]
+    assert delta.abs().max() > 0  # two steps moved B off its zero start
+    merged = merge_llm_adapter(model, shipped / "llm_adapter")
+    assert type(merged) is MintForConditionalGeneration
+    torch.testing.assert_close(merged.get_submodule(name).weight, before + delta, rtol=1e-4, atol=1e-5)
+    ship_weights(run / "bridge.safetensors", None, shipped / "bridge.safetensors", None, shipped / "llm_adapter")
+    assert not (shipped / "llm_adapter").exists()  # a bridge without LoRA never meets an old adapter
 
 
 def check_heads_refit_and_shipping(tmp_path, settings, stage1, bridge):
@@ -177,13 +209,15 @@ def test_stage2_with_ctc_warm_up_and_auxiliary_loss(tiny_model_dir, small_corpus
     cache = tmp_path / "features"
     tiny_model_dir = windowed_copy(tiny_model_dir, tmp_path / "windowed")
     clips = []
+    warm_up = tmp_path / "warmup" / "checkpoint-2"
     for name, lm_weight in (("warmup", 0.0), ("joint", 1.0)):
         out = tmp_path / name
         main(["train", "stage2", "--recipe", recipe(tmp_path, name, **common(
-            tiny_model_dir, small_corpus, out, cache, save_strategy="no", tasks=["transcription"],
-            lm_weight=lm_weight, ctc_weight=0.5, prediction_loss_only=True, eval_strategy="steps", eval_steps=2,
-            speed_perturbation=[0.9, 1.1] if lm_weight else [], max_steps=4 if lm_weight else 2,
-            stop_after_steps=2 if lm_weight else None))])
+            tiny_model_dir, small_corpus, out, cache, save_strategy="no" if lm_weight else "steps", save_steps=2,
+            tasks=["transcription"], lm_weight=lm_weight, ctc_weight=0.5, prediction_loss_only=True,
+            eval_strategy="steps", eval_steps=2, speed_perturbation=[0.9, 1.1] if lm_weight else [],
+            max_steps=4 if lm_weight else 2, stop_after_steps=2 if lm_weight else None,
+            stage1_checkpoint=str(warm_up) if lm_weight else None))])
         report = json.loads((out / "stage2_report.json").read_text())
         clips.append(report["clips"]["train"])
         logged = [e for e in report["log"] if "loss" in e]
@@ -191,6 +225,33 @@ def test_stage2_with_ctc_warm_up_and_auxiliary_loss(tiny_model_dir, small_corpus
         assert all(("lm_loss" in e) == bool(lm_weight) for e in logged) and report["eval"]["eval_loss"] > 0
         assert "model.language_projection.weight" in load_file(str(out / "bridge.safetensors"))
     assert clips[1] == 3 * clips[0]  # two speed-perturbed copies of every training clip
+    check_ctc_parameters_carry_over_and_probe(tiny_model_dir, small_corpus, cache, warm_up)
+
+
+def check_ctc_parameters_carry_over_and_probe(model_dir, corpus, cache, checkpoint):
+    """Stage 2 starts from a warm-up checkpoint's CTC blank and scale, and the probe spells with them."""
+    import math
+
+    import torch
+    from torch import nn
+
+    from modeling_mint import MintForConditionalGeneration
+    from training import ctc_probe
+    from training.pretrain_generative import load_ctc_parameters
+
+    saved = load_file(str(checkpoint / "model.safetensors"))
+    model = MintForConditionalGeneration.from_pretrained(model_dir)
+    model.ctc_blank = nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
+    model.ctc_log_scale = nn.Parameter(torch.tensor(1.5))
+    load_ctc_parameters(model, str(checkpoint))
+    assert saved["ctc_blank"].abs().sum() > 0  # two steps moved it off zero
+    assert torch.equal(model.ctc_blank.data, saved["ctc_blank"]) and torch.equal(model.ctc_log_scale.data, saved["ctc_log_scale"])
+    result = ctc_probe.main(["--model", str(model_dir), "--checkpoint", str(checkpoint), "--data", str(corpus),
+                             "--split", "train", "--sources", "--feature-cache", str(cache)])
+    assert result["clips"] > 0 and math.isfinite(result["wer"]) and result["wer"] >= 0
+    assert len(result["examples"]) == min(8, result["clips"])
+    with pytest.raises(ValueError, match="no CTC blank"):
+        ctc_probe.main(["--model", str(model_dir), "--checkpoint", str(model_dir), "--data", str(corpus)])
 
 
 def test_speed_perturbation_changes_tempo(wav_file):

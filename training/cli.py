@@ -1,7 +1,7 @@
 """The `mint` command line.
 
     mint assemble VARIANT --out DIR [--retrieval] [--untrained]
-    mint ship VARIANT --bridge FILE [--heads FILE]
+    mint ship VARIANT --bridge FILE [--heads FILE] [--adapter DIR]
     mint run AUDIO... --model DIR [--prompt TEXT] [--json]
     mint data build --out DIR [--max-per-source N]
     mint train stage1|stage2|instruct --recipe FILE [--key value ...]
@@ -25,9 +25,11 @@ def _assemble(args) -> int:
 def _ship(args) -> int:
     from hub_configs.assemble import ship_weights, variant_dir
 
-    spec = json.loads((variant_dir(args.variant) / "variant.json").read_text())
-    out = variant_dir(args.variant) / spec["trained_weights"]
-    print(json.dumps({"out": str(out), **ship_weights(args.bridge, args.heads, out)}))
+    src = variant_dir(args.variant)
+    spec = json.loads((src / "variant.json").read_text())
+    out = src / spec["trained_weights"]
+    adapter_out = src / spec["language_model_adapter"] if spec.get("language_model_adapter") else None
+    print(json.dumps({"out": str(out), **ship_weights(args.bridge, args.heads, out, args.adapter, adapter_out)}))
     return 0
 
 
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("variant", help="a variant with a variant.json, e.g. mint-tiny")
     p.add_argument("--bridge", required=True, help="a generation run's bridge.safetensors")
     p.add_argument("--heads", default=None, help="a stage-1 run's heads.safetensors fitted to that bridge")
+    p.add_argument("--adapter", default=None, help="the LLM's LoRA adapter from the same instruction run (llm_adapter/)")
     p.set_defaults(func=_ship)
 
     p = sub.add_parser("data", help="datasets")

@@ -4,6 +4,7 @@ with the queries) and into the LLM prompt; optional LoRA on the LLM only.
     mint train instruct --recipe training/recipes/instruct_mint_tiny.yaml
 """
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,22 @@ class InstructRecipe(Stage2Recipe):
     lora_alpha: int = field(default=16)
 
 
+def save_llm_adapter(model, out: Path):
+    """The LoRA matrices alone as a PEFT adapter folder (`PeftModel.from_pretrained` loads it onto a MINT model):
+    the bridge copies PEFT trains beside them ship in the bridge file instead."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    config = copy.deepcopy(model.peft_config["default"])
+    config.modules_to_save = None
+    state = {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(model).items() if ".lora_" in k}
+    out.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(str(out))
+    tmp = out / "adapter_model.tmp"
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.replace(out / "adapter_model.safetensors")
+
+
 def main(recipe: InstructRecipe, args: SFTConfig):
     from hub_configs.assemble import load_trained_bridge
 
@@ -47,8 +64,15 @@ def main(recipe: InstructRecipe, args: SFTConfig):
                                  modules_to_save=["query_tokens", "bridge", "language_projection"])
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
                          data_collator=collator, processing_class=processor, peft_config=peft_config)
+    if peft_config and recipe.freeze_bridge_word_embeddings:
+        for name, parameter in trainer.model.named_parameters():
+            if ".bridge." in name and ".word_embeddings." in name:  # PEFT's copy of the bridge unfreezes them
+                parameter.requires_grad_(False)
+
     def merged(model):
-        """LoRA merged into the LLM; PEFT's trainable copy of the bridge keeps the word embeddings frozen."""
+        """The adapter saved for shipping, then LoRA merged into the LLM; PEFT's trainable copy of the bridge keeps
+        the word embeddings frozen."""
+        save_llm_adapter(model, Path(args.output_dir) / "llm_adapter")
         model = model.merge_and_unload()
         if recipe.freeze_bridge_word_embeddings:
             freeze_bridge_word_embeddings(model)

@@ -1,0 +1,74 @@
+"""What a windowed Bridge-Net spells by itself: greedy CTC decoding of its soft prompt through the LLM's output
+embeddings (the reading the CTC loss trains), scored by WER on English transcription clips. It tells whether the
+audio tokens carry the words before any LLM is asked to read them.
+
+    python -m training.ctc_probe --model models/mint-tiny-windowed-base \
+        --checkpoint runs/stage2_windowed_ctc_warmup/checkpoint-2000 --split test --sources asterisk
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from modeling_mint import MintForConditionalGeneration, MintProcessor
+from training.collators import pad_frames
+from training.common import feature_cache, frames_dataset, load_stage1_bridge
+from training.data import corpus_rows
+
+
+@torch.no_grad()
+def greedy_ctc(model, processor, rows: list[dict], blank: torch.Tensor, log_scale: torch.Tensor,
+               batch_size: int = 16) -> list[str]:
+    """Best path of every clip's audio tokens over the LLM's vocabulary plus the blank: repeats merged, blanks
+    dropped, word pieces detokenized."""
+    weight = torch.cat([model.lm_head.weight, blank[None]])
+    blank_id, texts = weight.shape[0] - 1, []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        frames, mask = pad_frames([torch.load(r["frames_path"]) for r in batch])
+        soft_prompt = model.model.get_audio_features(audio_frames=frames, audio_frame_mask=mask)
+        counts = [processor.tokens_for_frames(n) for n in mask.sum(1).tolist()]
+        best = (soft_prompt.reshape(-1, soft_prompt.shape[-1]) @ weight.T * log_scale.exp()).argmax(-1)
+        for path in best.split(counts):
+            path = torch.unique_consecutive(path)
+            texts.append(processor.tokenizer.decode(path[path != blank_id], skip_special_tokens=True).strip())
+    return texts
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="the assembled windowed variant the run started from")
+    parser.add_argument("--checkpoint", required=True, help="a CTC run's checkpoint folder (bridge, blank, scale)")
+    parser.add_argument("--data", default="data/mint-corpus")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--sources", nargs="*", default=["asterisk"])
+    parser.add_argument("--feature-cache", default=None, help="default: ~/.cache/mint/features")
+    parser.add_argument("--out", default=None, help="write the metrics and transcripts here as JSON")
+    args = parser.parse_args(argv)
+
+    from training.evaluate import word_error_rate
+
+    model = MintForConditionalGeneration.from_pretrained(args.model).eval()
+    processor = MintProcessor.from_pretrained(args.model)
+    load_stage1_bridge(model, args.checkpoint)
+    state = load_file(str(Path(args.checkpoint) / "model.safetensors"))
+    if "ctc_blank" not in state:
+        raise ValueError(f"{args.checkpoint}: no CTC blank: not a checkpoint of a run with ctc_weight > 0")
+    rows = [r for r in corpus_rows(args.data, args.split, ["transcription"], None, 0, ["en"])
+            if not args.sources or r["source"] in args.sources]
+    rows = frames_dataset(rows, feature_cache(model, processor, args.feature_cache)).to_list()
+    texts = greedy_ctc(model, processor, rows, state["ctc_blank"], state["ctc_log_scale"])
+    result = {"checkpoint": args.checkpoint, "split": args.split, "sources": args.sources, "clips": len(rows),
+              "wer": word_error_rate([r["text"] for r in rows], texts),
+              "examples": [{"reference": r["text"], "ctc": t} for r, t in zip(rows[:8], texts[:8])]}
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
