@@ -80,6 +80,20 @@ def test_generated_tones_have_the_stated_count_and_pitch(tmp_path):
             assert spec["text"] == PITCHES[freq]
 
 
+def test_sentences_are_natural_read_aloud_and_deterministic(tmp_path):
+    import soundfile as sf
+
+    from training.corpus import fortune_sentences
+
+    sentences = fortune_sentences(50)
+    assert len(set(sentences)) == 50 and sentences == fortune_sentences(50)
+    assert all(5 <= len(s.split()) <= 16 and s[0].isupper() and s[-1] in ".!?" for s in sentences)
+    spec = next(s for s in generated_specs() if s["key"].startswith("sentence/"))
+    assert spec["task"] == "transcription" and spec["text"] == fortune_sentences()[0]
+    wav, rate = sf.read(make_clip(spec, tmp_path))
+    assert len(wav) / rate > 0.15 * len(spec["text"].split())  # read aloud, a word at least every 0.15 s
+
+
 def test_asterisk_rows_share_the_stage1_split():
     from training.corpus import asterisk_rows
     from training.data import asterisk_pairs

@@ -153,6 +153,30 @@ LANGUAGES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "
              "pt": "Portuguese", "pl": "Polish"}
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six"]
 PITCHES = {220: "low", 440: "medium", 880: "high", 1760: "very high"}
+FORTUNES = Path("/usr/share/games/fortunes")
+FORTUNE_FILES = ("wisdom", "platitudes", "fortunes", "people", "work", "education", "food", "pets", "kids", "science",
+                 "sports", "literature", "humorists", "miscellaneous")
+SENTENCES = 1500
+
+
+def fortune_sentences(limit: int = SENTENCES, seed: int = 0) -> list[str]:
+    """Natural English sentences (Debian's `fortunes`) of 5 to 16 plain words, for espeak-ng to read: the varied
+    vocabulary the phone prompts and word lists lack. Empty when the package is not installed."""
+    found = set()
+    for name in FORTUNE_FILES:
+        path = FORTUNES / name
+        if not path.is_file():
+            continue
+        for entry in path.read_text(encoding="utf-8", errors="ignore").split("\n%\n"):
+            lines = [line.strip() for line in entry.splitlines()]
+            body = " ".join(line for line in lines if line and not line.startswith("--"))
+            for sentence in re.split(r"(?<=[.!?])\s+", body):
+                if (5 <= len(sentence.split()) <= 16 and re.fullmatch(r"[A-Za-z ,.'!?-]+", sentence)
+                        and sentence[0].isupper() and sentence[-1] in ".!?"):
+                    found.add(sentence)
+    sentences = sorted(found)
+    random.Random(seed).shuffle(sentences)
+    return sentences[:limit]
 
 
 def _run(args):
@@ -224,6 +248,10 @@ def generated_specs(seed: int = 0) -> list[dict]:
         word, colour = rng.choice(WORDS), ["white", "pink", "brown"][i % 3]
         specs.append({"key": f"mixture/{i:04d}", "make": ("mixture", word, colour, rng.choice(EN_VOICES)),
                       "text": f"A voice says \"{word}\" over {colour} noise.", "task": "captioning", "language": "en"})
+    for i, text in enumerate(fortune_sentences(seed=seed)):  # natural sentences read aloud
+        specs.append({"key": f"sentence/{i:04d}", "make": ("speech", text, rng.choice(EN_VOICES), rng.randint(140, 190),
+                                                           rng.randint(35, 65)),
+                      "text": text, "task": "transcription", "language": "en"})
     return specs
 
 
@@ -289,6 +317,8 @@ def collect_rows(work: Path, max_per_source: int | None = None, seed: int = 0) -
             found = sorted(found, key=lambda r: hashlib.md5(r["clip_id"].encode()).hexdigest())[:max_per_source]
         rows += found
     rows += generated_rows(work / "generated", seed, limit=max_per_source)
+    if not fortune_sentences(1):
+        missing.append("fortunes")
     return rows, missing
 
 
@@ -385,5 +415,6 @@ answer), `task`, `instruction`, `source`, `license`, `split`, `language`, `clip_
 - tuxpaint: Debian `tuxpaint-stamps-default`, sound effects with the stamp's English caption, and spoken
   descriptions with their text.
 - freedesktop / alsa: Debian `sound-theme-freedesktop`, `alsa-utils`: event sounds by name, spoken channel names.
-- generated: espeak-ng speech and sox tones, noise, sequences and mixtures.
+- generated: espeak-ng speech (word lists, and natural sentences from Debian's `fortunes`) and sox tones, noise,
+  sequences and mixtures.
 """
