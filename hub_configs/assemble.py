@@ -37,7 +37,7 @@ OFFLINE = {
     "all-MiniLM-L6-v2": components.minilm_path,
     "smollm2-135m-instruct": components.smollm2_135m_instruct,
 }
-TRAINABLE_PREFIXES = ("model.query_tokens.", "model.bridge.", "model.language_projection.")
+TRAINABLE_PREFIXES = ("model.query_tokens.", "model.bridge.", "model.language_projection.", "model.multi_modal_projector.")
 RETRIEVAL_HEADS = ("audio_projection.", "text_projection.", "atm_head.", "agtg_head.", "temperature")
 MAX_SHIPPED_BYTES = 64 * 2**20
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -190,11 +190,12 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         num_query_tokens=spec.get("num_query_tokens", 32), audio_token_index=audio_token,
         projection_dim=spec.get("projection_dim", 256), max_audio_windows=spec.get("max_audio_windows", 3),
         audio_window_size=window * features.sampling_rate if waveform else None,
-        bridge_window_frames=spec.get("bridge_window_frames"),
+        bridge_window_frames=spec.get("bridge_window_frames"), connector_type=spec.get("connector_type", "bridge"),
     )
     model = MintForConditionalGeneration(config)
     model.model.audio_tower.load_state_dict(audio_state)
-    model.model.bridge.load_state_dict(bridge_state, strict=False)
+    if model.bridge is not None:
+        model.model.bridge.load_state_dict(bridge_state, strict=False)
     _load_language_model(model, lm_state, lm_head)
     if trained is not None:
         load_trained_bridge(model, trained)

@@ -109,6 +109,10 @@ class MintConfig(PreTrainedConfig):
             A windowed Bridge-Net for speech: `num_query_tokens` queries per window of this many encoder frames
             (Whisper: 50 per second), so time order survives and the soft prompt grows with the duration. `None`:
             one set of queries per clip, as BLIP-2.
+        connector_type (`str`, *optional*, defaults to `"bridge"`):
+            What joins the encoder to the LLM. `"bridge"`: the Bridge-Net (MINT). `"pooled"`: the dense baseline of
+            LLaVA / Qwen2-Audio, each window of `bridge_window_frames` encoder frames averaged and projected by a
+            two-layer MLP into one LLM token (`num_query_tokens` must be 1); the prompt grows with the duration.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Std of the normal init of the queries and the new heads.
     """
@@ -130,6 +134,7 @@ class MintConfig(PreTrainedConfig):
     audio_window_size: int | None = None
     max_audio_windows: int = 3
     bridge_window_frames: int | None = None
+    connector_type: str = "bridge"
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
@@ -166,6 +171,11 @@ class MintConfig(PreTrainedConfig):
             if audio_type != "whisper":
                 raise ValueError("a windowed Bridge-Net (bridge_window_frames) needs a Whisper encoder, whose frames "
                                  "the processor can count")
+        if self.connector_type not in ("bridge", "pooled"):
+            raise ValueError(f"connector_type must be 'bridge' or 'pooled', got {self.connector_type!r}")
+        if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):
+            raise ValueError("a pooled connector makes one token per window: set bridge_window_frames (frames per "
+                             f"token) and num_query_tokens=1, got {self.bridge_window_frames} and {self.num_query_tokens}")
         self.is_encoder_decoder = bool(getattr(self.text_config, "is_encoder_decoder", False))
         # Decoder-only checkpoints keep `tie_word_embeddings` in their text config (SmolLM2 ties its head).
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):

@@ -13,7 +13,7 @@ from transformers.modeling_outputs import BaseModelOutput, ModelOutput
 from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .configuration_mint import MintBridgeConfig, MintConfig
+from .configuration_mint import MintBridgeConfig, MintConfig, audio_hidden_size
 from .losses_mint import (
     audio_text_contrastive_loss,
     audio_text_matching_loss,
@@ -295,16 +295,46 @@ class MintAudioBridgeMixin:
         return out.last_hidden_state[:, : queries.shape[1]]
 
 
+class MintPooledProjector(nn.Module):
+    """The dense baseline MINT is measured against (LLaVA / Qwen2-Audio style): every `bridge_window_frames` encoder
+    frames are averaged and a two-layer MLP maps them to one LLM token, so the prompt grows with the duration."""
+
+    def __init__(self, config: MintConfig):
+        super().__init__()
+        self.stride = config.bridge_window_frames
+        width = config.text_config.hidden_size
+        self.linear_1 = nn.Linear(audio_hidden_size(config.audio_config), width)
+        self.act = nn.GELU()
+        self.linear_2 = nn.Linear(width, width)
+
+    def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """`(sum of windows, D_llm)` in clip and time order; windows with no audio are dropped."""
+        batch, length, width = frames.shape
+        n = -(-length // self.stride)
+        frames = nn.functional.pad(frames, (0, 0, 0, n * self.stride - length)).reshape(batch * n, self.stride, width)
+        mask = nn.functional.pad(frame_mask, (0, n * self.stride - length)).reshape(batch * n, self.stride, 1)
+        mask = mask.to(frames.dtype)
+        counts = mask.sum(1)
+        keep = counts[:, 0] > 0
+        pooled = (frames * mask).sum(1)[keep] / counts[keep]
+        return self.linear_2(self.act(self.linear_1(pooled.to(self.linear_1.weight.dtype))))
+
+
 class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
     """Audio tower -> Bridge-Net -> `language_projection` -> soft prompt scattered into the LLM's input embeddings.
+    With `config.connector_type == "pooled"` the dense baseline (`multi_modal_projector`) replaces the bridge.
 
     The audio tower and the LLM are frozen at construction; the queries, the bridge and the projection train.
     """
 
     def __init__(self, config: MintConfig):
         super().__init__(config)
-        self._build_audio_bridge(config)
-        self.language_projection = nn.Linear(config.bridge_config.hidden_size, config.text_config.hidden_size)
+        if config.connector_type == "pooled":
+            self.audio_tower = _build_audio_tower(config.audio_config)
+            self.multi_modal_projector = MintPooledProjector(config)
+        else:
+            self._build_audio_bridge(config)
+            self.language_projection = nn.Linear(config.bridge_config.hidden_size, config.text_config.hidden_size)
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
         self.freeze_audio_tower()
@@ -334,8 +364,11 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
 
         `bridge_input_ids` (the instruction in the bridge tokenizer) shares self-attention with the queries, so
         what the queries extract depends on the task. `audio_frames` replace `input_features` when the frozen
-        encoder's outputs come from a cache.
+        encoder's outputs come from a cache. A pooled connector has no place for the instruction and ignores it.
         """
+        if self.config.connector_type == "pooled":
+            frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
+            return self.multi_modal_projector(frames, frame_mask)
         query_output = self.bridge_query_output(
             input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask, audio_frames, audio_frame_mask
         )
@@ -521,7 +554,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
 
     @property
     def bridge(self):
-        return self.model.bridge
+        return getattr(self.model, "bridge", None)
 
     @property
     def language_model(self):
@@ -668,6 +701,8 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
 
     def __init__(self, config: MintConfig):
         super().__init__(config)
+        if config.connector_type != "bridge":
+            raise ValueError(f"retrieval needs the Bridge-Net, not a {config.connector_type} connector")
         hidden = config.bridge_config.hidden_size
         self.model = MintAudioBridgeModel(config)
         self.audio_projection = nn.Linear(hidden, config.projection_dim)

@@ -18,9 +18,11 @@ def mint_tiny(tmp_path_factory):
     return assemble("mint-tiny", tmp_path_factory.mktemp("models") / "mint-tiny")
 
 
-def test_parts_are_the_pretrained_ones(mint_tiny):
-    model = MintForConditionalGeneration.from_pretrained(mint_tiny).eval()
-    processor = MintProcessor.from_pretrained(mint_tiny)
+def test_parts_are_the_pretrained_ones(tmp_path):
+    """Assembled without the trained weights (whose LoRA adapter changes the LLM, see test_mint_tiny_trained)."""
+    untrained = assemble("mint-tiny", tmp_path / "mint-tiny", untrained=True)
+    model = MintForConditionalGeneration.from_pretrained(untrained).eval()
+    processor = MintProcessor.from_pretrained(untrained)
     smol = AutoModelForCausalLM.from_pretrained(smollm2_135m_instruct()).eval()
     tokenizer = AutoTokenizer.from_pretrained(smollm2_135m_instruct())
     ids = tokenizer("The capital of France is", return_tensors="pt")
@@ -70,6 +72,29 @@ def test_windowed_variant_on_real_speech(tmp_path):
     inputs = processor(text="<audio> Transcribe the audio.", audio=clip)
     tokens = int((inputs["input_ids"] == model.config.audio_token_index).sum())
     assert tokens == 4 * int(np.ceil(np.ceil(seconds * 50) / 25))
+    with torch.no_grad():
+        ids = model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    assert ids.shape[1] == inputs["input_ids"].shape[1] + 4
+
+
+def test_pooled_baseline_on_real_speech(tmp_path):
+    """mint-tiny-pooled, the dense baseline: one LLM token per 4 encoder frames, 125 for 10 s, against the 32 of
+    mint-tiny at any duration."""
+    import numpy as np
+
+    from modeling_mint import load_audio
+
+    out = assemble("mint-tiny-pooled", tmp_path / "pooled", untrained=True)
+    model = MintForConditionalGeneration.from_pretrained(out).eval()
+    processor = MintProcessor.from_pretrained(out)
+    assert model.bridge is None and model.config.connector_type == "pooled"
+    clip = sorted(p["audio"] for p in asterisk_pairs())[0]
+    seconds = len(load_audio(clip, None, 16000)) / 16000
+    inputs = processor(text="<audio> Transcribe the audio.", audio=clip)
+    tokens = int((inputs["input_ids"] == model.config.audio_token_index).sum())
+    assert tokens == int(np.ceil(np.ceil(seconds * 50) / 4))
+    ten_seconds = processor(text="<audio>", audio=np.zeros(160000, dtype=np.float32) + 0.01, sampling_rate=16000)
+    assert int((ten_seconds["input_ids"] == model.config.audio_token_index).sum()) == 125
     with torch.no_grad():
         ids = model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert ids.shape[1] == inputs["input_ids"].shape[1] + 4

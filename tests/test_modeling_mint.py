@@ -300,3 +300,37 @@ def test_windowed_bridge_keeps_time_order(tiny_processor):
     assert ids.shape == (2, inputs["input_ids"].shape[1] + 3)
     with pytest.raises(ValueError, match="needs a Whisper encoder"):
         MintConfig(audio_config={"model_type": "wav2vec2"}, bridge_window_frames=10)
+
+
+def test_pooled_connector_is_the_dense_baseline(tiny_processor, tmp_path):
+    """`connector_type="pooled"`: every `bridge_window_frames` frames averaged and projected to one LLM token (no
+    Bridge-Net, no queries); padding never enters a window's mean, and only the projector trains."""
+    from modeling_mint import MintProcessor
+    from tests.conftest import TINY, tone
+
+    config = MintConfig.from_pretrained(TINY)
+    config.connector_type, config.bridge_window_frames, config.num_query_tokens = "pooled", 4, 1
+    model = MintForConditionalGeneration(config).eval()
+    assert model.bridge is None and not hasattr(model.model, "query_tokens")
+    processor = MintProcessor.from_pretrained(TINY, bridge_window_frames=4, num_query_tokens=1)
+    clips = [tone(0.3), tone(1.5, freq=880)]  # 15 and 75 encoder frames -> 4 and 19 tokens
+    inputs = processor(text=["<audio> hi", "<audio> hi"], audio=clips, sampling_rate=16000)
+    counts = (inputs["input_ids"] == config.audio_token_index).sum(1).tolist()
+    assert counts == [4, 19]
+    frames, mask = model.model.encode_audio(inputs["input_features"], inputs["feature_attention_mask"])
+    soft = model.get_audio_features(audio_frames=frames, audio_frame_mask=mask)
+    projector = model.model.multi_modal_projector
+    by_hand = projector.linear_2(projector.act(projector.linear_1(frames[0, 12:15].mean(0))))
+    torch.testing.assert_close(soft[3], by_hand)  # the first clip's last window: 3 real frames, 1 of padding
+    model.train()
+    labels = inputs["input_ids"].clone()
+    model(**inputs, labels=labels).loss.backward()
+    trained = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert trained == {f"model.multi_modal_projector.{n}" for n, _ in projector.named_parameters()}
+    model.save_pretrained(tmp_path)
+    loaded = MintForConditionalGeneration.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(loaded.get_audio_features(audio_frames=frames, audio_frame_mask=mask), soft)
+    with pytest.raises(ValueError, match="one token per window"):
+        MintConfig(connector_type="pooled", bridge_window_frames=4)
+    with pytest.raises(ValueError, match="'bridge' or 'pooled'"):
+        MintConfig(connector_type="dense")
