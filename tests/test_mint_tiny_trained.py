@@ -28,6 +28,25 @@ def test_shipped_weights_are_small_fp16_and_loaded(variant, tmp_path):
                 "model.bridge.encoder.layer.0.crossattention.attention.query.weight"):
         torch.testing.assert_close(state[key], shipped[key].float())
     assert all(not p.requires_grad for n, p in model.named_parameters() if "language_model" in n)
+    check_llm_adapter_merged(variant, model, tmp_path)
+
+
+def check_llm_adapter_merged(variant, model, tmp_path):
+    """Where the variant ships a LoRA adapter, the assembled LLM is SmolLM2 plus exactly (alpha / r) B A."""
+    import json
+
+    adapter = variant_dir(variant) / "llm_adapter"
+    if not (adapter / "adapter_model.safetensors").is_file():
+        return
+    lora = load_file(str(adapter / "adapter_model.safetensors"))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    untrained = MintForConditionalGeneration.from_pretrained(assemble(variant, tmp_path / "untrained", untrained=True))
+    for key in [k for k in lora if k.endswith("lora_A.weight")][:3]:
+        name = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+        delta = lora[key.replace("lora_A", "lora_B")].float() @ lora[key].float() * config["lora_alpha"] / config["r"]
+        merged, base = model.get_submodule(name).weight, untrained.get_submodule(name).weight
+        torch.testing.assert_close(merged - base, delta, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(model.get_input_embeddings().weight, untrained.get_input_embeddings().weight)
 
 
 def test_shipped_retrieval_finds_held_out_prompts(tmp_path, held_out):

@@ -2,6 +2,7 @@
 and resuming from a checkpoint continues the same loss curve."""
 
 import json
+import shutil
 
 import pytest
 import yaml
@@ -252,6 +253,28 @@ def check_ctc_parameters_carry_over_and_probe(model_dir, corpus, cache, checkpoi
     assert len(result["examples"]) == min(8, result["clips"])
     with pytest.raises(ValueError, match="no CTC blank"):
         ctc_probe.main(["--model", str(model_dir), "--checkpoint", str(model_dir), "--data", str(corpus)])
+
+
+def test_pooled_baseline_trains_with_the_same_scripts(tiny_model_dir, small_corpus, tmp_path):
+    """The dense-projector baseline goes through stage 2 and instruction tuning (LoRA) unchanged; what it ships is
+    its projector."""
+    cache = tmp_path / "features"
+    pooled = tmp_path / "pooled-model"
+    shutil.copytree(tiny_model_dir, pooled)
+    for name, fields in (("config.json", {"connector_type": "pooled"}), ("processor_config.json", {})):
+        config = json.loads((pooled / name).read_text())
+        config.update(fields, num_query_tokens=1, bridge_window_frames=4)
+        (pooled / name).write_text(json.dumps(config))
+    stage2, instruct = tmp_path / "stage2", tmp_path / "instruct"
+    main(["train", "stage2", "--recipe", recipe(tmp_path, "s2", **common(
+        pooled, small_corpus, stage2, cache, max_steps=2, save_strategy="no"))])
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "it", **common(
+        pooled, small_corpus, instruct, cache, max_steps=2, save_strategy="no", bf16=False, lora_rank=4,
+        instruction_in_bridge=False, stage2_weights=str(stage2 / "bridge.safetensors")))])
+    for run in (stage2, instruct):
+        shipped = load_file(str(run / "bridge.safetensors"))
+        assert shipped and all(k.startswith("model.multi_modal_projector.") for k in shipped), list(shipped)
+    assert (instruct / "llm_adapter" / "adapter_model.safetensors").is_file()
 
 
 def test_speed_perturbation_changes_tempo(wav_file):

@@ -131,5 +131,6 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
 
 def freeze_bridge_word_embeddings(model):
     """Keep the bridge's word embeddings (BERT's, 30k x H) as initialized: they are a third of the Bridge-Net, and
-    leaving them frozen keeps the shipped weights small."""
-    model.model.bridge.embeddings.word_embeddings.requires_grad_(False)
+    leaving them frozen keeps the shipped weights small. (A pooled connector has no bridge.)"""
+    if getattr(model.model, "bridge", None) is not None:
+        model.model.bridge.embeddings.word_embeddings.requires_grad_(False)

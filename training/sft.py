@@ -60,8 +60,10 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     if recipe.lora_rank:
         from peft import LoraConfig
 
+        connector = [name for name in ("query_tokens", "bridge", "language_projection", "multi_modal_projector")
+                     if hasattr(model.model, name)]  # trained beside the adapter
         peft_config = LoraConfig(r=recipe.lora_rank, lora_alpha=recipe.lora_alpha, target_modules=LLM_LINEAR,
-                                 modules_to_save=["query_tokens", "bridge", "language_projection"])
+                                 modules_to_save=connector)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
                          data_collator=collator, processing_class=processor, peft_config=peft_config)
     if peft_config and recipe.freeze_bridge_word_embeddings:
