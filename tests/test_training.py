@@ -359,3 +359,32 @@ def test_training_report_from_runs(tmp_path):
     assert "| stage 2 |" in text and "20 x 16" in text and "10.0 min" in text and "5.00 -> 3.00" in text
     assert "3.5 @ 20" in text and "## Findings" in text and "| transcription | all | WER | 0.500 |" in text
     assert (tmp_path / "reports" / "mint_x_stage_2_loss.png").stat().st_size > 1000
+
+
+def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_corpus, tmp_path):
+    """Two of the four pipelines, two seeds: the same samples each, stages chained, mean and std per metric."""
+    from training import ablation
+
+    cache = tmp_path / "features"
+    base = dict(feature_cache_dir=str(cache), learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
+                max_eval_clips=8, bf16=False)
+    fields = {
+        "stage1_recipe": recipe(tmp_path, "s1", **base, tasks=["captioning", "transcription"]),
+        "stage2_recipe": recipe(tmp_path, "s2", **base, tasks=["captioning", "transcription"]),
+        "instruct_recipe": recipe(tmp_path, "it", **base, tasks=["captioning", "transcription"]),
+        "model_dir": str(tiny_model_dir), "data_dir": str(small_corpus), "out": str(tmp_path / "ablation"),
+        "seeds": [0, 1], "stage1_samples": 8, "stage2_samples": 8, "instruct_samples": 8, "batch_size": 4,
+        "eval_tasks": ["captioning", "transcription"], "eval_clips_per_task": 4, "eval_split": "train",
+    }
+    path = tmp_path / "ablation.yaml"
+    path.write_text(yaml.safe_dump(fields))
+    table = ablation.main(["--recipe", str(path), "--pipelines", "a", "c"])
+    steps = lambda run, stage, name: json.loads((tmp_path / "ablation" / run / "seed0" / stage / name).read_text())["steps"]  # noqa: E731
+    assert steps("a", "stage2", "stage2_report.json") == 6  # all 24 samples on stage 2
+    assert [steps("c", s, f"{s}_report.json") for s in ("stage1", "stage2", "instruct")] == [2, 2, 2]
+    assert not (tmp_path / "ablation" / "a" / "seed0" / "stage1").exists()
+    for pipeline in ("a", "c"):
+        wer = table[pipeline]["transcription WER"]
+        assert len(wer["values"]) == 2 and wer["std"] >= 0 and "captioning CIDEr" in table[pipeline]
+    assert "(c) stage 1 + 2 + instruct" in (tmp_path / "ablation" / "ablation.md").read_text()
+    assert (tmp_path / "ablation" / "ablation.png").stat().st_size > 0

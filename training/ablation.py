@@ -1,0 +1,177 @@
+"""The paper's claim at our scale: does multi-target pre-training (stage 1) and the instruction in the Bridge-Net help?
+Four pipelines on the same data and the same number of training samples, each with several seeds, evaluated on the
+same test clips; mean and standard deviation per metric.
+
+    python -m training.ablation --recipe training/recipes/ablation_mint_tiny.yaml
+
+(a) stage 2 only; (b) stage 1 + stage 2; (c) stage 1 + 2 + instruction tuning with the instruction in the Bridge-Net
+and the LLM prompt; (d) as (c) with the instruction in the LLM prompt only. Compute is matched in training samples:
+(a) spends stage 1's and instruction tuning's samples on stage 2, (b) spends instruction tuning's on stage 2.
+Every run is a folder under `--out`; finished runs are skipped, so the command resumes where it stopped.
+"""
+
+import argparse
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class AblationRecipe:
+    stage1_recipe: str = "training/recipes/stage1_mint_tiny.yaml"
+    stage2_recipe: str = "training/recipes/stage2_mint_tiny.yaml"
+    instruct_recipe: str = "training/recipes/instruct_mint_tiny.yaml"
+    model_dir: str = "models/mint-tiny-base"
+    data_dir: str = "data/mint-corpus"
+    out: str = "runs/ablation"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    stage1_samples: int = 1280
+    stage2_samples: int = 640
+    instruct_samples: int = 640
+    batch_size: int = 16
+    eval_tasks: list[str] = field(default_factory=lambda: [
+        "captioning", "transcription", "classification", "spoken_word", "question_answering"])
+    eval_clips_per_task: int = 48
+    eval_split: str = "test"
+
+
+PIPELINES = {
+    "a": "stage 2 only",
+    "b": "stage 1 + stage 2",
+    "c": "stage 1 + 2 + instruct (instruction in Bridge-Net and LLM)",
+    "d": "stage 1 + 2 + instruct (instruction in LLM only)",
+}
+HEADLINE = {  # (task, metric, higher is better)
+    "transcription": ("WER", False),
+    "captioning": ("CIDEr", True),
+    "classification": ("accuracy", True),
+    "spoken_word": ("accuracy", True),
+    "question_answering": ("accuracy", True),
+}
+
+
+def stages(pipeline: str, r: AblationRecipe) -> list[tuple[str, str, dict]]:
+    """(stage, base recipe, overrides) in order; steps from samples at the shared batch size."""
+    steps = lambda samples: max(1, samples // r.batch_size)  # noqa: E731
+    s1, s2, it = steps(r.stage1_samples), steps(r.stage2_samples), steps(r.instruct_samples)
+    plan = {"a": [("stage2", s1 + s2 + it)], "b": [("stage1", s1), ("stage2", s2 + it)],
+            "c": [("stage1", s1), ("stage2", s2), ("instruct", it)], "d": [("stage1", s1), ("stage2", s2), ("instruct", it)]}
+    recipes = {"stage1": r.stage1_recipe, "stage2": r.stage2_recipe, "instruct": r.instruct_recipe}
+    out = []
+    for stage, n in plan[pipeline]:
+        overrides = {"max_steps": n, "per_device_train_batch_size": r.batch_size, "model_dir": r.model_dir,
+                     "data_dir": r.data_dir, "save_strategy": "no", "eval_strategy": "no", "lr_scheduler_type": "cosine",
+                     "warmup_steps": max(1, n // 10)}
+        if stage == "stage1":
+            overrides["max_eval_clips"] = 64
+        if stage == "instruct":
+            overrides.update(instruction_in_bridge=pipeline == "c", instruction_in_prompt=True, lora_rank=0)
+        out.append((stage, recipes[stage], overrides))
+    return out
+
+
+def run_pipeline(pipeline: str, seed: int, r: AblationRecipe) -> Path:
+    """Train one pipeline with one seed; each stage starts from the previous one's weights."""
+    from training.cli import main as mint
+
+    root = Path(r.out) / pipeline / f"seed{seed}"
+    previous = None
+    for stage, recipe, overrides in stages(pipeline, r):
+        out = root / stage
+        report = out / {"stage1": "stage1_report.json", "stage2": "stage2_report.json",
+                        "instruct": "instruct_report.json"}[stage]
+        if stage == "stage2":  # from the stage-1 run, or (pipeline a) from the untrained bridge
+            overrides["stage1_checkpoint"] = str(previous) if previous else ""
+        elif stage == "instruct":
+            overrides["stage2_weights"] = str(previous / "bridge.safetensors")
+        if not report.is_file():
+            args = ["train", stage, "--recipe", recipe, "--output_dir", str(out), "--seed", str(seed)]
+            for key, value in overrides.items():
+                args += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
+            mint(args)
+        previous = out
+    return previous
+
+
+def evaluate_run(pipeline: str, seed: int, last: Path, r: AblationRecipe) -> dict:
+    from training.evaluate import evaluate
+
+    out = Path(r.out) / pipeline / f"seed{seed}" / "eval"
+    if (out / "metrics.json").is_file():
+        return json.loads((out / "metrics.json").read_text())
+    return evaluate(r.model_dir, r.data_dir, r.eval_split, str(out), tasks=r.eval_tasks, languages=["en"],
+                    max_per_task=r.eval_clips_per_task, instruction=pipeline in ("c", "d"),
+                    weights=str(last / "bridge.safetensors"))
+
+
+def summarize(results: dict[str, list[dict]]) -> dict:
+    """Mean and standard deviation over seeds of each pipeline's headline metrics."""
+    table = {}
+    for pipeline, runs in results.items():
+        row = {}
+        for task, (metric, _) in HEADLINE.items():
+            values = [run[task]["all"][metric] for run in runs if task in run]
+            if values:
+                row[f"{task} {metric}"] = {"mean": statistics.mean(values),
+                                           "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                                           "values": values}
+        table[pipeline] = row
+    return table
+
+
+def markdown(table: dict, r: AblationRecipe) -> str:
+    columns = [f"{task} {metric}" for task, (metric, _) in HEADLINE.items()]
+    arrows = {f"{t} {m}": ("↑" if up else "↓") for t, (m, up) in HEADLINE.items()}
+    lines = [f"{r.eval_split.capitalize()} split, English, {r.eval_clips_per_task} clips per task; {len(r.seeds)} seeds (mean ± std); "
+             f"{r.stage1_samples + r.stage2_samples + r.instruct_samples} training samples per pipeline.", "",
+             "| pipeline | " + " | ".join(f"{c} {arrows[c]}" for c in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for pipeline, row in table.items():
+        cells = [f"{row[c]['mean']:.3f} ± {row[c]['std']:.3f}" if c in row else "–" for c in columns]
+        lines.append(f"| ({pipeline}) {PIPELINES[pipeline]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(table: dict, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [f"{task} {metric}" for task, (metric, _) in HEADLINE.items()]
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2))
+    for ax, column in zip(axes, columns):
+        names = [p for p in table if column in table[p]]
+        ax.bar(names, [table[p][column]["mean"] for p in names], yerr=[table[p][column]["std"] for p in names],
+               capsize=4, color="#4c72b0")
+        ax.set_title(column, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", default=None, help="YAML with AblationRecipe fields")
+    parser.add_argument("--pipelines", nargs="*", default=list(PIPELINES))
+    args = parser.parse_args(argv)
+    fields = yaml.safe_load(Path(args.recipe).read_text()) if args.recipe else {}
+    recipe = AblationRecipe(**(fields or {}))
+    results = {}
+    for pipeline in args.pipelines:
+        results[pipeline] = [evaluate_run(pipeline, seed, run_pipeline(pipeline, seed, recipe), recipe)
+                             for seed in recipe.seeds]
+    table = summarize(results)
+    out = Path(recipe.out)
+    (out / "ablation.json").write_text(json.dumps(table, indent=2))
+    (out / "ablation.md").write_text(markdown(table, recipe))
+    plot(table, out / "ablation.png")
+    print(markdown(table, recipe))
+    return table
+
+
+if __name__ == "__main__":
+    main()
