@@ -255,16 +255,38 @@ def check_ctc_parameters_carry_over_and_probe(model_dir, corpus, cache, checkpoi
         ctc_probe.main(["--model", str(model_dir), "--checkpoint", str(model_dir), "--data", str(corpus)])
 
 
+def pooled_copy(model_dir, out):
+    """The tiny model with the dense-projector connector (one token per 4 frames) instead of the bridge."""
+    shutil.copytree(model_dir, out)
+    for name, fields in (("config.json", {"connector_type": "pooled"}), ("processor_config.json", {})):
+        config = json.loads((out / name).read_text())
+        config.update(fields, num_query_tokens=1, bridge_window_frames=4)
+        (out / name).write_text(json.dumps(config))
+    return out
+
+
+def test_compare_evaluates_peers_on_the_same_clips(tiny_model_dir, small_corpus, tmp_path):
+    from training import compare
+
+    pooled = pooled_copy(tiny_model_dir, tmp_path / "pooled-model")
+    out = tmp_path / "compare"
+    data = compare.main(["--model", f"bridge={tiny_model_dir}", "--model", f"dense projector={pooled}",
+                         "--data", str(small_corpus), "--split", "train", "--tasks", "transcription", "captioning",
+                         "--max-per-task", "3", "--out", str(out)])
+    clips = [[json.loads(line)["clip_id"] for line in open(out / name / "predictions.jsonl")]
+             for name in ("bridge", "dense_projector")]
+    assert clips[0] == clips[1] and clips[0]
+    assert set(data["transcription WER, all English"]) == {"bridge", "dense projector"}
+    text = (out / "comparison.md").read_text()
+    assert "| | bridge | dense projector |" in text and "audio tokens in the LLM prompt per 10 s | 4 | 125 |" in text
+    assert json.loads((out / "comparison.json").read_text())["tokens_per_10s"] == {"bridge": 4, "dense projector": 125}
+
+
 def test_pooled_baseline_trains_with_the_same_scripts(tiny_model_dir, small_corpus, tmp_path):
     """The dense-projector baseline goes through stage 2 and instruction tuning (LoRA) unchanged; what it ships is
     its projector."""
     cache = tmp_path / "features"
-    pooled = tmp_path / "pooled-model"
-    shutil.copytree(tiny_model_dir, pooled)
-    for name, fields in (("config.json", {"connector_type": "pooled"}), ("processor_config.json", {})):
-        config = json.loads((pooled / name).read_text())
-        config.update(fields, num_query_tokens=1, bridge_window_frames=4)
-        (pooled / name).write_text(json.dumps(config))
+    pooled = pooled_copy(tiny_model_dir, tmp_path / "pooled-model")
     stage2, instruct = tmp_path / "stage2", tmp_path / "instruct"
     main(["train", "stage2", "--recipe", recipe(tmp_path, "s2", **common(
         pooled, small_corpus, stage2, cache, max_steps=2, save_strategy="no"))])

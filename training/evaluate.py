@@ -242,7 +242,9 @@ def markdown_table(metrics: dict) -> str:
 def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[str] | None = None,
              languages: list[str] | None = None, sources: list[str] | None = None, max_per_task: int | None = None,
              instruction: bool = True, retrieval_dir: str | None = None, whisper_baseline: bool = False,
-             batch_size: int = 16, max_new_tokens: int = 48, seed: int = 0, weights: str | None = None) -> dict:
+             batch_size: int = 16, max_new_tokens: int = 48, seed: int = 0, weights: str | None = None,
+             any_language_tasks: tuple[str, ...] = ()) -> dict:
+    """`languages` filters every task but `any_language_tasks` (kept in all languages, e.g. language id)."""
     from modeling_mint import MintForConditionalGeneration, MintProcessor
     from training.common import load_stage1_bridge
 
@@ -253,7 +255,8 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
     cache = feature_cache(model, processor)
     rows = []
     for task in tasks or GENERATION_TASKS:
-        task_rows = corpus_rows(data_dir, split, [task], max_per_task, seed, languages, sources)
+        task_languages = None if task in any_language_tasks else languages
+        task_rows = corpus_rows(data_dir, split, [task], max_per_task, seed, task_languages, sources)
         rows += task_rows
     audio = [r["audio"] for r in rows]
     rows = frames_dataset(rows, cache).to_list()

@@ -1,0 +1,135 @@
+"""MINT next to its peers in one run on the same test clips: each model through `mint eval` with the same rows, then
+one table of the headline numbers (markdown, JSON and a PNG).
+
+    python -m training.compare --out runs/eval/compare --whisper-baseline \
+        --model "mint-tiny=models/mint-tiny" --model "dense projector=models/mint-tiny-pooled" \
+        --retrieval "mint-tiny=models/mint-tiny-retrieval"
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from training.evaluate import evaluate
+
+
+# (row label, path into metrics.json, higher is better, format)
+HEADLINE = [
+    ("transcription WER, Asterisk (real speech)", ("transcription", "asterisk", "WER"), False, "{:.2f}"),
+    ("transcription WER, all English", ("transcription", "all", "WER"), False, "{:.2f}"),
+    ("captions accepted", ("captioning", "all", "accepted"), True, "{:.0%}"),
+    ("caption CIDEr", ("captioning", "all", "CIDEr"), True, "{:.3f}"),
+    ("caption BLEU-4", ("captioning", "all", "BLEU-4"), True, "{:.3f}"),
+    ("classification accuracy (generated answer)", ("classification", "all", "accuracy"), True, "{:.1%}"),
+    ("spoken word accuracy (generated answer)", ("spoken_word", "all", "accuracy"), True, "{:.1%}"),
+    ("language id accuracy (generated answer)", ("language_id", "all", "accuracy"), True, "{:.1%}"),
+    ("question answering accuracy", ("question_answering", "all", "accuracy"), True, "{:.1%}"),
+    ("audio -> text retrieval R@1", ("embeddings", "retrieval", "audio_to_text/R@1"), True, "{:.1%}"),
+    ("zero-shot sound classification", ("embeddings", "zero_shot/classification/all", "accuracy"), True, "{:.1%}"),
+    ("zero-shot spoken word", ("embeddings", "zero_shot/spoken_word/ktuberling", "accuracy"), True, "{:.1%}"),
+]
+
+
+def lookup(metrics: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(metrics, dict) or key not in metrics:
+            return None
+        metrics = metrics[key]
+    return metrics
+
+
+def audio_tokens(model_dir: str, seconds: float = 10.0) -> int:
+    """LLM prompt tokens the model spends on `seconds` of audio."""
+    from modeling_mint import MintProcessor
+
+    processor = MintProcessor.from_pretrained(model_dir)
+    return processor.tokens_for_frames(int(seconds * 50))
+
+
+def table(results: dict[str, dict], whisper: dict | None, tokens: dict[str, int]) -> tuple[str, dict]:
+    names = list(results)
+    header = ["| | " + " | ".join(names) + (" | Whisper tiny.en decoder |" if whisper else " |"),
+              "|---|" + "---|" * (len(names) + bool(whisper))]
+    rows, data = [], {}
+    rows.append("| audio tokens in the LLM prompt per 10 s | " + " | ".join(str(tokens[n]) for n in names)
+                + (" | – |" if whisper else " |"))
+    for label, path, higher, fmt in HEADLINE:
+        values = {n: lookup(results[n], path) for n in names}
+        if whisper and path[0] == "transcription":
+            values["Whisper tiny.en decoder"] = lookup(whisper, path)
+        present = {k: v for k, v in values.items() if isinstance(v, (int, float))}
+        if not present:
+            continue
+        best = (max if higher else min)(present.values())
+        cells = [(f"**{fmt.format(v)}**" if v == best and len(present) > 1 else fmt.format(v))
+                 if isinstance(v, (int, float)) else "–" for v in values.values()]
+        if whisper and path[0] != "transcription":
+            cells.append("–")
+        rows.append(f"| {label} {'↑' if higher else '↓'} | " + " | ".join(cells) + " |")
+        data[label] = values
+    return "\n".join(header + rows) + "\n", data
+
+
+def plot(data: dict, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [label for label in data if len([v for v in data[label].values() if v is not None]) > 1]
+    if not labels:
+        return
+    fig, axes = plt.subplots(1, len(labels), figsize=(2.6 * len(labels), 3.0), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        names = [n for n, v in data[label].items() if v is not None]
+        ax.bar(range(len(names)), [data[label][n] for n in names], color=["#4c72b0", "#dd8452", "#55a868"][: len(names)])
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
+        ax.set_title(label, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", required=True, help="'NAME=DIR' of an assembled model")
+    parser.add_argument("--retrieval", action="append", default=[], help="'NAME=DIR' of a model's retrieval folder")
+    parser.add_argument("--data", default="data/mint-corpus")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--tasks", nargs="*", default=None)
+    parser.add_argument("--languages", nargs="*", default=["en"])
+    parser.add_argument("--any-language-tasks", nargs="*", default=["spoken_word", "language_id"],
+                        help="tasks kept in every language (their answers are English labels)")
+    parser.add_argument("--max-per-task", type=int, default=None)
+    parser.add_argument("--whisper-baseline", action="store_true")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    models = dict(spec.split("=", 1) for spec in args.model)
+    retrieval = dict(spec.split("=", 1) for spec in args.retrieval)
+    out = Path(args.out)
+    results, whisper = {}, None
+    for i, (name, model_dir) in enumerate(models.items()):
+        folder = out / name.replace(" ", "_")
+        results[name] = evaluate(model_dir, args.data, args.split, str(folder), tasks=args.tasks,
+                                 languages=args.languages, max_per_task=args.max_per_task,
+                                 any_language_tasks=tuple(args.any_language_tasks),
+                                 retrieval_dir=retrieval.get(name), whisper_baseline=args.whisper_baseline and i == 0)
+        if args.whisper_baseline and i == 0 and "transcription_english" in results[name]:
+            whisper = {"transcription": results[name]["transcription_english"]["whisper-tiny.en"]}
+    tokens = {name: audio_tokens(model_dir) for name, model_dir in models.items()}
+    markdown, data = table(results, whisper, tokens)
+    scope = f"languages {', '.join(args.languages)}" if args.languages else "all languages"
+    if args.languages and args.any_language_tasks:
+        scope += f" ({', '.join(args.any_language_tasks)} in all)"
+    markdown = (f"{args.split.capitalize()} split, {scope}, the same clips for every model (one run of "
+                f"`python -m training.compare`).\n\n" + markdown)
+    (out / "comparison.md").write_text(markdown)
+    (out / "comparison.json").write_text(json.dumps({"tokens_per_10s": tokens, "metrics": data}, indent=2))
+    plot(data, out / "comparison.png")
+    print(markdown)
+    return data
+
+
+if __name__ == "__main__":
+    main()
