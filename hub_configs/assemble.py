@@ -27,6 +27,7 @@ from transformers import (
 
 import modeling_mint
 from hub_configs import components
+from hub_configs.model_card import model_card
 from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintForConditionalGeneration, MintProcessor
 
 
@@ -97,10 +98,12 @@ def _swap_in(out: str | Path, write) -> Path:
     return out
 
 
-def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path) -> Path:
-    """Write the generation model and its processor to `out` as a remote-code folder."""
+def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path, card=None) -> Path:
+    """Write the generation model and its processor (and a `ModelCard`, if given) to `out` as a remote-code folder."""
 
     def write(tmp: Path):
+        if card is not None:
+            card.save(tmp / "README.md")
         model.config.auto_map = dict(modeling_mint.AUTO_MAP)
         model.config.custom_pipelines = dict(modeling_mint.CUSTOM_PIPELINES)
         model.config.architectures = ["MintForConditionalGeneration"]
@@ -305,10 +308,11 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
         trained = trained if trained and trained.is_file() and not untrained else None
         model, processor = build_from_parts(spec, trained)
         adapter = src / spec["language_model_adapter"] if spec.get("language_model_adapter") else None
-        if trained is not None and adapter is not None and (adapter / ADAPTER_WEIGHTS).is_file():
+        lora = trained is not None and adapter is not None and (adapter / ADAPTER_WEIGHTS).is_file()
+        if lora:
             model = merge_llm_adapter(model, adapter)
         if not retrieval:
-            return export(model, processor, out)
+            return export(model, processor, out, model_card(variant, spec, trained is not None, lora))
         if trained is None and not untrained:
             raise ValueError(f"{variant} has no trained weights yet; --retrieval needs them (or --untrained)")
         heads = load_trained_bridge(model, trained) if trained else {}

@@ -57,6 +57,16 @@ def test_pipeline_on_real_speech_in_fresh_process(mint_tiny, tmp_path):
     assert config["text_config"]["model_type"] == "llama" and config["audio_config"]["model_type"] == "whisper"
 
 
+def test_model_card_metadata_and_body(mint_tiny):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(mint_tiny / "README.md")
+    assert card.data.pipeline_tag == "audio-text-to-text" and card.data.library_name == "transformers"
+    assert card.data.license == "apache-2.0"
+    assert {"openai/whisper-tiny.en", "HuggingFaceTB/SmolLM2-135M-Instruct"} <= set(card.data.base_model)
+    assert "trust_remote_code=True" in card.text and "trained: the shipped Bridge-Net" in card.text
+
+
 def test_windowed_variant_on_real_speech(tmp_path):
     """mint-tiny-windowed: the prompt grows with the clip (4 queries per 0.5 s)."""
     import numpy as np

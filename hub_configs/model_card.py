@@ -1,0 +1,88 @@
+"""The model card (README.md) of an assembled variant: Hub metadata from the variant's parts, and a body whose
+results come from the committed reports (never typed in by hand)."""
+
+import json
+from pathlib import Path
+
+from huggingface_hub import ModelCard, ModelCardData
+
+
+REPORTS = Path(__file__).resolve().parent.parent / "training" / "reports"
+BASE_MODELS = {  # offline component -> the Hub repo it is a copy of
+    "whisper-tiny.en": "openai/whisper-tiny.en",
+    "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+}
+
+
+def base_models(spec: dict) -> list[str]:
+    parts = [spec.get(k) for k in ("audio_encoder", "bridge_init", "language_model")]
+    return [p[3:] if p.startswith("hf:") else BASE_MODELS[p] for p in parts if p and (p.startswith("hf:") or p in BASE_MODELS)]
+
+
+def results_section(variant: str) -> str:
+    """The variant's comparison table and training report, when they have been produced."""
+    slug = variant.replace("-", "_")
+    parts = []
+    comparison = REPORTS / f"{slug}_comparison.md"
+    if comparison.is_file():
+        parts += ["## Results", "", comparison.read_text().strip(), ""]
+    report = REPORTS / f"{slug}.json"
+    if report.is_file():
+        stages = json.loads(report.read_text())["stages"]
+        minutes = sum(s["train_seconds"] for s in stages.values()) / 60
+        parts += ["## Training", "",
+                  f"{len(stages)} stages, {minutes:.0f} min of training on 2 CPU cores, reproduced by "
+                  "`make train-mint-tiny` in the MINT repository:", "",
+                  "| stage | steps x batch | wall time |", "|---|---|---|"]
+        parts += [f"| {name} | {s['steps']} x {s['batch_size']} | {s['train_seconds'] / 60:.1f} min |"
+                  for name, s in stages.items()]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def model_card(variant: str, spec: dict, trained: bool, lora_merged: bool) -> ModelCard:
+    data = ModelCardData(
+        license="apache-2.0", library_name="transformers", pipeline_tag="audio-text-to-text",
+        base_model=base_models(spec) or None, tags=["audio", "audio-language-model", "q-former", "mint"],
+        metrics=["wer", "bleu", "meteor", "rouge", "cider", "accuracy", "recall"], language=["en"],
+    )
+    status = "untrained (the starting point of training)"
+    if trained:
+        status = "trained: the shipped Bridge-Net" + (", with its LoRA adapter merged into the LLM" if lora_merged else "")
+    body = f"""
+# {variant}
+
+{spec.get("description", "")}
+
+This folder is {status}. It is MINT: a frozen pretrained audio encoder, a trainable Bridge-Net (a Q-Former trained
+by multi-target pre-training: audio-text contrastive, matching and audio-grounded generation) and a frozen LLM,
+then generative pre-training and instruction tuning.
+
+## Use
+
+```python
+from transformers import pipeline
+
+pipe = pipeline("audio-text-to-text", model="PATH_OR_REPO", trust_remote_code=True)
+pipe("clip.wav", prompt="Describe the audio.", max_new_tokens=32)
+```
+
+`trust_remote_code=True` runs the Python files of this repository (`configuration_mint.py`, `modeling_mint.py`,
+`processing_mint.py`, `pipeline_mint.py`) on your machine: read them first, or pin a revision you have read. Weights
+are safetensors only.
+
+## Intended use and limits
+
+For research on audio-language models and as a small, fully offline reference. It was trained on a few thousand
+short clips (phone prompts, spoken words, synthetic speech, tones and sound effects) on CPUs; it is not an ASR or
+captioning system to rely on, and its answers can be fluent and wrong. English prompts and answers; spoken-word and
+language identification cover the corpus' 25 languages. The results below say how far it is from its targets.
+
+{results_section(variant)}
+## Citation
+
+MINT: Boosting Audio-Language Model via Multi-Target Pre-Training and Instruction Tuning (INTERSPEECH 2024;
+arXiv:2402.07485).
+"""
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
