@@ -136,21 +136,11 @@ def markdown(table: dict, r: AblationRecipe) -> str:
 
 
 def plot(table: dict, path: Path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from training.plots import bar_panels
 
     columns = [f"{task} {metric}" for task, (metric, _) in HEADLINE.items()]
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.2))
-    for ax, column in zip(axes, columns):
-        names = [p for p in table if column in table[p]]
-        ax.bar(names, [table[p][column]["mean"] for p in names], yerr=[table[p][column]["std"] for p in names],
-               capsize=4, color="#4c72b0")
-        ax.set_title(column, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    bar_panels({c: {f"({p})": (table[p][c]["mean"], table[p][c]["std"]) for p in table if c in table[p]}
+                for c in columns}, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

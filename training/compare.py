@@ -71,23 +71,10 @@ def table(results: dict[str, dict], whisper: dict | None, tokens: dict[str, int]
 
 
 def plot(data: dict, path: Path):
-    import matplotlib
+    from training.plots import bar_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [label for label in data if len([v for v in data[label].values() if v is not None]) > 1]
-    if not labels:
-        return
-    fig, axes = plt.subplots(1, len(labels), figsize=(2.6 * len(labels), 3.0), squeeze=False)
-    for ax, label in zip(axes[0], labels):
-        names = [n for n, v in data[label].items() if v is not None]
-        ax.bar(range(len(names)), [data[label][n] for n in names], color=["#4c72b0", "#dd8452", "#55a868"][: len(names)])
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
-        ax.set_title(label, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    bar_panels({label: {n: v for n, v in values.items() if v is not None} for label, values in data.items()
+                if len([v for v in values.values() if v is not None]) > 1}, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

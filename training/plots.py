@@ -24,3 +24,27 @@ def loss_curve(log: list[dict], path: str | Path, title: str, keys=("loss",)):
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def bar_panels(panels: dict[str, dict[str, float | tuple[float, float]]], path: str | Path):
+    """One small bar chart per metric, side by side: `{metric: {name: value or (mean, std)}}`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = {title: bars for title, bars in panels.items() if bars}
+    if not panels:
+        return None
+    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 3.2), squeeze=False)
+    for ax, (title, bars) in zip(axes[0], panels.items()):
+        values = [v if isinstance(v, tuple) else (v, 0.0) for v in bars.values()]
+        ax.bar(range(len(bars)), [m for m, _ in values], yerr=[s for _, s in values], capsize=4,
+               color=colours[: len(bars)] * (1 + len(bars) // len(colours)))
+        ax.set_xticks(range(len(bars)), list(bars), rotation=30, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
