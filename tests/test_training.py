@@ -333,6 +333,7 @@ def test_eval_writes_every_task_metric(tiny_model_dir, small_corpus, tmp_path):
     lines = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == sum(v["all"].get("clips", 0) for k, v in metrics.items() if isinstance(v, dict) and "all" in v)
     assert "| transcription | all | WER |" in (tmp_path / "eval" / "metrics.md").read_text()
+    assert (tmp_path / "eval" / "metrics.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("reference, prediction, accepted", [

@@ -239,6 +239,24 @@ def markdown_table(metrics: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+PLOTTED = {"transcription": "WER", "captioning": "CIDEr", "classification": "accuracy", "spoken_word": "accuracy",
+           "letter": "accuracy", "language_id": "accuracy", "question_answering": "accuracy"}
+
+
+def plot_metrics(metrics: dict, path: Path):
+    """One panel per task: its headline metric per source (and over all), chance drawn beside accuracies."""
+    from training.plots import bar_panels
+
+    panels = {}
+    for task, name in PLOTTED.items():
+        groups = metrics.get(task, {})
+        bars = {source: values[name] for source, values in groups.items() if isinstance(values.get(name), float)}
+        if "chance" in groups.get("all", {}):
+            bars["chance"] = groups["all"]["chance"]
+        panels[f"{task} {name}"] = bars
+    return bar_panels(panels, path)
+
+
 def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[str] | None = None,
              languages: list[str] | None = None, sources: list[str] | None = None, max_per_task: int | None = None,
              instruction: bool = True, retrieval_dir: str | None = None, whisper_baseline: bool = False,
@@ -290,6 +308,7 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out_dir / "metrics.md").write_text(markdown_table(metrics))
+    plot_metrics(metrics, out_dir / "metrics.png")
     with open(out_dir / "predictions.jsonl", "w") as f:
         for p in predictions:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")

@@ -40,8 +40,9 @@ def bar_panels(panels: dict[str, dict[str, float | tuple[float, float]]], path: 
     fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 3.2), squeeze=False)
     for ax, (title, bars) in zip(axes[0], panels.items()):
         values = [v if isinstance(v, tuple) else (v, 0.0) for v in bars.values()]
-        ax.bar(range(len(bars)), [m for m, _ in values], yerr=[s for _, s in values], capsize=4,
-               color=colours[: len(bars)] * (1 + len(bars) // len(colours)))
+        errors = [s for _, s in values]
+        ax.bar(range(len(bars)), [m for m, _ in values], yerr=errors if any(errors) else None, capsize=4,
+               color=(colours * (1 + len(bars) // len(colours)))[: len(bars)])
         ax.set_xticks(range(len(bars)), list(bars), rotation=30, ha="right", fontsize=7)
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
