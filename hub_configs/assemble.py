@@ -261,6 +261,8 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
     state = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
     lora = {}
     if adapter is not None:
+        if adapter_out is None:
+            raise ValueError("the variant names no place for an LLM adapter (language_model_adapter in variant.json)")
         lora = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(Path(adapter) / ADAPTER_WEIGHTS)).items()}
         if not lora or not all(".lora_" in k and ".language_model." in k for k in lora):
             raise ValueError(f"{adapter}: not a LoRA adapter of the LLM")
@@ -272,8 +274,6 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
     tmp = out.with_suffix(".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
     if adapter is not None:
-        if adapter_out is None:
-            raise ValueError("the variant names no place for an LLM adapter (language_model_adapter in variant.json)")
         adapter_out = Path(adapter_out)
 
         def write(tmp_dir: Path):

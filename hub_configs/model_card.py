@@ -17,7 +17,8 @@ BASE_MODELS = {  # offline component -> the Hub repo it is a copy of
 
 def base_models(spec: dict) -> list[str]:
     parts = [spec.get(k) for k in ("audio_encoder", "bridge_init", "language_model")]
-    return [p[3:] if p.startswith("hf:") else BASE_MODELS[p] for p in parts if p and (p.startswith("hf:") or p in BASE_MODELS)]
+    repos = [p[3:] if p.startswith("hf:") else BASE_MODELS.get(p) for p in parts if p]
+    return [r for r in repos if r]
 
 
 def results_section(variant: str) -> str:

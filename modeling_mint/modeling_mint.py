@@ -146,6 +146,16 @@ def _build_audio_tower(audio_config) -> nn.Module:
     return AutoModel.from_config(audio_config)
 
 
+def split_windows(frames: torch.Tensor, frame_mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """`(B, L, D)` frames and `(B, L)` mask cut into windows of `size` frames, the last padded (masked):
+    `(B * n, size, D)`, `(B * n, size)` and `n`, the windows per clip."""
+    batch, length, width = frames.shape
+    n = -(-length // size)
+    frames = nn.functional.pad(frames, (0, 0, 0, n * size - length)).reshape(batch * n, size, width)
+    frame_mask = nn.functional.pad(frame_mask, (0, n * size - length)).reshape(batch * n, size)
+    return frames, frame_mask, n
+
+
 class MintAudioBridgeMixin:
     """Audio tower -> learned queries -> Bridge-Net, shared by the LLM model and the stage-1 model."""
 
@@ -263,11 +273,7 @@ class MintAudioBridgeMixin:
     def _windowed_query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None):
         """Nq queries per window of `bridge_window_frames` frames (SALMONN style): the order of events survives and
         the soft prompt grows with the duration. Windows with no audio are dropped."""
-        size = self.config.bridge_window_frames
-        batch, length, width = frames.shape
-        n = -(-length // size)
-        frames = nn.functional.pad(frames, (0, 0, 0, n * size - length)).reshape(batch * n, size, width)
-        frame_mask = nn.functional.pad(frame_mask, (0, n * size - length)).reshape(batch * n, size)
+        frames, frame_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
         keep = frame_mask.any(-1)
         if bridge_input_ids is not None:
             bridge_input_ids = bridge_input_ids.repeat_interleave(n, dim=0)[keep]
@@ -309,11 +315,8 @@ class MintPooledProjector(nn.Module):
 
     def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """`(sum of windows, D_llm)` in clip and time order; windows with no audio are dropped."""
-        batch, length, width = frames.shape
-        n = -(-length // self.stride)
-        frames = nn.functional.pad(frames, (0, 0, 0, n * self.stride - length)).reshape(batch * n, self.stride, width)
-        mask = nn.functional.pad(frame_mask, (0, n * self.stride - length)).reshape(batch * n, self.stride, 1)
-        mask = mask.to(frames.dtype)
+        frames, mask, _ = split_windows(frames, frame_mask, self.stride)
+        mask = mask[..., None].to(frames.dtype)
         counts = mask.sum(1)
         keep = counts[:, 0] > 0
         pooled = (frames * mask).sum(1)[keep] / counts[keep]

@@ -75,6 +75,9 @@ def check_llm_adapter_ships_and_merges(tmp_path, settings, run):
     lora = load_file(str(run / "llm_adapter" / "adapter_model.safetensors"))
     assert lora and all(".language_model." in k and ".lora_" in k for k in lora)  # no bridge copies
     shipped = tmp_path / "lora-shipped"
+    with pytest.raises(ValueError, match="no place for an LLM adapter"):
+        ship_weights(run / "bridge.safetensors", None, shipped / "bridge.safetensors", run / "llm_adapter", None)
+    assert not shipped.exists() or not any(shipped.iterdir())  # refused before anything was written
     report = ship_weights(run / "bridge.safetensors", None, shipped / "bridge.safetensors", run / "llm_adapter",
                           shipped / "llm_adapter")
     assert report["tensors"] == len(load_file(str(shipped / "bridge.safetensors"))) + len(lora)

@@ -317,7 +317,7 @@ def collect_rows(work: Path, max_per_source: int | None = None, seed: int = 0) -
             found = sorted(found, key=lambda r: hashlib.md5(r["clip_id"].encode()).hexdigest())[:max_per_source]
         rows += found
     rows += generated_rows(work / "generated", seed, limit=max_per_source)
-    if not fortune_sentences(1):
+    if not any((FORTUNES / name).is_file() for name in FORTUNE_FILES):
         missing.append("fortunes")
     return rows, missing
 

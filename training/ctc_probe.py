@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from modeling_mint import MintForConditionalGeneration, MintProcessor
 from training.collators import pad_frames
 from training.common import feature_cache, frames_dataset, load_stage1_bridge
 from training.data import corpus_rows
+from training.pretrain_generative import ctc_parameters
 
 
 @torch.no_grad()
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = MintForConditionalGeneration.from_pretrained(args.model).eval()
     processor = MintProcessor.from_pretrained(args.model)
     load_stage1_bridge(model, args.checkpoint)
-    state = load_file(str(Path(args.checkpoint) / "model.safetensors"))
+    state = ctc_parameters(args.checkpoint)
     if "ctc_blank" not in state:
         raise ValueError(f"{args.checkpoint}: no CTC blank: not a checkpoint of a run with ctc_weight > 0")
     rows = [r for r in corpus_rows(args.data, args.split, ["transcription"], None, 0, ["en"])

@@ -128,16 +128,23 @@ def soft_prompt_ctc_loss(soft_prompt: torch.Tensor, counts: list[int], output_em
     )
 
 
-def load_ctc_parameters(model, checkpoint: str):
-    """The blank and scale of an earlier CTC run, when `checkpoint` is one of its checkpoint folders."""
+def ctc_parameters(checkpoint: str) -> dict[str, torch.Tensor]:
+    """The blank and scale of an earlier CTC run from one of its checkpoint folders (empty if it has none); only
+    those two tensors are read."""
     from pathlib import Path
 
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     path = Path(checkpoint) / "model.safetensors"
-    if path.is_file():
-        state = {k: v for k, v in load_file(str(path)).items() if k in ("ctc_blank", "ctc_log_scale")}
-        model.load_state_dict(state, strict=False)
+    if not path.is_file():
+        return {}
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in ("ctc_blank", "ctc_log_scale") if k in f.keys()}
+
+
+def load_ctc_parameters(model, checkpoint: str):
+    """The blank and scale of an earlier CTC run, when `checkpoint` is one of its checkpoint folders."""
+    model.load_state_dict(ctc_parameters(checkpoint), strict=False)
 
 
 class SoftPromptCTCTrainer(Trainer):
