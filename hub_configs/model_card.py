@@ -30,22 +30,27 @@ def results_section(variant: str) -> str:
         parts += ["## Results", "", comparison.read_text().strip(), ""]
     report = REPORTS / f"{slug}.json"
     if report.is_file():
-        stages = json.loads(report.read_text())["stages"]
+        from training.corpus import LICENSES
+
+        data = json.loads(report.read_text())
+        stages = data["stages"]
         minutes = sum(s["train_seconds"] for s in stages.values()) / 60
+        sources = ", ".join(f"{name} ({license})" for name, license in LICENSES.items())
         parts += ["## Training", "",
                   f"{len(stages)} stages, {minutes:.0f} min of training on 2 CPU cores, reproduced by "
-                  "`make train-mint-tiny` in the MINT repository:", "",
-                  "| stage | steps x batch | wall time |", "|---|---|---|"]
-        parts += [f"| {name} | {s['steps']} x {s['batch_size']} | {s['train_seconds'] / 60:.1f} min |"
+                  "`make train-mint-tiny` in the MINT repository, which runs `mint train` on each recipe:", "",
+                  "| stage | recipe | steps x batch | wall time |", "|---|---|---|---|"]
+        parts += [f"| {name} | `{s['recipe']}` | {s['steps']} x {s['batch_size']} | {s['train_seconds'] / 60:.1f} min |"
                   for name, s in stages.items()]
-        parts.append("")
+        parts += ["", f"Data: the offline corpus of `mint data build` (sha256 `{data['corpus_sha256'][:12]}`), "
+                  f"built from Debian packages' recordings and generated clips, no Hub dataset: {sources}.", ""]
     return "\n".join(parts)
 
 
 def model_card(variant: str, spec: dict, trained: bool, lora_merged: bool) -> ModelCard:
     data = ModelCardData(
         license="apache-2.0", library_name="transformers", pipeline_tag="audio-text-to-text",
-        base_model=base_models(spec) or None, tags=["audio", "audio-language-model", "q-former", "mint"],
+        base_model=base_models(spec) or None, tags=["audio", "audio-language-model", "q-former", "mint", "custom_code"],
         metrics=["wer", "bleu", "meteor", "rouge", "cider", "accuracy", "recall"], language=["en"],
     )
     status = "untrained (the starting point of training)"
