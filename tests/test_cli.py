@@ -29,6 +29,41 @@ def test_run_reports_bad_files_and_keeps_going(tiny_model_dir, wav_file, tmp_pat
     assert "could not decode" in lines[0]["error"] and "text" in lines[1]
 
 
+def test_run_a_folder_in_batches_matches_one_by_one(tiny_model_dir, tmp_path, capsys):
+    """A folder expands to its audio files (sorted, non-audio skipped); batches of clips of different lengths and
+    rates give the answers each clip gets alone; a bad clip in a batch gets its own error, the rest still answer."""
+    import soundfile as sf
+
+    from tests.conftest import tone
+
+    folder = tmp_path / "clips"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "a.wav", tone(0.7, 16000, 300.0), 16000)
+    sf.write(folder / "sub" / "b.flac", tone(2.3, 8000, 900.0), 8000)
+    sf.write(folder / "c.wav", tone(1.1, 22050, 500.0, channels=2), 22050)
+    (folder / "d.wav").write_bytes(b"RIFF\x00\x00")  # a truncated header
+    (folder / "notes.txt").write_text("not audio")
+    common = ["--model", str(tiny_model_dir), "--max-new-tokens", "4", "--json", "--quiet"]
+
+    assert main(["run", str(folder), "--batch-size", "3", *common]) == 1
+    batched = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    names = [Path(r["audio"]).relative_to(folder).as_posix() for r in batched]
+    assert names == ["a.wav", "c.wav", "d.wav", "sub/b.flac"]
+    assert "error" in batched[2] and all("text" in r for i, r in enumerate(batched) if i != 2)
+
+    for record in batched:
+        main(["run", record["audio"], "--batch-size", "1", *common])
+        alone = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert alone == record
+
+
+def test_run_refuses_an_empty_folder_and_bad_batch_size(tiny_model_dir, tmp_path):
+    with pytest.raises(SystemExit, match="no audio files"):
+        main(["run", str(tmp_path), "--model", str(tiny_model_dir)])
+    with pytest.raises(SystemExit, match="--batch-size must be at least 1"):
+        main(["run", str(tmp_path), "--model", str(tiny_model_dir), "--batch-size", "0"])
+
+
 def test_assemble_unknown_variant(tmp_path):
     with pytest.raises(ValueError, match="unknown variant 'nope'"):
         main(["assemble", "nope", "--out", str(tmp_path / "x")])

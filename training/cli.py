@@ -2,15 +2,18 @@
 
     mint assemble VARIANT --out DIR [--retrieval] [--untrained]
     mint ship VARIANT --bridge FILE [--heads FILE] [--adapter DIR]
-    mint run AUDIO... --model DIR [--prompt TEXT] [--json]
+    mint push DIR --repo-id ORG/NAME [--private] [--token T] [--commit-message M]
+    mint run AUDIO|FOLDER... --model DIR [--prompt TEXT] [--batch-size N] [--json]
     mint data build --out DIR [--max-per-source N]
     mint train stage1|stage2|instruct --recipe FILE [--key value ...]
     mint eval --model DIR --data DIR --split test --out DIR
+    mint demo [--model DIR] [--retrieval DIR] [--port N]
 """
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _assemble(args) -> int:
@@ -33,25 +36,67 @@ def _ship(args) -> int:
     return 0
 
 
+def _push(args) -> int:
+    from hub_configs.push import push
+
+    print(push(args.folder, args.repo_id, private=args.private, token=args.token, commit_message=args.commit_message))
+    return 0
+
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".webm"}
+
+
+def audio_files(paths: list[str]) -> list[str]:
+    """Files as given (whatever their suffix: a bad one gets its own error); folders expand to the audio files
+    under them, sorted."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(str(f) for f in path.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                raise SystemExit(f"mint run: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) under {path}")
+            files += found
+        else:
+            files.append(str(path))
+    return files
+
+
+def _answers(pipe, batch: list[str], prompt: str, max_new_tokens: int) -> list[dict]:
+    """One batch through the pipeline; if a clip in it is bad, each clip alone, so only that one gets an error."""
+    try:
+        outputs = pipe(batch, prompt=prompt, batch_size=len(batch), max_new_tokens=max_new_tokens)
+        return [{"audio": a, "prompt": prompt, "text": o["generated_text"]} for a, o in zip(batch, outputs)]
+    except (ValueError, TypeError, OSError):
+        if len(batch) > 1:
+            return [r for a in batch for r in _answers(pipe, [a], prompt, max_new_tokens)]
+    try:
+        return [{"audio": batch[0], "prompt": prompt,
+                 "text": pipe(batch[0], prompt=prompt, max_new_tokens=max_new_tokens)["generated_text"]}]
+    except (ValueError, TypeError, OSError) as error:
+        return [{"audio": batch[0], "prompt": prompt, "error": str(error)}]
+
+
 def _run(args) -> int:
+    from tqdm.auto import tqdm
     from transformers import pipeline
 
+    if args.batch_size < 1:
+        raise SystemExit(f"mint run: --batch-size must be at least 1, got {args.batch_size}")
+    files = audio_files(args.audio)
     pipe = pipeline("audio-text-to-text", model=args.model, trust_remote_code=True, device=args.device)
-    results = []
-    for path in args.audio:
-        try:
-            answer = pipe(path, prompt=args.prompt, max_new_tokens=args.max_new_tokens)["generated_text"]
-            results.append({"audio": path, "prompt": args.prompt, "text": answer})
-        except (ValueError, TypeError, FileNotFoundError) as error:
-            results.append({"audio": path, "prompt": args.prompt, "error": str(error)})
-    for result in results:
-        if args.json:
-            print(json.dumps(result, ensure_ascii=False))
-        elif "error" in result:
-            print(f"{result['audio']}: error: {result['error']}", file=sys.stderr)
-        else:
-            print(f"{result['audio']}: {result['text']}")
-    return 1 if any("error" in r for r in results) else 0
+    failed = 0
+    with tqdm(total=len(files), unit="clip", desc="mint run", disable=len(files) < 2 or args.quiet) as bar:
+        for start in range(0, len(files), args.batch_size):
+            for result in _answers(pipe, files[start : start + args.batch_size], args.prompt, args.max_new_tokens):
+                failed += "error" in result
+                if args.json:
+                    bar.write(json.dumps(result, ensure_ascii=False), file=sys.stdout)
+                elif "error" in result:
+                    bar.write(f"{result['audio']}: error: {result['error']}", file=sys.stderr)
+                else:
+                    bar.write(f"{result['audio']}: {result['text']}", file=sys.stdout)
+                bar.update()
+    return 1 if failed else 0
 
 
 def _data_build(args) -> int:
@@ -95,6 +140,31 @@ def _eval(args) -> int:
     return 0
 
 
+def _demo(args) -> int:
+    """The Space's app (spaces_demo/app.py) run locally, as the Space runs it: its own process, its own imports."""
+    import os
+    import subprocess
+
+    from hub_configs.assemble import assemble
+
+    root = Path(__file__).resolve().parents[1]
+    app = root / "spaces_demo" / "app.py"
+    if not app.is_file():
+        raise SystemExit(f"mint demo: {app} is missing (it is in the git checkout, not in the wheel)")
+    models = root / ".cache" / "models"
+    folders = {}
+    for name, given, retrieval in (("mint-tiny", args.model, False), ("mint-tiny-retrieval", args.retrieval, True)):
+        folders[name] = given or models / name
+        if not given and not (folders[name] / "config.json").is_file():
+            assemble("mint-tiny", folders[name], retrieval=retrieval)
+    env = {"GRADIO_ANALYTICS_ENABLED": "False", **os.environ}
+    return subprocess.call(
+        [sys.executable, str(app), "--model", str(folders["mint-tiny"]),
+         "--retrieval", str(folders["mint-tiny-retrieval"]), "--host", "127.0.0.1", "--port", str(args.port)],
+        cwd=app.parent, env=env,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mint", description="MINT audio-language model")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heads", default=None, help="a stage-1 run's heads.safetensors fitted to that bridge")
     p.add_argument("--adapter", default=None, help="the LLM's LoRA adapter from the same instruction run (llm_adapter/)")
     p.set_defaults(func=_ship)
+
+    p = sub.add_parser("push", help="check an assembled folder and upload it to the Hugging Face Hub")
+    p.add_argument("folder", help="a folder made by `mint assemble`")
+    p.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--token", default=None, help="a write token (default: HF_TOKEN or `hf auth login`)")
+    p.add_argument("--commit-message", default=None)
+    p.set_defaults(func=_push)
 
     p = sub.add_parser("data", help="datasets")
     data = p.add_subparsers(dest="data_command", required=True)
@@ -148,13 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("run", help="answer an instruction about audio files")
-    p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, ...)")
+    p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, ...) or folders of them")
     p.add_argument("--model", required=True, help="model folder or Hub id")
     p.add_argument("--prompt", default="Describe the audio.", help="the instruction")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--device", default=None, help="e.g. cpu, cuda:0")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--batch-size", type=int, default=8, help="clips generated together")
+    p.add_argument("--json", action="store_true", help="one JSON object per line (JSON lines), as each batch ends")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("demo", help="the Gradio demo (the Space's app) on mint-tiny, at http://127.0.0.1:PORT")
+    p.add_argument("--model", default=None, help="generation model folder (default: mint-tiny, assembled once "
+                   "into .cache/models/)")
+    p.add_argument("--retrieval", default=None, help="retrieval model folder (default: mint-tiny's, likewise)")
+    p.add_argument("--port", type=int, default=7860)
+    p.set_defaults(func=_demo)
     return parser
 
 

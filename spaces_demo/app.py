@@ -1,0 +1,173 @@
+"""MINT demo: audio plus an instruction in, text streamed out; zero-shot labels and the closest example clip from
+the retrieval (stage-1) model.
+
+    python app.py [--model DIR_OR_HUB_ID] [--retrieval DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
+
+Models default to `$MINT_MODEL` / `$MINT_RETRIEVAL_MODEL`, else the Hub repos below.
+"""
+
+import argparse
+import os
+from threading import Thread
+
+import gradio as gr
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+from transformers import TextIteratorStreamer, pipeline
+
+from example_clips import available_clips
+
+
+MODEL = os.environ.get("MINT_MODEL", "mint-org/mint-tiny")
+RETRIEVAL_MODEL = os.environ.get("MINT_RETRIEVAL_MODEL", "mint-org/mint-tiny-retrieval")
+MAX_SECONDS = 30  # mint-tiny hears 3 windows of 10 s: refuse longer clips rather than cut them silently
+MAX_FILE_SIZE = "10mb"  # 30 s of 48 kHz stereo 16-bit WAV is 5.8 MB
+MAX_LABELS = 20
+PRESETS = {  # task -> instruction (the corpus's own wording); None: the task does not generate
+    "Describe": "Describe the audio.",
+    "Transcribe": "Transcribe the speech.",
+    "Ask a question": "What is this sound?",
+    "Zero-shot classify": None,
+    "Closest example": None,
+}
+DEFAULT_LABELS = "speech, a telephone ringing, a hammer, an animal, a bell"
+
+
+def read_audio(path: str | None) -> tuple[np.ndarray, int]:
+    """Decode the upload here, so a bad file gets a message instead of a traceback from inside the model."""
+    if path is None:
+        raise gr.Error("Upload or record a clip first.")
+    try:
+        info = sf.info(path)
+        if info.duration > MAX_SECONDS:
+            raise gr.Error(f"The clip is {info.duration:.0f} s long; the limit is {MAX_SECONDS} s.")
+        wav, rate = sf.read(path, dtype="float32", always_2d=True)
+    except sf.SoundFileError as error:
+        raise gr.Error("This file could not be read as audio (WAV, FLAC, OGG or MP3). Is it corrupt?") from error
+    if wav.size == 0:
+        raise gr.Error("The audio is empty.")
+    if not np.isfinite(wav).all():
+        raise gr.Error("The audio contains NaN or infinite samples.")
+    return wav.mean(axis=1), rate
+
+
+def parse_labels(text: str) -> list[str]:
+    labels = list(dict.fromkeys(label.strip() for label in (text or "").split(",") if label.strip()))
+    if not 2 <= len(labels) <= MAX_LABELS:
+        raise gr.Error(f"Type between 2 and {MAX_LABELS} different labels, separated by commas.")
+    return labels
+
+
+class Mint:
+    """The two models, loaded once; the handlers only read them, so concurrent requests are safe."""
+
+    def __init__(self, model: str, retrieval: str, clips: list[tuple[str, str, str]]):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.generator = pipeline("audio-text-to-text", model=model, trust_remote_code=True, device=device)
+        self.classifier = pipeline(
+            "zero-shot-audio-classification", model=retrieval, trust_remote_code=True, device=device
+        )
+        self.clips = clips
+
+    def generate(self, wav: np.ndarray, rate: int, instruction: str, max_new_tokens: int):
+        """Yield the answer so far: `generate` runs in a thread and feeds a streamer."""
+        streamer = TextIteratorStreamer(self.generator.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        errors = []
+
+        def run():
+            try:
+                self.generator({"raw": wav, "sampling_rate": rate}, prompt=instruction,
+                               max_new_tokens=max_new_tokens, streamer=streamer)
+            except Exception as error:  # re-raised below; ending the stream keeps the loop from waiting forever
+                errors.append(error)
+                streamer.end()
+
+        thread = Thread(target=run)
+        thread.start()
+        text = ""
+        for piece in streamer:
+            text += piece
+            yield text
+        thread.join()
+        if errors:
+            raise gr.Error(f"Generation failed: {errors[0]}")
+
+    def classify(self, wav: np.ndarray, rate: int, labels: list[str]) -> dict[str, float]:
+        """The softmax of the audio-text similarities over the typed labels (as CLAP does)."""
+        wav = self._resample(wav, rate)
+        return {row["label"]: row["score"] for row in self.classifier(wav, candidate_labels=labels)}
+
+    def closest(self, wav: np.ndarray, rate: int) -> dict[str, float]:
+        """Audio-to-text retrieval over the example clips' own texts, scored as in training (no template)."""
+        if not self.clips:
+            raise gr.Error("No example clips are installed on this server.")
+        names = {text: f"{text} ({os.path.basename(path)})" for path, _, text in self.clips}
+        rows = self.classifier(self._resample(wav, rate), candidate_labels=list(names), hypothesis_template="{}")
+        return {names[row["label"]]: row["score"] for row in rows}
+
+    def _resample(self, wav: np.ndarray, rate: int) -> np.ndarray:
+        """The zero-shot pipeline takes arrays at the feature extractor's rate only."""
+        target = self.classifier.feature_extractor.sampling_rate
+        return wav if rate == target else soxr.resample(wav, rate, target).astype(np.float32)
+
+
+def build_demo(mint: Mint) -> gr.Blocks:
+    def respond(audio, task, instruction, labels, max_new_tokens):
+        """One button for every task: text tasks stream into the answer box, the others fill the scores."""
+        wav, rate = read_audio(audio)
+        if task == "Zero-shot classify":
+            yield "", mint.classify(wav, rate, parse_labels(labels))
+        elif task == "Closest example":
+            yield "", mint.closest(wav, rate)
+        else:
+            if not (instruction or "").strip():
+                raise gr.Error("Type an instruction.")
+            for text in mint.generate(wav, rate, instruction.strip(), int(max_new_tokens)):
+                yield text, None
+
+    def show_task(task):
+        preset = PRESETS[task]
+        return gr.update(value=preset, visible=preset is not None), gr.update(visible=task == "Zero-shot classify")
+
+    with gr.Blocks(title="MINT audio-language demo") as demo:
+        gr.Markdown("# MINT\nA frozen Whisper encoder, a Q-Former bridge and a small LLM: ask about a sound.")
+        with gr.Row():
+            with gr.Column():
+                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio", elem_id="audio_in")
+                task = gr.Radio(list(PRESETS), value="Describe", label="Task", elem_id="task")
+                instruction = gr.Textbox(PRESETS["Describe"], label="Instruction", elem_id="instruction")
+                labels = gr.Textbox(DEFAULT_LABELS, label="Labels (comma-separated)", visible=False, elem_id="labels")
+                max_new = gr.Slider(1, 64, value=32, step=1, label="Max new tokens", elem_id="max_new_tokens")
+                submit = gr.Button("Submit", variant="primary", elem_id="submit")
+            with gr.Column():
+                answer = gr.Textbox(label="Answer", lines=4, elem_id="output")
+                scores = gr.Label(label="Scores", elem_id="scores")
+                reference = gr.Textbox(label="What the example clip is", interactive=False, elem_id="reference")
+        task.change(show_task, task, [instruction, labels], queue=False, api_visibility="private")
+        audio.upload(lambda: "", None, reference, queue=False, api_visibility="private")
+        submit.click(respond, [audio, task, instruction, labels, max_new], [answer, scores], api_name="respond")
+        if mint.clips:
+            gr.Examples([list(clip) for clip in mint.clips], [audio, task, reference],
+                        label="Test-split clips (never seen in training)", examples_per_page=len(mint.clips),
+                        cache_examples=False)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=MODEL, help="generation model: folder or Hub id")
+    parser.add_argument("--retrieval", default=RETRIEVAL_MODEL, help="retrieval model: folder or Hub id")
+    parser.add_argument("--host", default=None, help="default: gradio's (127.0.0.1, or 0.0.0.0 on a Space)")
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    clips = available_clips()
+    gr.set_static_paths([path for path, _, _ in clips])  # serve only these files, uncopied
+    demo = build_demo(Mint(args.model, args.retrieval, clips))
+    demo.queue(default_concurrency_limit=1, max_size=16)  # one CPU-bound generation at a time
+    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE)
+
+
+if __name__ == "__main__":
+    main()
