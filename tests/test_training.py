@@ -399,7 +399,7 @@ def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_cor
         "stage2_recipe": recipe(tmp_path, "s2", **base, tasks=["captioning", "transcription"]),
         "instruct_recipe": recipe(tmp_path, "it", **base, tasks=["captioning", "transcription"]),
         "model_dir": str(tiny_model_dir), "data_dir": str(small_corpus), "out": str(tmp_path / "ablation"),
-        "seeds": [0, 1], "stage1_samples": 8, "stage2_samples": 8, "instruct_samples": 8, "batch_size": 4,
+        "results": str(tmp_path / "results"), "seeds": [0, 1], "stage1_samples": 8, "stage2_samples": 8, "instruct_samples": 8, "batch_size": 4,
         "eval_tasks": ["captioning", "transcription"], "eval_clips_per_task": 4, "eval_split": "train",
     }
     path = tmp_path / "ablation.yaml"
@@ -412,5 +412,11 @@ def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_cor
     for pipeline in ("a", "c"):
         wer = table[pipeline]["transcription WER"]
         assert len(wer["values"]) == 2 and wer["std"] >= 0 and "captioning CIDEr" in table[pipeline]
-    assert "(c) stage 1 + 2 + instruct" in (tmp_path / "ablation" / "ablation.md").read_text()
-    assert (tmp_path / "ablation" / "ablation.png").stat().st_size > 0
+    assert "(c) stage 1 + 2 + instruct" in (tmp_path / "results" / "ablation.md").read_text()
+    assert (tmp_path / "results" / "ablation.png").stat().st_size > 0
+    assert sorted(p.name for p in (tmp_path / "results").glob("*_seed*.json")) == [
+        "a_seed0.json", "a_seed1.json", "c_seed0.json", "c_seed1.json"]
+    # On another machine (no run folders), the kept metrics give the same table without training anything.
+    shutil.rmtree(tmp_path / "ablation")
+    assert ablation.main(["--recipe", str(path), "--pipelines", "a", "c"]) == table
+    assert not (tmp_path / "ablation").exists()

@@ -7,7 +7,8 @@ same test clips; mean and standard deviation per metric.
 (a) stage 2 only; (b) stage 1 + stage 2; (c) stage 1 + 2 + instruction tuning with the instruction in the Bridge-Net
 and the LLM prompt; (d) as (c) with the instruction in the LLM prompt only. Compute is matched in training samples:
 (a) spends stage 1's and instruction tuning's samples on stage 2, (b) spends instruction tuning's on stage 2.
-Every run is a folder under `--out`; finished runs are skipped, so the command resumes where it stopped.
+Every run is a folder under `out`; a finished run's metrics also go to `results` (committed with the reports), so the
+command resumes where it stopped, on this machine or another.
 """
 
 import argparse
@@ -27,6 +28,7 @@ class AblationRecipe:
     model_dir: str = "models/mint-tiny-base"
     data_dir: str = "data/mint-corpus"
     out: str = "runs/ablation"
+    results: str | None = None  # finished runs' metrics, kept apart from `out` (e.g. committed) so a run is never redone
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     stage1_samples: int = 1280
     stage2_samples: int = 640
@@ -107,6 +109,25 @@ def evaluate_run(pipeline: str, seed: int, last: Path, r: AblationRecipe) -> dic
                     weights=str(last / "bridge.safetensors"))
 
 
+def result_path(pipeline: str, seed: int, r: AblationRecipe) -> Path | None:
+    return Path(r.results) / f"{pipeline}_seed{seed}.json" if r.results else None
+
+
+def run(pipeline: str, seed: int, r: AblationRecipe) -> dict:
+    """One pipeline and seed, trained and evaluated unless its metrics are already in `results`, where they are
+    then written (atomically: a killed run leaves no file there)."""
+    kept = result_path(pipeline, seed, r)
+    if kept is not None and kept.is_file():
+        return json.loads(kept.read_text())
+    metrics = evaluate_run(pipeline, seed, run_pipeline(pipeline, seed, r), r)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        tmp = kept.with_suffix(".tmp")
+        tmp.write_text(json.dumps(metrics, indent=1))
+        tmp.replace(kept)
+    return metrics
+
+
 def summarize(results: dict[str, list[dict]]) -> dict:
     """Mean and standard deviation over seeds of each pipeline's headline metrics."""
     table = {}
@@ -152,10 +173,10 @@ def main(argv: list[str] | None = None) -> dict:
     recipe = AblationRecipe(**(fields or {}))
     results = {}
     for pipeline in args.pipelines:
-        results[pipeline] = [evaluate_run(pipeline, seed, run_pipeline(pipeline, seed, recipe), recipe)
-                             for seed in recipe.seeds]
+        results[pipeline] = [run(pipeline, seed, recipe) for seed in recipe.seeds]
     table = summarize(results)
-    out = Path(recipe.out)
+    out = Path(recipe.results or recipe.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "ablation.json").write_text(json.dumps(table, indent=2))
     (out / "ablation.md").write_text(markdown(table, recipe))
     plot(table, out / "ablation.png")
