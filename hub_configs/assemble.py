@@ -209,6 +209,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         feature_extractor=features, tokenizer=tokenizer, bridge_tokenizer=bridge_tokenizer,
         num_query_tokens=config.num_query_tokens, max_audio_windows=config.max_audio_windows,
         audio_window_seconds=window, bridge_window_frames=config.bridge_window_frames,
+        max_text_tokens=getattr(config.text_config, "max_position_embeddings", None),
         chat_template=getattr(tokenizer, "chat_template", None),
     )
     return model, processor
@@ -272,18 +273,21 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    if adapter is not None:
-        adapter_out = Path(adapter_out)
+    try:  # a failed write (a full disk) leaves the shipped files as they were and no partial file behind
+        save_file(state, str(tmp), metadata={"format": "pt"})
+        if adapter is not None:
+            adapter_out = Path(adapter_out)
 
-        def write(tmp_dir: Path):
-            shutil.copy2(Path(adapter) / "adapter_config.json", tmp_dir / "adapter_config.json")
-            save_file(lora, str(tmp_dir / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+            def write(tmp_dir: Path):
+                shutil.copy2(Path(adapter) / "adapter_config.json", tmp_dir / "adapter_config.json")
+                save_file(lora, str(tmp_dir / ADAPTER_WEIGHTS), metadata={"format": "pt"})
 
-        _swap_in(adapter_out, write)
-    elif adapter_out is not None and Path(adapter_out).exists():
-        shutil.rmtree(adapter_out)  # a bridge trained without LoRA must not be joined to an old adapter
-    tmp.replace(out)
+            _swap_in(adapter_out, write)
+        elif adapter_out is not None and Path(adapter_out).exists():
+            shutil.rmtree(adapter_out)  # a bridge trained without LoRA must not be joined to an old adapter
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     files = [out] + ([Path(adapter_out) / ADAPTER_WEIGHTS] if lora else [])
     return {"tensors": len(state) + len(lora), "parameters": sum(v.numel() for v in [*state.values(), *lora.values()]),
             "bytes": sum(f.stat().st_size for f in files)}
@@ -325,6 +329,7 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
         raise ValueError(f"{variant} has no trained retrieval heads")
     config = MintConfig.from_pretrained(src)
     processor = MintProcessor.from_pretrained(src)
+    processor.max_text_tokens = getattr(config.text_config, "max_position_embeddings", None)
     model = MintForConditionalGeneration(config)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id

@@ -67,15 +67,39 @@ class AudioTextToTextPipeline(Pipeline):
             )
         return content
 
-    def preprocess(self, audio, prompt: str = DEFAULT_PROMPT, sampling_rate: int | None = None):
+    def _check_prompt(self, prompt: str) -> str:
+        """The formatted prompt, refused (`ValueError`) if it is empty, not text, or longer than the LLM reads."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("prompt must be a non-empty string")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"prompt is not valid unicode text ({error.reason} at {error.start})") from None
+        text = self._format_prompt(prompt)
+        processor = self.processor
+        positions = getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
+        limits = [n for n in (processor.text_token_limit, positions) if n]
+        if limits:
+            tokens = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+            tokens += processor.tokens_for_frames(0) - 1  # the placeholder expands (at least this much)
+            if tokens > min(limits):
+                raise ValueError(
+                    f"the prompt is {tokens} tokens long (audio tokens included); this model reads at most "
+                    f"{min(limits)}: shorten the instruction"
+                )
+        return text
+
+    def preprocess(self, audio, prompt: str = DEFAULT_PROMPT, sampling_rate: int | None = None):
+        text = self._check_prompt(prompt)
         if isinstance(audio, dict) and "sampling_rate" not in audio and sampling_rate is not None:
             audio = {**audio, "sampling_rate": sampling_rate}
-        # Decode and check now, so a bad clip fails with its own message before any batching.
-        wav = load_audio(audio, sampling_rate, self.processor.sampling_rate)
-        bridge = prompt.replace(self.processor.audio_token, " ").strip()
-        return {"audio": [wav], "text": [self._format_prompt(prompt)], "bridge_text": [bridge]}
+        # Decode and check now, so a bad clip fails with its own message before any batching; only the audio the
+        # model hears is decoded.
+        processor = self.processor
+        wav = load_audio(audio, sampling_rate, processor.sampling_rate, max_seconds=processor.max_audio_seconds,
+                         truncate=processor.truncate_long_audio)
+        bridge = prompt.replace(processor.audio_token, " ").strip()
+        return {"audio": [wav], "text": [text], "bridge_text": [bridge]}
 
     def _forward(self, model_inputs, **generate_kwargs):
         inputs = self.processor(

@@ -43,64 +43,96 @@ def _downmix(array: np.ndarray, name: str) -> np.ndarray:
     raise ValueError(f"{name}: expected 1-D (samples) or 2-D (channels x samples) audio, got shape {array.shape}")
 
 
-def _decode(source, name: str) -> tuple[np.ndarray, int]:
+def _decode(source, name: str, max_seconds: float | None) -> tuple[np.ndarray, int, float]:
+    """Mono float32 samples of a file or file-like object, decoding at most `max_seconds` of it (memory stays bounded
+    whatever the file's length); also returns its rate and its whole duration from the header."""
     if soundfile is None:
         raise ImportError("decoding audio files needs the `soundfile` package: pip install soundfile")
     try:
-        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(source) as f:
+            rate, total = f.samplerate, f.frames
+            frames = total if max_seconds is None else min(total, int(np.ceil(max_seconds * rate)))
+            data = f.read(frames, dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile reports corrupt data as several error types
         raise ValueError(f"{name}: could not decode audio ({error})") from error
-    return data.T, rate
+    return data.mean(axis=1), rate, total / rate
 
 
-def load_audio(audio, sampling_rate: int | None, target_rate: int, name: str = "audio") -> np.ndarray:
+def _array(audio) -> np.ndarray:
+    if type(audio).__module__.startswith("torch"):
+        audio = audio.detach().cpu()
+        return (audio.float() if str(audio.dtype) == "torch.bfloat16" else audio).numpy()  # numpy has no bfloat16
+    return audio
+
+
+def _resample(array: np.ndarray, rate: int, target_rate: int, name: str) -> np.ndarray:
+    if soxr is None:
+        raise ImportError("resampling audio needs the `soxr` package: pip install soxr")
+    try:
+        out = soxr.resample(array, int(rate), target_rate)
+    except Exception as error:
+        raise ValueError(f"{name}: could not resample from {rate} Hz to {target_rate} Hz ({error})") from error
+    return out if out.size else array[:1]  # under one output sample: keep one rather than nothing
+
+
+def load_audio(
+    audio, sampling_rate: int | None, target_rate: int, name: str = "audio", max_seconds: float | None = None,
+    truncate: bool = True,
+) -> np.ndarray:
     """One clip as float32 mono at `target_rate`.
 
     Accepts a path, encoded bytes, a numpy array or torch tensor (int or float PCM, any channel count), or a dict
     `{"array" | "raw": ..., "sampling_rate": ...}` / `{"path": ...}` / `{"bytes": ...}` as `datasets` yields.
+    Audio longer than `max_seconds` is cut to it with a warning (files are decoded only that far), or, with
+    `truncate=False`, refused. Bad input raises `ValueError` naming the problem (empty, NaN, could not decode, ...),
+    `TypeError` for an unsupported type, `FileNotFoundError` for a missing file.
     """
     if isinstance(audio, dict):
         rate = audio.get("sampling_rate", sampling_rate)
-        if audio.get("array") is not None or audio.get("raw") is not None:
-            inner = audio["array"] if audio.get("array") is not None else audio["raw"]
-            return load_audio(inner, rate, target_rate, name)
-        if audio.get("bytes") is not None:
-            return load_audio(audio["bytes"], rate, target_rate, name)
-        if audio.get("path") is not None:
-            return load_audio(audio["path"], rate, target_rate, name)
-        raise ValueError(f"{name}: dict audio needs an 'array', 'raw', 'bytes' or 'path' entry, got keys {sorted(audio)}")
+        for key in ("array", "raw", "bytes", "path"):
+            if audio.get(key) is not None:
+                return load_audio(audio[key], rate, target_rate, name, max_seconds, truncate)
+        raise ValueError(
+            f"{name}: dict audio needs an 'array', 'raw', 'bytes' or 'path' entry, got keys {sorted(audio)}"
+        )
+    seconds = None
     if isinstance(audio, (str, os.PathLike)):
         path = Path(audio)
         if not path.is_file():
             raise FileNotFoundError(f"{name}: no audio file at {str(path)!r}")
-        array, sampling_rate = _decode(str(path), f"{name} ({path.name})")
+        if path.stat().st_size == 0:
+            raise ValueError(f"{name} ({path.name}): the file is empty (0 bytes)")
+        array, sampling_rate, seconds = _decode(str(path), f"{name} ({path.name})", max_seconds)
     elif isinstance(audio, (bytes, bytearray, memoryview)):
         if len(audio) == 0:
             raise ValueError(f"{name}: empty bytes")
-        array, sampling_rate = _decode(io.BytesIO(bytes(audio)), name)
-    elif type(audio).__module__.startswith("torch"):
-        array = audio.detach().cpu().numpy()
-    elif isinstance(audio, np.ndarray):
-        array = audio
+        array, sampling_rate, seconds = _decode(io.BytesIO(bytes(audio)), name, max_seconds)
+    elif isinstance(audio, np.ndarray) or type(audio).__module__.startswith("torch"):
+        array = _array(audio)
     else:
         raise TypeError(
             f"{name}: unsupported audio of type {type(audio).__name__}; pass a path, bytes, a numpy array, "
             "a torch tensor or a dict with 'array' and 'sampling_rate'"
         )
-    array = _downmix(_to_float_pcm(np.asarray(array), name), name)
+    array = _to_float_pcm(np.asarray(array), name)
     if array.size == 0:
         raise ValueError(f"{name}: audio is empty (0 samples)")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name}: audio contains NaN or infinite samples")
+    array = _downmix(array, name)
     if sampling_rate is None:
         logger.warning_once(f"no sampling_rate given for an audio array: assuming the model's {target_rate} Hz")
         sampling_rate = target_rate
-    if not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
+    if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
         raise ValueError(f"{name}: sampling_rate must be a positive integer, got {sampling_rate!r}")
+    seconds = len(array) / sampling_rate if seconds is None else seconds
+    if max_seconds is not None and seconds > max_seconds:
+        if not truncate:
+            raise ValueError(f"{name}: audio is {seconds:.1f} s long; the limit is {max_seconds:.1f} s")
+        logger.warning(f"{name} is {seconds:.1f} s long; keeping the first {max_seconds:.1f} s")
+        array = array[: int(np.ceil(max_seconds * sampling_rate))]  # before resampling: only what is kept
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: audio contains NaN or infinite samples")
     if sampling_rate != target_rate:
-        if soxr is None:
-            raise ImportError("resampling audio needs the `soxr` package: pip install soxr")
-        array = soxr.resample(array, int(sampling_rate), target_rate).astype(np.float32)
+        array = _resample(array, sampling_rate, target_rate, name)
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
@@ -118,7 +150,12 @@ class MintProcessor(ProcessorMixin):
         bridge_tokenizer: the Bridge-Net (BERT-style) tokenizer for the instruction.
         num_query_tokens (`int`, defaults to 32): how many placeholder tokens one `<audio>` expands to.
         audio_token (`str`, defaults to `"<audio>"`): the placeholder in prompts.
-        max_audio_windows (`int`, defaults to 3): longer audio is truncated to this many encoder windows.
+        max_audio_windows (`int`, defaults to 3): longer audio is truncated to this many encoder windows (files are
+            decoded only that far, so memory stays bounded for any length).
+        truncate_long_audio (`bool`, defaults to `True`): `False` refuses audio longer than `max_audio_windows`
+            windows with a `ValueError` instead of truncating it.
+        max_text_tokens (`int`, *optional*): longest LLM prompt in tokens (audio tokens included); a longer one is
+            refused with a `ValueError`. Defaults to the tokenizer's `model_max_length` when it has a real one.
         audio_window_seconds (`float`, *optional*): one encoder window; derived from the feature extractor.
         bridge_max_length (`int`, defaults to 128): longest instruction given to the bridge.
         bridge_window_frames (`int`, *optional*): the model's windowed Bridge-Net: `<audio>` then expands to
@@ -136,6 +173,8 @@ class MintProcessor(ProcessorMixin):
         audio_window_seconds: float | None = None,
         bridge_max_length: int = 128,
         bridge_window_frames: int | None = None,
+        truncate_long_audio: bool = True,
+        max_text_tokens: int | None = None,
         chat_template: str | None = None,
         **kwargs,
     ):
@@ -144,6 +183,8 @@ class MintProcessor(ProcessorMixin):
         self.audio_token = audio_token
         self.max_audio_windows = max_audio_windows
         self.bridge_max_length = bridge_max_length
+        self.truncate_long_audio = truncate_long_audio
+        self.max_text_tokens = max_text_tokens
         if audio_window_seconds is None:
             audio_window_seconds = self._default_window_seconds(feature_extractor)
         self.audio_window_seconds = float(audio_window_seconds)
@@ -168,6 +209,18 @@ class MintProcessor(ProcessorMixin):
     @property
     def window_samples(self) -> int:
         return int(round(self.audio_window_seconds * self.sampling_rate))
+
+    @property
+    def max_audio_seconds(self) -> float:
+        """The longest audio the model hears: `max_audio_windows` encoder windows."""
+        return self.window_samples * self.max_audio_windows / self.sampling_rate
+
+    @property
+    def text_token_limit(self) -> int | None:
+        if self.max_text_tokens:
+            return int(self.max_text_tokens)
+        limit = getattr(self.tokenizer, "model_max_length", None)
+        return int(limit) if limit and limit < 1e9 else None  # transformers' "no limit" is 1e30
 
     # ---- audio --------------------------------------------------------------------------------------------------
     def _features(self, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -203,13 +256,8 @@ class MintProcessor(ProcessorMixin):
         window, limit = self.window_samples, self.window_samples * self.max_audio_windows
         per_clip = []
         for i, clip in enumerate(clips):
-            wav = load_audio(clip, sampling_rate, self.sampling_rate, name=f"audio clip {i}")
-            if len(wav) > limit:
-                logger.warning(
-                    f"audio clip {i} is {len(wav) / self.sampling_rate:.1f} s long; keeping the first "
-                    f"{limit / self.sampling_rate:.1f} s (max_audio_windows={self.max_audio_windows})"
-                )
-                wav = wav[:limit]
+            wav = load_audio(clip, sampling_rate, self.sampling_rate, f"audio clip {i}", self.max_audio_seconds,
+                             self.truncate_long_audio)[:limit]
             per_clip.append([wav[start : start + window] for start in range(0, len(wav), window)])
         flat = [w for windows in per_clip for w in windows]
         feats, mask, axis = self._features(flat)
@@ -259,6 +307,10 @@ class MintProcessor(ProcessorMixin):
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"text {i} must be a string, got {type(text).__name__}")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ValueError(f"text {i} is not valid unicode text ({error.reason} at {error.start})") from None
             count = text.count(self.audio_token)
             if n_clips is not None and count != 1:
                 raise ValueError(
@@ -270,6 +322,15 @@ class MintProcessor(ProcessorMixin):
             tokens = counts[i] if counts is not None else self.num_query_tokens
             expanded.append(text.replace(self.audio_token, self.audio_token * tokens))
         return expanded
+
+    def _check_length(self, input_ids) -> None:
+        limit = self.text_token_limit
+        longest = max((len(ids) for ids in input_ids), default=0)
+        if limit is not None and longest > limit:
+            raise ValueError(
+                f"the prompt is {longest} tokens long (audio tokens included); this model reads at most {limit} "
+                "(max_text_tokens): shorten the instruction"
+            )
 
     def __call__(
         self,
@@ -299,6 +360,7 @@ class MintProcessor(ProcessorMixin):
             texts = [text] if isinstance(text, str) else list(text)
             counts = self.audio_tokens_per_clip(data["feature_attention_mask"]) if audio is not None else None
             data.update(self.tokenizer(self._expand(texts, n_clips, counts), padding=padding, **kwargs))
+            self._check_length(data["input_ids"])
             if audio is not None:
                 if bridge_text is None:
                     bridge_text = [t.replace(self.audio_token, " ").strip() for t in texts]

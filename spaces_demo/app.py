@@ -25,6 +25,8 @@ RETRIEVAL_MODEL = os.environ.get("MINT_RETRIEVAL_MODEL", "mint-org/mint-tiny-ret
 MAX_SECONDS = 30  # mint-tiny hears 3 windows of 10 s: refuse longer clips rather than cut them silently
 MAX_FILE_SIZE = "10mb"  # 30 s of 48 kHz stereo 16-bit WAV is 5.8 MB
 MAX_LABELS = 20
+MAX_NEW_TOKENS = 64
+MAX_TEXT_CHARS = 500  # an instruction or the label list; longer is refused, not cut
 PRESETS = {  # task -> instruction (the corpus's own wording); None: the task does not generate
     "Describe": "Describe the audio.",
     "Transcribe": "Transcribe the speech.",
@@ -39,12 +41,17 @@ def read_audio(path: str | None) -> tuple[np.ndarray, int]:
     """Decode the upload here, so a bad file gets a message instead of a traceback from inside the model."""
     if path is None:
         raise gr.Error("Upload or record a clip first.")
+    if os.path.getsize(path) == 0:
+        raise gr.Error("The file is empty.")
     try:
         info = sf.info(path)
-        if info.duration > MAX_SECONDS:
-            raise gr.Error(f"The clip is {info.duration:.0f} s long; the limit is {MAX_SECONDS} s.")
+    except Exception as error:  # libsndfile reports a bad file as several error types
+        raise gr.Error("This file could not be read as audio (WAV, FLAC, OGG or MP3). Is it corrupt?") from error
+    if info.duration > MAX_SECONDS:  # from the header: a long file is refused before it is decoded
+        raise gr.Error(f"The clip is {info.duration:.0f} s long; the limit is {MAX_SECONDS} s.")
+    try:
         wav, rate = sf.read(path, dtype="float32", always_2d=True)
-    except sf.SoundFileError as error:
+    except Exception as error:
         raise gr.Error("This file could not be read as audio (WAV, FLAC, OGG or MP3). Is it corrupt?") from error
     if wav.size == 0:
         raise gr.Error("The audio is empty.")
@@ -53,8 +60,15 @@ def read_audio(path: str | None) -> tuple[np.ndarray, int]:
     return wav.mean(axis=1), rate
 
 
+def check_text(text: str, what: str) -> str:
+    if len(text or "") > MAX_TEXT_CHARS:
+        raise gr.Error(f"The {what} is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}.")
+    return (text or "").strip()
+
+
 def parse_labels(text: str) -> list[str]:
-    labels = list(dict.fromkeys(label.strip() for label in (text or "").split(",") if label.strip()))
+    text = check_text(text, "label list")
+    labels = list(dict.fromkeys(label.strip() for label in text.split(",") if label.strip()))
     if not 2 <= len(labels) <= MAX_LABELS:
         raise gr.Error(f"Type between 2 and {MAX_LABELS} different labels, separated by commas.")
     return labels
@@ -122,9 +136,11 @@ def build_demo(mint: Mint) -> gr.Blocks:
         elif task == "Closest example":
             yield "", mint.closest(wav, rate)
         else:
-            if not (instruction or "").strip():
+            instruction = check_text(instruction, "instruction")
+            if not instruction:
                 raise gr.Error("Type an instruction.")
-            for text in mint.generate(wav, rate, instruction.strip(), int(max_new_tokens)):
+            max_new_tokens = min(max(int(max_new_tokens), 1), MAX_NEW_TOKENS)  # the API is not bound by the slider
+            for text in mint.generate(wav, rate, instruction, max_new_tokens):
                 yield text, None
 
     def show_task(task):
@@ -137,9 +153,11 @@ def build_demo(mint: Mint) -> gr.Blocks:
             with gr.Column():
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio", elem_id="audio_in")
                 task = gr.Radio(list(PRESETS), value="Describe", label="Task", elem_id="task")
-                instruction = gr.Textbox(PRESETS["Describe"], label="Instruction", elem_id="instruction")
+                instruction = gr.Textbox(PRESETS["Describe"], label="Instruction", elem_id="instruction",
+                                         max_length=MAX_TEXT_CHARS)
                 labels = gr.Textbox(DEFAULT_LABELS, label="Labels (comma-separated)", visible=False, elem_id="labels")
-                max_new = gr.Slider(1, 64, value=32, step=1, label="Max new tokens", elem_id="max_new_tokens")
+                max_new = gr.Slider(1, MAX_NEW_TOKENS, value=32, step=1, label="Max new tokens",
+                                    elem_id="max_new_tokens")
                 submit = gr.Button("Submit", variant="primary", elem_id="submit")
             with gr.Column():
                 answer = gr.Textbox(label="Answer", lines=4, elem_id="output")

@@ -1,5 +1,9 @@
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 TINY = ROOT / "hub_configs" / "mint-tiny-random"
+APP = ROOT / "spaces_demo" / "app.py"
+# Test-split recordings (never trained on): speech and a sound effect, from Debian packages.
+SPEECH = "/usr/share/asterisk/sounds/en_US_f_Allison/tt-weasels.wav"
+HAMMER = "/usr/share/tuxpaint/stamps/household/tools/hammer.ogg"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def tone(seconds: float, rate: int = 16000, freq: float = 440.0, channels: int = 1) -> np.ndarray:
@@ -49,3 +63,44 @@ def wav_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("audio") / "tone_8k_stereo.wav"
     sf.write(path, tone(1.5, 8000, channels=2), 8000)
     return path
+
+
+@pytest.fixture(scope="session")
+def space_url(tmp_path_factory):
+    """mint-tiny and its retrieval model, assembled once, served by the app on a free port."""
+    for clip in (SPEECH, HAMMER):
+        if not os.path.isfile(clip):
+            pytest.skip(f"{clip} is missing (see DEBIAN_PACKAGES in the Makefile)")
+    from hub_configs.assemble import assemble
+
+    models = tmp_path_factory.mktemp("space_models")
+    model = assemble("mint-tiny", models / "mint-tiny")
+    retrieval = assemble("mint-tiny", models / "mint-tiny-retrieval", retrieval=True)
+    port = free_port()
+    log = open(models / "app.log", "w")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, str(APP), "--model", str(model), "--retrieval", str(retrieval), "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the app exited with {proc.returncode}:\n{(models / 'app.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the app did not answer within 180 s:\n{(models / 'app.log').read_text()[-3000:]}")
+            time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

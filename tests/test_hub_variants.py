@@ -3,7 +3,6 @@ random checkpoints under the same repo ids."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,9 @@ import urllib.request
 import pytest
 
 from hub_configs.assemble import variants
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.hub_fixtures import build_tiny_hub
 from tests.test_remote_code import run_fresh
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

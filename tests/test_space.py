@@ -7,68 +7,27 @@ Screenshots go to `tests/artifacts/` (git-ignored).
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import ROOT
-from tests.test_hub_variants import free_port
+from tests.conftest import APP, HAMMER, ROOT, SPEECH
 
 
-APP = ROOT / "spaces_demo" / "app.py"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"  # Debian's (apt-get install chromium); never `playwright install`
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a beeping microphone
-# Test-split recordings (never trained on): speech and a sound effect, from Debian packages.
-SPEECH = "/usr/share/asterisk/sounds/en_US_f_Allison/tt-weasels.wav"
-HAMMER = "/usr/share/tuxpaint/stamps/household/tools/hammer.ogg"
 LABELS = ["a hammer", "a frog", "speech", "a telephone ringing"]
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """mint-tiny and its retrieval model, assembled once, served by the app on a free port."""
-    for clip in (SPEECH, HAMMER):
-        if not os.path.isfile(clip):
-            pytest.skip(f"{clip} is missing (see DEBIAN_PACKAGES in the Makefile)")
-    from hub_configs.assemble import assemble
-
-    models = tmp_path_factory.mktemp("space_models")
-    model = assemble("mint-tiny", models / "mint-tiny")
-    retrieval = assemble("mint-tiny", models / "mint-tiny-retrieval", retrieval=True)
-    port = free_port()
-    log = open(models / "app.log", "w")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen(
-        [sys.executable, str(APP), "--model", str(model), "--retrieval", str(retrieval), "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=APP.parent, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited with {proc.returncode}:\n{(models / 'app.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the app did not answer within 180 s:\n{(models / 'app.log').read_text()[-3000:]}")
-            time.sleep(1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+def app_url(space_url):
+    """The app on mint-tiny, served once per session (tests/conftest.py) for this file, the bad-input matrix and
+    the load test."""
+    return space_url
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +157,7 @@ def _bad_audio(kind: str, path) -> str:
     """Write a bad upload; return the message the app must show."""
     if kind == "empty":
         path.write_bytes(b"")
-        return "could not be read as audio"
+        return "The file is empty"
     if kind == "text":
         path.write_text("not audio at all")
         return "could not be read as audio"

@@ -2,6 +2,8 @@
 
 import torch
 
+from training.features import load_frames
+
 
 def pad_frames(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Cached encoder frames `(F_i, D)` -> `(B, F, D)` and their mask."""
@@ -86,7 +88,7 @@ class AudioLanguageCollator:
     def _audio(self, rows: list[dict]) -> dict:
         """Cached frames when the rows have them, else features from the audio."""
         if "frames_path" in rows[0] or "frames" in rows[0]:
-            frames = [torch.load(r["frames_path"]) if "frames_path" in r else r["frames"] for r in rows]
+            frames = [load_frames(r["frames_path"]) if "frames_path" in r else r["frames"] for r in rows]
             audio_frames, audio_frame_mask = pad_frames(frames)
             return {"audio_frames": audio_frames, "audio_frame_mask": audio_frame_mask}
         audio = self.processor.prepare_audio([r["audio"] for r in rows])

@@ -1,6 +1,7 @@
 """Pieces every stage script shares: recipes from YAML, the feature cache for a model, trainable weights."""
 
 import hashlib
+import shutil
 import sys
 from pathlib import Path
 
@@ -63,8 +64,11 @@ def save_trainable(model, path: str | Path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    save_file(trained_state(model), str(tmp))
-    tmp.replace(path)
+    try:
+        save_file(trained_state(model), str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed write (a full disk) leaves no partial file
 
 
 def load_stage1_bridge(model, checkpoint: str | Path):
@@ -97,6 +101,36 @@ class StopAfterSteps(TrainerCallback):
             control.should_save = True
 
 
+def complete_checkpoint(folder: str | Path) -> Path:
+    """`folder` if it is a whole checkpoint: the Trainer writes `trainer_state.json` last, so a checkpoint cut short
+    (a killed run, a full disk) lacks it and is refused here rather than resumed half-loaded."""
+    folder = Path(folder)
+    if not (folder / "trainer_state.json").is_file():
+        raise ValueError(f"{folder} is not a complete checkpoint (no trainer_state.json): its save was interrupted; "
+                         "resume from an earlier checkpoint")
+    return folder
+
+
+def run_training(trainer):
+    """`trainer.train()`, resuming from `--resume_from_checkpoint` (checked whole first); a checkpoint whose save
+    fails is removed, so no partial one is left for a later resume."""
+    resume = trainer.args.resume_from_checkpoint
+    if resume and Path(resume).is_dir():  # a missing folder gets the Trainer's own error
+        complete_checkpoint(resume)
+    save = trainer._save_checkpoint
+
+    def save_or_remove(model, trial=None):
+        folder = Path(trainer.args.output_dir) / f"checkpoint-{trainer.state.global_step}"
+        try:
+            save(model, trial)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    trainer._save_checkpoint = save_or_remove
+    return trainer.train(resume_from_checkpoint=resume)
+
+
 def global_batch(args) -> int:
     return args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
 
@@ -112,7 +146,7 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
     if getattr(recipe, "stop_after_steps", None):
         trainer.add_callback(StopAfterSteps(recipe.stop_after_steps))
     start = time.time()
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    run_training(trainer)
     report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
               "world_size": args.world_size, "batch_size": global_batch(args), "learning_rate": args.learning_rate,
               "bf16": args.bf16, **extra}

@@ -347,8 +347,8 @@ def build(out: str | Path, max_per_source: int | None = None, seed: int = 0):
         stats = corpus_stats(rows, missing, time.time() - start, staging)
         (staging / "README.md").write_text(dataset_card(stats))
         (staging / "stats.json").write_text(json.dumps(stats, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
+        if out.exists():  # moved aside whole (into `work`, removed below), never half-deleted in place
+            out.rename(work / "replaced")
         staging.rename(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -16,6 +16,7 @@ from modeling_mint import MintForConditionalGeneration, MintProcessor
 from training.collators import pad_frames
 from training.common import feature_cache, frames_dataset, load_stage1_bridge
 from training.data import corpus_rows
+from training.features import load_frames
 from training.pretrain_generative import ctc_parameters
 
 
@@ -28,7 +29,7 @@ def greedy_ctc(model, processor, rows: list[dict], blank: torch.Tensor, log_scal
     blank_id, texts = weight.shape[0] - 1, []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
-        frames, mask = pad_frames([torch.load(r["frames_path"]) for r in batch])
+        frames, mask = pad_frames([load_frames(r["frames_path"]) for r in batch])
         soft_prompt = model.model.get_audio_features(audio_frames=frames, audio_frame_mask=mask)
         counts = [processor.tokens_for_frames(n) for n in mask.sum(1).tolist()]
         best = (soft_prompt.reshape(-1, soft_prompt.shape[-1]) @ weight.T * log_scale.exp()).argmax(-1)

@@ -21,6 +21,7 @@ from mint_metrics.mint_wer.mint_wer import normalize  # the text both sides of W
 from training.collators import AudioLanguageCollator, pad_frames
 from training.common import feature_cache, frames_dataset
 from training.data import corpus_rows
+from training.features import load_frames
 
 
 GENERATION_TASKS = ("transcription", "captioning", "classification", "spoken_word", "letter", "language_id",
@@ -93,7 +94,7 @@ class Generator:
         answers = []
         for start in tqdm(range(0, len(rows), self.batch_size), desc=desc):
             batch_rows = rows[start : start + self.batch_size]
-            frames, frame_mask = pad_frames([torch.load(r["frames_path"]) for r in batch_rows])
+            frames, frame_mask = pad_frames([load_frames(r["frames_path"]) for r in batch_rows])
             counts = [self.processor.tokens_for_frames(n) for n in frame_mask.sum(1).tolist()]
             prompts = self.processor._expand([self.collator.prompt(r["instruction"]) for r in batch_rows],
                                              len(batch_rows), counts)
@@ -164,7 +165,7 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
     def audio_embeds(subset):
         out = []
         for start in range(0, len(subset), batch_size):
-            frames, mask = pad_frames([torch.load(r["frames_path"]) for r in subset[start : start + batch_size]])
+            frames, mask = pad_frames([load_frames(r["frames_path"]) for r in subset[start : start + batch_size]])
             out.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask))
         return torch.cat(out)
 

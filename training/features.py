@@ -12,6 +12,12 @@ from tqdm.auto import tqdm
 from modeling_mint import load_audio
 
 
+def load_frames(path: str | Path) -> torch.Tensor:
+    """One cached clip's frames. `weights_only=True`: the unpickler builds tensors and plain containers only, so a
+    planted or corrupted cache file cannot run code (it raises `pickle.UnpicklingError` instead)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 class FrozenFeatureCache:
     """Whisper-style encoder outputs cropped to the clip's real length, one fp16 `.pt` file per clip.
 
@@ -56,7 +62,7 @@ class FrozenFeatureCache:
 
     def frames(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[torch.Tensor]:
         """Encoder frames `(F_i, D)` for every clip (path, bytes, array or dict), computing only what is missing."""
-        return [torch.load(entry["path"]) for entry in self.index(sources, batch_size, desc)]
+        return [load_frames(entry["path"]) for entry in self.index(sources, batch_size, desc)]
 
     def index(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[dict]:
         """`{"path", "frames"}` of every clip's cache file and frame count, computing only what is missing."""

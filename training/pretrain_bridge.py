@@ -23,8 +23,10 @@ from training.common import (
     freeze_bridge_word_embeddings,
     global_batch,
     parse_recipe,
+    run_training,
 )
 from training.data import corpus_rows
+from training.features import load_frames
 from training.metrics import retrieval_metrics
 
 
@@ -61,7 +63,7 @@ class Stage1Collator:
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
 
     def __call__(self, rows: list[dict]) -> dict:
-        frames, mask = pad_frames([torch.load(r["frames_path"]) for r in rows])
+        frames, mask = pad_frames([load_frames(r["frames_path"]) for r in rows])
         text = self.texts([r["text"] for r in rows])
         return {"audio_frames": frames, "audio_frame_mask": mask, "input_ids": text["input_ids"],
                 "attention_mask": text["attention_mask"], "group_ids": torch.tensor([r["group"] for r in rows]),
@@ -82,7 +84,7 @@ def evaluate_retrieval(model, collator: Stage1Collator, dataset, batch_size: int
     audio = []
     for start in range(0, len(dataset), batch_size):
         rows = dataset.select(range(start, min(start + batch_size, len(dataset))))
-        frames, mask = pad_frames([torch.load(p) for p in rows["frames_path"]])
+        frames, mask = pad_frames([load_frames(p) for p in rows["frames_path"]])
         audio.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask))
     text = []
     for start in range(0, len(distinct), batch_size):
@@ -142,7 +144,7 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
     before = evaluate_retrieval(model, collator, test)
     trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=collator)
     start = time.time()
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    run_training(trainer)
     seconds = time.time() - start
     after = evaluate_retrieval(model, collator, test)
     report = {"recipe": asdict(recipe), "train_seconds": seconds, "steps": trainer.state.global_step,
