@@ -8,6 +8,7 @@
     mint train stage1|stage2|instruct --recipe FILE [--key value ...]
     mint eval --model DIR --data DIR --split test --out DIR
     mint demo [--model DIR] [--retrieval DIR] [--port N]
+    mint bench [NAME ...] [--model DIR] [--quick]
 """
 
 import argparse
@@ -165,6 +166,25 @@ def _demo(args) -> int:
     )
 
 
+BENCHMARKS = ("latency", "batching", "training", "memory", "flops", "profile")
+
+
+def _bench(args) -> int:
+    """Each benchmark module in turn (`python -m benchmarks.NAME`); reports go to benchmarks/reports/."""
+    import importlib
+
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"mint bench: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    for name in args.names or BENCHMARKS:
+        argv = ["--out", args.out, *(["--model", args.model] if args.model else []),
+                *(["--quick"] if args.quick else []), *(["--threads", str(args.threads)] if args.threads else []),
+                *(["--repeats", str(args.repeats)] if args.repeats else [])]
+        paths = importlib.import_module(f"benchmarks.{name}").main(argv)
+        print(f"{name}: {paths['md']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mint", description="MINT audio-language model")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -242,6 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrieval", default=None, help="retrieval model folder (default: mint-tiny's, likewise)")
     p.add_argument("--port", type=int, default=7860)
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("bench", help="benchmarks measuring ratios in one run; markdown + JSON + PNG reports")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"any of {', '.join(BENCHMARKS)} (default: all)")
+    p.add_argument("--model", default=None, help="an assembled MINT folder (default: each benchmark's own)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and one repeat (a smoke test)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per side")
+    p.add_argument("--out", default="benchmarks/reports", help="report folder")
+    p.set_defaults(func=_bench)
     return parser
 
 

@@ -1,0 +1,67 @@
+"""Optimizations keep the numbers (tiny configs, ModelTester pattern), and every benchmark runs end to end on the
+tiny random model (`--quick`). Timings are never asserted: the benchmarks report them."""
+
+import importlib
+import json
+
+import pytest
+import torch
+
+from tests.test_modeling_mint import MintModelTester, make
+
+
+def _grads(model) -> dict[str, torch.Tensor]:
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("num_items", [None, 7])
+def test_logits_at_labels_gives_the_same_loss_and_gradients(num_items):
+    """The LM head on target positions only: same loss and gradients, logits equal to the full logits' rows."""
+    tester = MintModelTester("whisper", "llama")
+    config, inputs, labels = tester.prepare_config_and_inputs()
+    labels[0, -2:] = -100  # a padded answer
+    model = make(config).train()
+    extra = {} if num_items is None else {"num_items_in_batch": torch.tensor(num_items)}
+    full = model(**inputs, labels=labels, **extra)
+    full.loss.backward()
+    full_grads = _grads(model)
+    model.zero_grad()
+    fast = model(**inputs, labels=labels, logits_at_labels=True, **extra)
+    fast.loss.backward()
+    torch.testing.assert_close(fast.loss, full.loss)
+    keep = labels[:, 1:] != -100
+    torch.testing.assert_close(fast.logits, full.logits[:, :-1][keep])
+    fast_grads = _grads(model)
+    assert fast_grads.keys() == full_grads.keys() and fast_grads
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, msg=name)
+
+
+def test_logits_at_labels_is_ignored_without_labels():
+    tester = MintModelTester("whisper", "llama")
+    config, inputs, _ = tester.prepare_config_and_inputs()
+    model = make(config)
+    torch.testing.assert_close(model(**inputs, logits_at_labels=True).logits, model(**inputs).logits)
+
+
+BENCHMARKS = ["latency", "batching", "training", "memory", "flops", "profile"]
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_benchmark_runs_quick(name, tiny_model_dir, tmp_path):
+    module = importlib.import_module(f"benchmarks.{name}")
+    paths = module.main(["--model", str(tiny_model_dir), "--quick", "--threads", "1", "--out", str(tmp_path)])
+    for kind in ("md", "json", "png"):
+        assert (tmp_path / f"{name}.{kind}").stat().st_size > 0, kind
+    assert paths["md"].endswith(f"{name}.md")
+    assert json.loads((tmp_path / f"{name}.json").read_text())["machine"]["torch_threads"] == 1
+
+
+def test_mint_bench_command(tiny_model_dir, tmp_path):
+    from training.cli import main
+
+    assert main(["bench", "flops", "--model", str(tiny_model_dir), "--quick", "--threads", "1",
+                 "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "flops.md").is_file()
+    with pytest.raises(SystemExit, match="unknown benchmark"):
+        main(["bench", "nope"])
