@@ -171,9 +171,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     fields = yaml.safe_load(Path(args.recipe).read_text()) if args.recipe else {}
     recipe = AblationRecipe(**(fields or {}))
-    results = {}
-    for pipeline in args.pipelines:
-        results[pipeline] = [run(pipeline, seed, recipe) for seed in recipe.seeds]
+    results = {pipeline: [] for pipeline in args.pipelines}
+    for seed in recipe.seeds:  # seed by seed, so a run cut short still compares every pipeline
+        for pipeline in args.pipelines:
+            results[pipeline].append(run(pipeline, seed, recipe))
     table = summarize(results)
     out = Path(recipe.results or recipe.out)
     out.mkdir(parents=True, exist_ok=True)
