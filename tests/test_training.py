@@ -388,7 +388,8 @@ def test_training_report_from_runs(tmp_path):
 
 
 def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_corpus, tmp_path):
-    """Two of the four pipelines, two seeds: the same samples each, stages chained, mean and std per metric."""
+    """Three of the four pipelines, two seeds: the same samples each, stages chained, shared prefixes trained once,
+    mean and std per metric."""
     from training import ablation
 
     cache = tmp_path / "features"
@@ -404,19 +405,29 @@ def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_cor
     }
     path = tmp_path / "ablation.yaml"
     path.write_text(yaml.safe_dump(fields))
-    table = ablation.main(["--recipe", str(path), "--pipelines", "a", "c"])
-    steps = lambda run, stage, name: json.loads((tmp_path / "ablation" / run / "seed0" / stage / name).read_text())["steps"]  # noqa: E731
-    assert steps("a", "stage2", "stage2_report.json") == 6  # all 24 samples on stage 2
-    assert [steps("c", s, f"{s}_report.json") for s in ("stage1", "stage2", "instruct")] == [2, 2, 2]
-    assert not (tmp_path / "ablation" / "a" / "seed0" / "stage1").exists()
-    for pipeline in ("a", "c"):
+    table = ablation.main(["--recipe", str(path), "--pipelines", "a", "c", "d"])
+    report = lambda *parts: json.loads(tmp_path.joinpath("ablation", "seed0", *parts).read_text())["steps"]  # noqa: E731
+    assert report("stage2-6", "stage2_report.json") == 6  # (a): all 24 samples on stage 2
+    assert [report("stage1-2", "stage1_report.json"), report("stage1-2", "stage2-2", "stage2_report.json"),
+            report("stage1-2", "stage2-2", "instruct-2-bridge", "instruct_report.json")] == [2, 2, 2]
+    # (d) shares (c)'s stage 1 and stage 2 (same seed, steps and settings) and trains only its own instruct stage.
+    assert sorted(p.name for p in (tmp_path / "ablation" / "seed0").iterdir()) == ["stage1-2", "stage2-6"]
+    assert sorted(p.name for p in (tmp_path / "ablation" / "seed0" / "stage1-2" / "stage2-2").iterdir()
+                  if p.is_dir()) == ["instruct-2-bridge", "instruct-2-llm"]
+    for pipeline in ("a", "c", "d"):
         wer = table[pipeline]["transcription WER"]
         assert len(wer["values"]) == 2 and wer["std"] >= 0 and "captioning CIDEr" in table[pipeline]
     assert "(c) stage 1 + 2 + instruct" in (tmp_path / "results" / "ablation.md").read_text()
     assert (tmp_path / "results" / "ablation.png").stat().st_size > 0
     assert sorted(p.name for p in (tmp_path / "results").glob("*_seed*.json")) == [
-        "a_seed0.json", "a_seed1.json", "c_seed0.json", "c_seed1.json"]
+        "a_seed0.json", "a_seed1.json", "c_seed0.json", "c_seed1.json", "d_seed0.json", "d_seed1.json"]
     # On another machine (no run folders), the kept metrics give the same table without training anything.
     shutil.rmtree(tmp_path / "ablation")
-    assert ablation.main(["--recipe", str(path), "--pipelines", "a", "c"]) == table
+    assert ablation.main(["--recipe", str(path), "--pipelines", "a", "c", "d"]) == table
     assert not (tmp_path / "ablation").exists()
+    # A run cut short: the table shows what is kept, with its seed count, and trains nothing.
+    (tmp_path / "results" / "c_seed1.json").unlink()
+    partial = ablation.main(["--recipe", str(path), "--pipelines", "a", "c", "d", "--table-only"])
+    assert partial["a"]["seeds"] == 2 and partial["c"]["seeds"] == 1 and not (tmp_path / "ablation").exists()
+    assert "| (c) stage 1 + 2 + instruct (instruction in Bridge-Net and LLM) | 1 |" in (
+        tmp_path / "results" / "ablation.md").read_text()

@@ -76,13 +76,17 @@ def stages(pipeline: str, r: AblationRecipe) -> list[tuple[str, str, dict]]:
 
 
 def run_pipeline(pipeline: str, seed: int, r: AblationRecipe) -> Path:
-    """Train one pipeline with one seed; each stage starts from the previous one's weights."""
+    """Train one pipeline with one seed; each stage starts from the previous one's weights. A stage's folder is
+    nested in the one it starts from and named by its settings, so a prefix that pipelines share (the same stages
+    and steps with the same seed: (b), (c) and (d) share stage 1, (c) and (d) stage 2) is trained once."""
     from training.cli import main as mint
 
-    root = Path(r.out) / pipeline / f"seed{seed}"
     previous = None
     for stage, recipe, overrides in stages(pipeline, r):
-        out = root / stage
+        name = f"{stage}-{overrides['max_steps']}"
+        if stage == "instruct":
+            name += "-bridge" if overrides["instruction_in_bridge"] else "-llm"
+        out = (previous or Path(r.out) / f"seed{seed}") / name
         report = out / {"stage1": "stage1_report.json", "stage2": "stage2_report.json",
                         "instruct": "instruct_report.json"}[stage]
         if stage == "stage2":  # from the stage-1 run, or (pipeline a) from the untrained bridge
@@ -132,7 +136,9 @@ def summarize(results: dict[str, list[dict]]) -> dict:
     """Mean and standard deviation over seeds of each pipeline's headline metrics."""
     table = {}
     for pipeline, runs in results.items():
-        row = {}
+        if not runs:
+            continue
+        row = {"seeds": len(runs)}
         for task, (metric, _) in HEADLINE.items():
             values = [run[task]["all"][metric] for run in runs if task in run]
             if values:
@@ -146,13 +152,13 @@ def summarize(results: dict[str, list[dict]]) -> dict:
 def markdown(table: dict, r: AblationRecipe) -> str:
     columns = [f"{task} {metric}" for task, (metric, _) in HEADLINE.items()]
     arrows = {f"{t} {m}": ("↑" if up else "↓") for t, (m, up) in HEADLINE.items()}
-    lines = [f"{r.eval_split.capitalize()} split, English, {r.eval_clips_per_task} clips per task; {len(r.seeds)} seeds (mean ± std); "
-             f"{r.stage1_samples + r.stage2_samples + r.instruct_samples} training samples per pipeline.", "",
-             "| pipeline | " + " | ".join(f"{c} {arrows[c]}" for c in columns) + " |",
-             "|---|" + "---|" * len(columns)]
+    lines = [f"{r.eval_split.capitalize()} split, English, {r.eval_clips_per_task} clips per task; mean ± std over "
+             f"seeds; {r.stage1_samples + r.stage2_samples + r.instruct_samples} training samples per pipeline.", "",
+             "| pipeline | seeds | " + " | ".join(f"{c} {arrows[c]}" for c in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
     for pipeline, row in table.items():
         cells = [f"{row[c]['mean']:.3f} ± {row[c]['std']:.3f}" if c in row else "–" for c in columns]
-        lines.append(f"| ({pipeline}) {PIPELINES[pipeline]} | " + " | ".join(cells) + " |")
+        lines.append(f"| ({pipeline}) {PIPELINES[pipeline]} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -168,12 +174,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default=None, help="YAML with AblationRecipe fields")
     parser.add_argument("--pipelines", nargs="*", default=list(PIPELINES))
+    parser.add_argument("--table-only", action="store_true",
+                        help="tabulate the runs already kept in `results`, train nothing")
     args = parser.parse_args(argv)
     fields = yaml.safe_load(Path(args.recipe).read_text()) if args.recipe else {}
     recipe = AblationRecipe(**(fields or {}))
+    if args.table_only and not recipe.results:
+        parser.error("--table-only needs a recipe with `results`")
     results = {pipeline: [] for pipeline in args.pipelines}
     for seed in recipe.seeds:  # seed by seed, so a run cut short still compares every pipeline
         for pipeline in args.pipelines:
+            kept = result_path(pipeline, seed, recipe)
+            if args.table_only and not kept.is_file():
+                continue
             results[pipeline].append(run(pipeline, seed, recipe))
     table = summarize(results)
     out = Path(recipe.results or recipe.out)
