@@ -431,3 +431,23 @@ def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_cor
     assert partial["a"]["seeds"] == 2 and partial["c"]["seeds"] == 1 and not (tmp_path / "ablation").exists()
     assert "| (c) stage 1 + 2 + instruct (instruction in Bridge-Net and LLM) | 1 |" in (
         tmp_path / "results" / "ablation.md").read_text()
+
+
+def test_audio_dependence_is_zero_when_the_soft_prompt_ignores_the_audio(tiny_model_dir, small_corpus, tmp_path):
+    """Own vs rolled audio: a bridge whose projection is zero hands the LLM the same soft prompt for every clip, so
+    the gap is exactly 0; the random bridge's prompt depends on the clip, so its losses differ."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from training.audio_dependence import audio_dependence
+
+    kwargs = dict(data_dir=str(small_corpus), tasks=["captioning", "transcription"], clips=6, batch_size=3,
+                  split="train", feature_cache_dir=str(tmp_path / "features"))
+    random = audio_dependence(str(tiny_model_dir), None, **kwargs)
+    assert random["clips"] == 6 and random["tokens"] > 0
+    assert random["gap"] == pytest.approx(random["rolled_audio"] - random["own_audio"])
+    assert random["own_audio"] != random["rolled_audio"]
+    weights = load_file(str(tiny_model_dir / "model.safetensors"))
+    deaf = {k: torch.zeros_like(v) for k, v in weights.items() if k.startswith("model.language_projection.")}
+    save_file(deaf, str(tmp_path / "deaf.safetensors"))
+    assert audio_dependence(str(tiny_model_dir), str(tmp_path / "deaf.safetensors"), **kwargs)["gap"] == 0
