@@ -431,6 +431,8 @@ def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_cor
     assert partial["a"]["seeds"] == 2 and partial["c"]["seeds"] == 1 and not (tmp_path / "ablation").exists()
     assert "| (c) stage 1 + 2 + instruct (instruction in Bridge-Net and LLM) | 1 |" in (
         tmp_path / "results" / "ablation.md").read_text()
+    one_seed = ablation.main(["--recipe", str(path), "--pipelines", "a", "--seeds", "1", "--table-only"])
+    assert one_seed["a"]["transcription WER"]["values"] == table["a"]["transcription WER"]["values"][1:]
 
 
 def test_audio_dependence_is_zero_when_the_soft_prompt_ignores_the_audio(tiny_model_dir, small_corpus, tmp_path):

@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default=None, help="YAML with AblationRecipe fields")
     parser.add_argument("--pipelines", nargs="*", default=list(PIPELINES))
+    parser.add_argument("--seeds", nargs="*", type=int, default=None,
+                        help="run only these of the recipe's seeds (e.g. one per machine); the table covers them")
     parser.add_argument("--table-only", action="store_true",
                         help="tabulate the runs already kept in `results`, train nothing")
     args = parser.parse_args(argv)
@@ -181,6 +183,11 @@ def main(argv: list[str] | None = None) -> dict:
     recipe = AblationRecipe(**(fields or {}))
     if args.table_only and not recipe.results:
         parser.error("--table-only needs a recipe with `results`")
+    if args.seeds is not None:
+        unknown = sorted(set(args.seeds) - set(recipe.seeds))
+        if unknown:
+            parser.error(f"--seeds {unknown} are not in the recipe's seeds {recipe.seeds}")
+        recipe.seeds = [s for s in recipe.seeds if s in args.seeds]
     results = {pipeline: [] for pipeline in args.pipelines}
     for seed in recipe.seeds:  # seed by seed, so a run cut short still compares every pipeline
         for pipeline in args.pipelines:
