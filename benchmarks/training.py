@@ -141,13 +141,12 @@ def main(argv=None):
             results[stage] = {"cache_s": cached, "no_cache_s": raw, "cache_samples_per_s": batch_size / cached,
                               "no_cache_samples_per_s": batch_size / raw, "ratio": raw / cached,
                               "encoder_s": median(times["encoder"]), "runs": times}
-            del runner
     worst = min(r["ratio"] for r in results.values())
     rows_md = [[s, r["cache_s"], r["no_cache_s"], r["encoder_s"], f"{r['cache_samples_per_s']:.2f}",
                 f"{r['no_cache_samples_per_s']:.2f}", f"**{r['ratio']:.2f}x**", verdict(r["ratio"], 4)]
                for s, r in results.items()]
     sections = [
-        f"Training samples/s with the frozen-feature cache over without it: "
+        "Training samples/s with the frozen-feature cache over without it: "
         + ", ".join(f"{s} {r['ratio']:.2f}x" for s, r in results.items()) + f". Target 4x for every stage: "
         f"{verdict(worst, 4)} (the lowest shown); per stage in the table.",
         "",

@@ -16,7 +16,13 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
@@ -229,6 +235,35 @@ def create_app(root: Path) -> FastAPI:
         return {"commitUrl": url, "commitOid": commits[repo], "success": True, "pullRequestUrl": None}
 
     return app
+
+
+@contextmanager
+def running(root: Path):
+    """The mock Hub serving `root` in its own process on a free loopback port; yields its URL once it answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tests.mockhub", "--root", str(root), "--port", str(port)],
+                              cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/_mock/requests", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    break
+                time.sleep(0.1)
+        else:
+            server.kill()
+        if server.poll() is not None:
+            raise RuntimeError(f"mock Hub did not start: {server.stdout.read()}")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def main():

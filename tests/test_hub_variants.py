@@ -5,13 +5,12 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from hub_configs.assemble import variants
-from tests.conftest import ROOT, free_port
+from tests import mockhub
+from tests.conftest import ROOT
 from tests.hub_fixtures import build_tiny_hub
 from tests.test_remote_code import run_fresh
 
@@ -20,22 +19,8 @@ from tests.test_remote_code import run_fresh
 def mock_hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     build_tiny_hub(root)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tests.mockhub", "--root", str(root), "--port", str(port)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/api/models/google/flan-t5-xl", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        server.kill()
-        pytest.fail(f"mock Hub did not start: {server.stdout.read()}")
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    with mockhub.running(root) as url:
+        yield url
 
 
 def assemble_from_hub(variant, out, endpoint, hf_home):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests import mockhub
 from tests.conftest import ROOT, tone
-from tests.test_hub_variants import free_port
 from training.public_corpora import load_public, to_dataset_dict
 
 
@@ -105,23 +105,15 @@ def test_unknown_corpus_and_missing_audio(tmp_path):
 
 def test_from_hub_dataset_repo(tmp_path):
     make_clotho(tmp_path / "hub" / "datasets" / "mint-test" / "clotho")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tests.mockhub", "--root", str(tmp_path / "hub"), "--port",
-                               str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        code = ("import json, time, urllib.request\n"
-                f"for _ in range(100):\n    try:\n        urllib.request.urlopen('http://127.0.0.1:{port}/api/datasets/mint-test/clotho'); break\n"
-                "    except OSError: time.sleep(0.1)\n"
+    with mockhub.running(tmp_path / "hub") as url:
+        code = ("import json\n"
                 "from training.public_corpora import load_public\n"
                 "rows, report = load_public('clotho', 'mint-test/clotho')\n"
                 "print(json.dumps(report))")
-        env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "hf"),
+        env = {**os.environ, "HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf"),
                "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "PYTHONPATH": str(ROOT)}
         proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         report = json.loads(proc.stdout.strip().splitlines()[-1])
         assert report["rows"] == {"train": 5, "validation": 5, "test": 5}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

@@ -7,14 +7,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 
 import pytest
 
 from hub_configs.model_card import model_card
+from tests import mockhub
 from tests.conftest import ROOT
-from tests.test_hub_variants import free_port
 from tests.test_remote_code import HIDE_PACKAGE
 from training.cli import main
 from training.data import asterisk_pairs
@@ -28,22 +27,8 @@ TOKEN = "hf_mock_write_token"
 def hub(tmp_path_factory):
     """An empty mock Hub: (its URL, the folder its repos are written to)."""
     root = tmp_path_factory.mktemp("hub")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tests.mockhub", "--root", str(root), "--port", str(port)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/_mock/requests", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        server.kill()
-        pytest.fail(f"mock Hub did not start: {server.stdout.read()}")
-    yield url, root
-    server.terminate()
-    server.wait(timeout=10)
+    with mockhub.running(root) as url:
+        yield url, root
 
 
 def requests_seen(url: str) -> list[str]:
