@@ -629,7 +629,12 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         )
         hidden_states = outputs.last_hidden_state
         if logits_at_labels and labels is not None and not self.config.is_encoder_decoder:
-            return self._loss_at_labels(outputs, labels, **kwargs)
+            logits, loss = self._loss_at_labels(hidden_states, labels, **kwargs)
+            return MintCausalLMOutputWithPast(
+                loss=loss, logits=logits, past_key_values=outputs.past_key_values,
+                hidden_states=outputs.hidden_states, attentions=outputs.attentions,
+                audio_hidden_states=outputs.audio_hidden_states,
+            )
         if isinstance(logits_to_keep, int) and logits_to_keep > 0:
             hidden_states = hidden_states[:, -logits_to_keep:]
         elif isinstance(logits_to_keep, torch.Tensor):
@@ -657,21 +662,14 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
             audio_hidden_states=outputs.audio_hidden_states,
         )
 
-    def _loss_at_labels(self, outputs: MintModelOutputWithPast, labels: torch.LongTensor, **kwargs):
-        """Next-token loss with the LM head applied to the target positions only (`logits_at_labels`)."""
-        targets = labels[:, 1:].to(outputs.last_hidden_state.device)
+    def _loss_at_labels(self, hidden_states: torch.Tensor, labels: torch.LongTensor, **kwargs):
+        """`(logits, loss)` with the LM head applied to the target positions only (`logits_at_labels`)."""
+        targets = labels[:, 1:].to(hidden_states.device)
         keep = targets != -100
-        logits = self.lm_head(outputs.last_hidden_state[:, :-1][keep])  # [N, V]
+        logits = self.lm_head(hidden_states[:, :-1][keep])  # [N, V]
         loss = self.loss_function(logits=logits, labels=None, vocab_size=self.config.text_config.vocab_size,
                                   shift_labels=targets[keep], **kwargs)
-        return MintCausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            audio_hidden_states=outputs.audio_hidden_states,
-        )
+        return logits, loss
 
     @torch.no_grad()
     def generate(self, input_ids=None, attention_mask=None, **kwargs):
