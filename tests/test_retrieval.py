@@ -11,7 +11,7 @@ import torch
 from modeling_mint import MintConfig, MintForAudioTextRetrieval
 from tests.conftest import ROOT, TINY, tone
 from tests.test_losses_mint import stage1_batch
-from tests.test_hub_variants import free_port
+from tests.conftest import free_port
 from tests.test_remote_code import run_fresh
 
 

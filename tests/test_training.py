@@ -154,7 +154,7 @@ def test_two_process_run(tiny_model_dir, small_corpus, tmp_path, stage, report):
     from pathlib import Path
 
     from tests.conftest import ROOT
-    from tests.test_hub_variants import free_port
+    from tests.conftest import free_port
 
     out = tmp_path / "out"
     settings = common(tiny_model_dir, small_corpus, out, tmp_path / "features", max_steps=2, save_strategy="no",
