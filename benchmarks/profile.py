@@ -6,8 +6,8 @@
 Optimizations measured (off -> on):
 - encoder windows: a clip's windows through Whisper one call per window vs all in one batched call (what
   `encode_audio` does);
-- `logits_at_labels=True` (opt-in): the 49k-way LM head and its loss only at target positions in a stage-2 step;
-  loss and gradients equal (`tests/test_performance.py`);
+- `logits_at_labels=True` (the stage-2 recipe's default): the 49k-way LM head and its loss only at target positions
+  in a stage-2 step; loss and gradients equal (`tests/test_performance.py`, `tests/test_training.py`);
 - the audio tower in bf16 (opt-in, `model.model.audio_tower.to(torch.bfloat16)`; `encode_audio` casts its input
   to the tower's dtype): time to first token on a 30-s clip. Changes the numbers (bf16), so never a default; the
   largest change of the first token's logits is reported.
@@ -99,7 +99,7 @@ def main(argv=None):
     optimizations = [
         ["encoder windows of one clip: loop -> one batched call (already so in `encode_audio`)",
          t["windows one by one"], t["encoder"], t["windows one by one"] / t["encoder"], "same numbers"],
-        ["stage-2 step: LM head everywhere -> `logits_at_labels=True` (opt-in)", t["stage 2, LM head everywhere"],
+        ["stage-2 step: LM head everywhere -> `logits_at_labels=True` (stage 2 default)", t["stage 2, LM head everywhere"],
          t["stage 2, logits_at_labels"], t["stage 2, LM head everywhere"] / t["stage 2, logits_at_labels"],
          "same loss and gradients (tested)"],
         ["first token: fp32 audio tower -> bf16 audio tower (opt-in)", t["first token, fp32 tower"],

@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -142,6 +143,22 @@ def test_resume_continues_the_same_loss_curve(tiny_model_dir, small_corpus, tmp_
     settings.update(output_dir=str(resumed), resume_from_checkpoint=str(checkpoint))
     main(["train", "stage2", "--recipe", recipe(tmp_path, "resumed", **settings)])
     assert losses(resumed)[-2:] == losses(full)[-2:]
+
+
+def test_stage2_head_on_targets_only_trains_the_same(tiny_model_dir, small_corpus, tmp_path):
+    """The recipe's `logits_at_labels` (on by default) changes the cost of a step, not what is learned."""
+    cache, runs = tmp_path / "features", {}
+    for flag in (True, False):
+        out = tmp_path / f"at_labels_{flag}"
+        main(["train", "stage2", "--recipe", recipe(tmp_path, f"at_labels_{flag}", **common(
+            tiny_model_dir, small_corpus, out, cache, max_steps=3, save_strategy="no", logits_at_labels=flag))])
+        report = json.loads((out / "stage2_report.json").read_text())
+        runs[flag] = ([e["loss"] for e in report["log"] if "loss" in e], report["eval"]["eval_loss"],
+                      load_file(str(out / "bridge.safetensors")))
+    assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-4) and len(runs[True][0]) == 3
+    assert runs[True][1] == pytest.approx(runs[False][1], rel=1e-4)
+    for name, weight in runs[False][2].items():
+        torch.testing.assert_close(runs[True][2][name].float(), weight.float(), atol=2e-3, rtol=1e-2, msg=name)
 
 
 @pytest.mark.parametrize("stage, report", [

@@ -48,6 +48,8 @@ class Stage2Recipe:
         "help": "end training after this many steps, keeping the learning-rate schedule of max_steps"})
     lm_weight: float = field(default=1.0, metadata={"help": "weight of the LLM's next-token loss; 0 skips the LLM"})
     ctc_weight: float = field(default=0.0, metadata={"help": "weight of the soft-prompt CTC loss (windowed bridge)"})
+    logits_at_labels: bool = field(default=True, metadata={
+        "help": "run the LLM's head on the answer tokens only: the same loss and gradients, a fifth less per step"})
 
 
 def rows_of(recipe: Stage2Recipe, split: str, limit: int | None, seed: int) -> list[dict]:
@@ -147,7 +149,22 @@ def load_ctc_parameters(model, checkpoint: str):
     model.load_state_dict(ctc_parameters(checkpoint), strict=False)
 
 
-class SoftPromptCTCTrainer(Trainer):
+class Stage2Trainer(Trainer):
+    """The Trainer with the LM head on the target positions only (`logits_at_labels`, the model's opt-in): the 49k-way
+    head on the prompt and the audio tokens is most of what a stage-2 step spends outside the frozen LLM's layers.
+    Evaluation keeps the loss only (no `compute_metrics`), so the logits' changed shape never reaches it."""
+
+    def __init__(self, *args, logits_at_labels: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.logits_at_labels = logits_at_labels
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.logits_at_labels and "labels" in inputs:
+            inputs = {**inputs, "logits_at_labels": True}
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+
+class SoftPromptCTCTrainer(Stage2Trainer):
     """Stage 2 with an auxiliary CTC loss on the soft prompt (`ctc_weight`): every audio token, read through the
     LLM's output embeddings, must spell the transcript in time order. It pulls a windowed bridge's tokens towards
     the word pieces they carry, the alignment the frozen LLM's next-token loss alone teaches slowly. With
@@ -204,12 +221,13 @@ def main(recipe: Stage2Recipe, args: TrainingArguments):
         trainer = SoftPromptCTCTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
             processing_class=processor.tokenizer, lm_weight=recipe.lm_weight, ctc_weight=recipe.ctc_weight,
-            tokens_for_frames=processor.tokens_for_frames,
+            tokens_for_frames=processor.tokens_for_frames, logits_at_labels=recipe.logits_at_labels,
         )
         return train_and_report(trainer, recipe, "stage2_report.json")
     if recipe.lm_weight != 1.0:
         raise ValueError("lm_weight other than 1 is only used together with ctc_weight")
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator)
+    trainer = Stage2Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
+                            data_collator=collator, logits_at_labels=recipe.logits_at_labels)
     return train_and_report(trainer, recipe, "stage2_report.json")
 
 
