@@ -92,11 +92,15 @@ def machine() -> dict:
 
 
 def machine_note(info: dict) -> str:
+    load = info["load_average"][0]
+    busy = load >= 0.5 * info["cores"]
     return (f"Machine: {info['cpu']} ({', '.join(info['isa'])}), {info['cores']} cores, {info['torch_threads']} torch "
-            f"thread(s), load average {info['load_average'][0]} at the start; torch {info['torch']}, transformers "
-            f"{info['transformers']}. The machine was shared with a training run (both cores busy), and the benchmark "
-            "ran under `nice`: absolute numbers are low and noisy, the ratios (both sides interleaved in one run, "
-            "medians of the repeats) are what to read.")
+            f"thread(s), load average {load} at the start; torch {info['torch']}, transformers "
+            f"{info['transformers']}. "
+            + ("Other work was running on the machine: absolute numbers are low and noisy, the ratios (all sides "
+               "interleaved in one run, medians of the repeats) are what to read." if busy else
+               "Nothing else was running. The ratios (all sides interleaved in one run, medians of the repeats) "
+               "are what carries to other machines; the seconds are this machine's."))
 
 
 def real_clips(n: int, max_seconds: float = 10.0) -> list[np.ndarray]:

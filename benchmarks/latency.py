@@ -146,16 +146,19 @@ def main(argv=None):
     def stride(name):
         return sides[name][0].config.bridge_window_frames
 
+    def side_label(name):
+        return f"k={stride(name)}, " + ("the trained baseline" if name == "dense" else "Qwen2-Audio's rate")
+
     rows = []
     for seconds, r in results.items():
         for name in dense_names:
             d = r[name]
-            rows.append([f"{seconds:g} s", f"{name} (k={stride(name)})", r["MINT"]["prompt_tokens"],
+            rows.append([f"{seconds:g} s", side_label(name), r["MINT"]["prompt_tokens"],
                          d["prompt_tokens"], r["MINT"]["ttft_s"], d["ttft_s"], f"**{d['ttft_ratio']:.2f}x**",
                          r["MINT"]["total_s"], d["total_s"], f"{d['total_ratio']:.2f}x", r["encoder_s"],
                          f"{d['ttft_ratio_without_encoder']:.2f}x", r["MINT"]["processor_s"]])
     headline = [f"Time to first token at {at:g} s, dense projector over MINT: "
-                + "; ".join(f"{name} (k={stride(name)}, {results[at][name]['prompt_tokens']} prompt tokens against "
+                + "; ".join(f"{side_label(name)} ({results[at][name]['prompt_tokens']} prompt tokens against "
                             f"{results[at]['MINT']['prompt_tokens']}): {results[at][name]['ttft_ratio']:.2f}x, target "
                             f"3x {verdict(results[at][name]['ttft_ratio'], 3)}" for name in dense_names) + "."]
     if "dense k=2" in sides:
@@ -190,7 +193,8 @@ def main(argv=None):
         "",
         f"With the audio tower in bf16 on every model (opt-in: `model.model.audio_tower.to(torch.bfloat16)`; it "
         f"changes the numbers), time to first token at {at:g} s: MINT {bf16['MINT']['ttft_s']:.3g} s; "
-        + "; ".join(f"{name} {bf16[name]['ttft_s']:.3g} s, ratio **{bf16_ratios[name]:.2f}x**" for name in dense_names)
+        + "; ".join(f"dense {side_label(name)} {bf16[name]['ttft_s']:.3g} s, ratio **{bf16_ratios[name]:.2f}x**"
+                    for name in dense_names)
         + f" (encoder {bf16['encoder_s']:.3g} s).",
         "",
         machine_note(info),
@@ -212,7 +216,7 @@ def main(argv=None):
                                (axes[1], "total_s", f"{new_tokens} new tokens")):
             for i, name in enumerate(names):
                 offset = (i - (len(names) - 1) / 2) * width
-                label = name if name == "MINT" else f"{name} (k={stride(name)})"
+                label = name if name == "MINT" else f"dense, {side_label(name)}"
                 ax.bar([x + offset for x in xs], [r[name][key] for r in results.values()], width, label=label)
             first = -(len(names) - 1) / 2 * width
             ax.bar([x + first for x in xs], [r["encoder_s"] for r in results.values()], width, fill=False,

@@ -99,7 +99,8 @@ def main(argv=None):
     optimizations = [
         ["encoder windows of one clip: loop -> one batched call (already so in `encode_audio`)",
          t["windows one by one"], t["encoder"], t["windows one by one"] / t["encoder"], "same numbers"],
-        ["stage-2 step: LM head everywhere -> `logits_at_labels=True` (stage 2 default)", t["stage 2, LM head everywhere"],
+        ["stage-2 step: LM head everywhere -> `logits_at_labels=True` (stage 2 default)",
+         t["stage 2, LM head everywhere"],
          t["stage 2, logits_at_labels"], t["stage 2, LM head everywhere"] / t["stage 2, logits_at_labels"],
          "same loss and gradients (tested)"],
         ["first token: fp32 audio tower -> bf16 audio tower (opt-in)", t["first token, fp32 tower"],

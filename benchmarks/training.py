@@ -30,8 +30,34 @@ from benchmarks.common import (
 
 STAGES = ("stage1", "stage2", "instruct")
 INSTRUCTION = "Transcribe the audio."
+# Larger Whisper encoders' shapes (10-s windows), for `--encoder-shape`: speed only, so random weights serve.
+ENCODER_SHAPES = {
+    "whisper-small": {"d_model": 768, "encoder_layers": 12, "encoder_attention_heads": 12, "encoder_ffn_dim": 3072},
+    "whisper-large-v2": {"d_model": 1280, "encoder_layers": 32, "encoder_attention_heads": 20,
+                         "encoder_ffn_dim": 5120},
+}
 # What a stage's Trainer adds to the forward by default (stage 2: the LM head on the answer tokens only).
 RECIPE_FORWARD = {"stage2": {"logits_at_labels": True}}
+
+
+def with_encoder_shape(model, shape: dict):
+    """`model` with a random Whisper encoder of another shape (`ENCODER_SHAPES`) in place of its audio tower, and
+    the Bridge-Net's cross-attention resized to that width; every other weight is kept. Speed does not depend on the
+    encoder's weights, so this measures what the cache saves with an encoder the size of those of Qwen2-Audio or
+    SALMONN (Whisper-large), which cannot be installed here."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    if config.audio_config.model_type != "whisper":
+        raise ValueError(f"--encoder-shape needs a Whisper audio tower, got {config.audio_config.model_type}")
+    for key, value in shape.items():
+        setattr(config.audio_config, key, value)
+    config.bridge_config.encoder_hidden_size = config.audio_config.d_model
+    twin = type(model)(config)
+    own = twin.state_dict()
+    twin.load_state_dict({k: v for k, v in model.state_dict().items() if k in own and own[k].shape == v.shape},
+                         strict=False)
+    return twin
 
 
 def asterisk_rows(n: int) -> list[dict]:
@@ -51,7 +77,8 @@ def asterisk_rows(n: int) -> list[dict]:
 class StageStep:
     """One stage's model, optimizer and batch, cached and uncached; `step(cached)` runs one training step."""
 
-    def __init__(self, stage: str, model_dir: str, rows: list[dict], cache_root: str):
+    def __init__(self, stage: str, model_dir: str, rows: list[dict], cache_root: str,
+                 encoder_shape: dict | None = None):
         from modeling_mint import MintForAudioTextRetrieval, MintForConditionalGeneration, MintProcessor
         from training.collators import AudioLanguageCollator
         from training.common import feature_cache, freeze_bridge_word_embeddings
@@ -61,6 +88,8 @@ class StageStep:
         self.processor = MintProcessor.from_pretrained(model_dir)
         model_class = MintForAudioTextRetrieval if stage == "stage1" else MintForConditionalGeneration
         model = model_class.from_pretrained(model_dir)
+        if encoder_shape:
+            model = with_encoder_shape(model, encoder_shape)
         freeze_bridge_word_embeddings(model)
         cache = feature_cache(model, self.processor, cache_root)
         index = cache.index([r["audio"] for r in rows], desc=f"{stage}: caching frames")
@@ -128,6 +157,9 @@ def main(argv=None):
     p = parser(__doc__.splitlines()[0], default_model=DEFAULT_BASE)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    p.add_argument("--encoder-shape", choices=sorted(ENCODER_SHAPES), default=None,
+                   help="replace the audio tower by a random encoder of this shape (speed only); report "
+                        "training-SHAPE.md")
     args = p.parse_args(argv)
     setup(args)
     batch_size = min(args.batch_size, 4) if args.quick else args.batch_size
@@ -136,8 +168,9 @@ def main(argv=None):
     results = {}
     with tempfile.TemporaryDirectory() as root:
         for stage in args.stages:
-            runner = StageStep(stage, args.model, rows, root)
+            runner = StageStep(stage, args.model, rows, root, ENCODER_SHAPES.get(args.encoder_shape))
             extra = RECIPE_FORWARD.get(stage, {})
+            encoder_params = sum(p.numel() for n, p in runner.model.named_parameters() if "audio_tower" in n)
             times = interleaved({"cache": lambda: runner.step(True, **extra),
                                  "no cache": lambda: runner.step(False, **extra),
                                  "encoder": runner.encode}, args.repeats)
@@ -146,6 +179,12 @@ def main(argv=None):
                               "no_cache_samples_per_s": batch_size / raw, "ratio": raw / cached,
                               "encoder_s": median(times["encoder"]), "runs": times}
     worst = min(r["ratio"] for r in results.values())
+    shape_note = ""
+    if args.encoder_shape:
+        shape_note = (f" The audio tower is replaced by a random encoder of {args.encoder_shape}'s shape "
+                      f"({encoder_params / 1e6:.0f}M parameters, 10-s windows) and the Bridge-Net's cross-attention "
+                      "resized to its width (`--encoder-shape`): timing only, the weights do not change the speed. "
+                      "The LLM and the rest of the Bridge-Net are the model's.")
     rows_md = [[s, r["cache_s"], r["no_cache_s"], r["encoder_s"], f"{r['cache_samples_per_s']:.2f}",
                 f"{r['no_cache_samples_per_s']:.2f}", f"**{r['ratio']:.2f}x**", verdict(r["ratio"], 4)]
                for s, r in results.items()]
@@ -159,7 +198,7 @@ def main(argv=None):
         f"autocast as the recipes; median of {args.repeats} interleaved steps per side after one warm-up step. "
         "Stage 1 is ATC + ATM + AGTG without the LLM; stage 2 the frozen LLM's loss through the soft prompt "
         "(the LM head on the answer tokens only, `logits_at_labels`, as its recipe); "
-        "instruct adds the instruction to bridge and prompt and LoRA rank 8 on the LLM.",
+        "instruct adds the instruction to bridge and prompt and LoRA rank 8 on the LLM." + shape_note,
         "",
         table(["stage", "step s, cache", "step s, no cache", "encoder s per batch", "samples/s with cache",
                "samples/s without", "ratio", "target 4x"], rows_md),
@@ -175,7 +214,7 @@ def main(argv=None):
         machine_note(info),
     ]
     data = {"machine": info, "model": args.model, "batch_size": batch_size, "repeats": args.repeats,
-            "results": results}
+            "encoder_shape": args.encoder_shape, "results": results}
 
     def plot(plt):
         fig, ax = plt.subplots(figsize=(6, 3.4))
@@ -192,8 +231,10 @@ def main(argv=None):
         ax.legend()
         return fig
 
-    return write_report("training", args.out, "Training throughput with and without the feature cache", sections,
-                        data, plot)
+    name, title = "training", "Training throughput with and without the feature cache"
+    if args.encoder_shape:
+        name, title = f"training-{args.encoder_shape}", f"{title}, with a {args.encoder_shape}-sized encoder"
+    return write_report(name, args.out, title, sections, data, plot)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ tiny random model (`--quick`). Timings are never asserted: the benchmarks report
 import importlib
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -65,3 +66,25 @@ def test_mint_bench_command(tiny_model_dir, tmp_path):
     assert (tmp_path / "flops.md").is_file()
     with pytest.raises(SystemExit, match="unknown benchmark"):
         main(["bench", "nope"])
+
+
+def test_training_benchmark_swaps_in_an_encoder_of_another_shape(tiny_model_dir):
+    """`--encoder-shape`: a random encoder of another width in the audio tower, the Bridge-Net's cross-attention
+    resized to it, every other weight kept, and the frames still flow to the queries."""
+    from benchmarks.training import with_encoder_shape
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+
+    model = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
+    shape = {"d_model": 48, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 64}
+    twin = with_encoder_shape(model, shape)
+    assert twin.model.audio_tower.config.d_model == 48 and len(twin.model.audio_tower.layers) == 1
+    assert twin.config.bridge_config.encoder_hidden_size == 48
+    assert not any(p.requires_grad for p in twin.model.audio_tower.parameters())
+    kept = [k for k in model.state_dict() if "audio_tower" not in k and "crossattention" not in k]
+    assert kept and all(torch.equal(twin.state_dict()[k], model.state_dict()[k]) for k in kept)
+    processor = MintProcessor.from_pretrained(tiny_model_dir)
+    audio = processor.prepare_audio([np.zeros(16000, dtype=np.float32)])
+    with torch.no_grad():
+        tokens = twin.model.get_audio_features(torch.from_numpy(audio["input_features"]),
+                                               torch.from_numpy(audio["feature_attention_mask"]))
+    assert tokens.shape[-1] == model.config.text_config.hidden_size and torch.isfinite(tokens).all()
