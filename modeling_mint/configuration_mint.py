@@ -115,6 +115,11 @@ class MintConfig(PreTrainedConfig):
             two-layer MLP into one LLM token (`num_query_tokens` must be 1); the prompt grows with the duration.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Std of the normal init of the queries and the new heads.
+        audio_tower_dtype (`str`, *optional*):
+            Run the frozen audio tower in `"float32"`, `"bfloat16"` or `"float16"` whatever the rest of the model
+            uses; `"auto"`: bfloat16 on CPUs with native bf16 matrix units (AVX512-BF16 or AMX), where Whisper
+            tiny.en's encoder runs about 1.7x faster and the first token's logits move by a few hundredths, else
+            float32. `None` leaves the tower in the model's dtype.
     """
 
     model_type = "mint"
@@ -136,6 +141,7 @@ class MintConfig(PreTrainedConfig):
     bridge_window_frames: int | None = None
     connector_type: str = "bridge"
     initializer_range: float = 0.02
+    audio_tower_dtype: str | None = None
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
@@ -171,6 +177,9 @@ class MintConfig(PreTrainedConfig):
             if audio_type != "whisper":
                 raise ValueError("a windowed Bridge-Net (bridge_window_frames) needs a Whisper encoder, whose frames "
                                  "the processor can count")
+        if self.audio_tower_dtype not in (None, "auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"audio_tower_dtype must be None, 'auto', 'float32', 'bfloat16' or 'float16', got "
+                             f"{self.audio_tower_dtype!r}")
         if self.connector_type not in ("bridge", "pooled"):
             raise ValueError(f"connector_type must be 'bridge' or 'pooled', got {self.connector_type!r}")
         if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):

@@ -146,6 +146,19 @@ def _build_audio_tower(audio_config) -> nn.Module:
     return AutoModel.from_config(audio_config)
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), where bf16 beats fp32."""
+    checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and check() for check in checks)
+
+
+def resolve_audio_tower_dtype(name: str | None) -> torch.dtype | None:
+    """`config.audio_tower_dtype` as a torch dtype; `None` keeps the tower as it is."""
+    if name == "auto":
+        return torch.bfloat16 if native_bf16_cpu() else torch.float32
+    return None if name is None else getattr(torch, name)
+
+
 def split_windows(frames: torch.Tensor, frame_mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """`(B, L, D)` frames and `(B, L)` mask cut into windows of `size` frames, the last padded (masked):
     `(B * n, size, D)`, `(B * n, size)` and `n`, the windows per clip."""
@@ -165,8 +178,13 @@ class MintAudioBridgeMixin:
         self.bridge = MintBridgeModel(config.bridge_config)
 
     def freeze_audio_tower(self):
+        """Frozen and in eval mode, in `config.audio_tower_dtype` when one is set (`encode_audio` casts its input
+        to the tower's dtype and the bridge casts the frames back to its own)."""
         self.audio_tower.requires_grad_(False)
         self.audio_tower.eval()
+        dtype = resolve_audio_tower_dtype(getattr(self.config, "audio_tower_dtype", None))
+        if dtype is not None:
+            self.audio_tower.to(dtype)
 
     def train(self, mode: bool = True):
         """Frozen towers (audio, and the LLM where there is one) stay in eval mode, no dropout, while the bridge

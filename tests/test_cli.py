@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from training.cli import main
 
@@ -55,6 +56,25 @@ def test_run_a_folder_in_batches_matches_one_by_one(tiny_model_dir, tmp_path, ca
         main(["run", record["audio"], "--batch-size", "1", *common])
         alone = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert alone == record
+
+
+def test_run_with_the_audio_tower_in_bf16(tiny_model_dir, wav_file, capsys, monkeypatch):
+    """`--audio-tower-dtype` reaches the model's config through the pipeline's `model_kwargs`."""
+    import transformers
+
+    seen = []
+    original = transformers.pipeline
+
+    def spy(*args, **kwargs):
+        pipe = original(*args, **kwargs)
+        seen.append({p.dtype for p in pipe.model.model.audio_tower.parameters()})
+        return pipe
+
+    monkeypatch.setattr(transformers, "pipeline", spy)
+    assert main(["run", str(wav_file), "--model", str(tiny_model_dir), "--audio-tower-dtype", "bfloat16",
+                 "--max-new-tokens", "2", "--json", "--quiet"]) == 0
+    assert seen == [{torch.bfloat16}]
+    assert "text" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
 def test_run_refuses_an_empty_folder_and_bad_batch_size(tiny_model_dir, tmp_path):

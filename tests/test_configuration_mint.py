@@ -47,6 +47,7 @@ def test_window_derived_per_encoder():
         ({"audio_token_index": 10**9}, "outside the LLM vocabulary"),
         ({"audio_config": {"model_type": "whisper", "max_source_positions": 50}, "audio_window_size": 64}, "must equal"),
         ({"audio_config": {"model_type": "bert"}}, "unsupported audio encoder"),
+        ({"audio_tower_dtype": "int8"}, "audio_tower_dtype"),
     ],
 )
 def test_inconsistent_sizes_raise(kwargs, message):

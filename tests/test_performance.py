@@ -88,3 +88,33 @@ def test_training_benchmark_swaps_in_an_encoder_of_another_shape(tiny_model_dir)
         tokens = twin.model.get_audio_features(torch.from_numpy(audio["input_features"]),
                                                torch.from_numpy(audio["feature_attention_mask"]))
     assert tokens.shape[-1] == model.config.text_config.hidden_size and torch.isfinite(tokens).all()
+
+
+@pytest.mark.parametrize("name, expected", [("bfloat16", torch.bfloat16), ("float32", torch.float32),
+                                            ("auto", None)])
+def test_audio_tower_dtype_survives_loading_and_keeps_the_answer_close(tiny_model_dir, name, expected):
+    """`audio_tower_dtype` puts the frozen encoder in its dtype after `from_pretrained` (which replaces the
+    parameters); the rest stays float32, and the first token's logits move little."""
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+    from modeling_mint.modeling_mint import native_bf16_cpu
+
+    expected = expected or (torch.bfloat16 if native_bf16_cpu() else torch.float32)
+    reference = MintForConditionalGeneration.from_pretrained(tiny_model_dir).eval()
+    model = MintForConditionalGeneration.from_pretrained(tiny_model_dir, audio_tower_dtype=name).eval()
+    assert model.config.audio_tower_dtype == name
+    assert {p.dtype for p in model.model.audio_tower.parameters()} == {expected}
+    assert {p.dtype for n, p in model.named_parameters() if "audio_tower" not in n} == {torch.float32}
+    processor = MintProcessor.from_pretrained(tiny_model_dir)
+    inputs = processor(text=f"{processor.audio_token} Describe.", audio=np.sin(np.arange(32000) / 9).astype(np.float32),
+                       sampling_rate=16000)
+    with torch.no_grad():
+        fast, slow = model(**inputs).logits[:, -1], reference(**inputs).logits[:, -1]
+    assert fast.dtype == torch.float32 and torch.isfinite(fast).all()
+    torch.testing.assert_close(fast, slow, atol=0.1, rtol=0.05)
+
+
+def test_audio_tower_dtype_unset_keeps_the_loading_dtype(tiny_model_dir):
+    from modeling_mint import MintForConditionalGeneration
+
+    model = MintForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.bfloat16)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}

@@ -84,7 +84,9 @@ def _run(args) -> int:
     if args.batch_size < 1:
         raise SystemExit(f"mint run: --batch-size must be at least 1, got {args.batch_size}")
     files = audio_files(args.audio)
-    pipe = pipeline("audio-text-to-text", model=args.model, trust_remote_code=True, device=args.device)
+    model_kwargs = {"audio_tower_dtype": args.audio_tower_dtype} if args.audio_tower_dtype else {}
+    pipe = pipeline("audio-text-to-text", model=args.model, trust_remote_code=True, device=args.device,
+                    model_kwargs=model_kwargs)
     failed = 0
     with tqdm(total=len(files), unit="clip", desc="mint run", disable=len(files) < 2 or args.quiet) as bar:
         for start in range(0, len(files), args.batch_size):
@@ -252,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--device", default=None, help="e.g. cpu, cuda:0")
     p.add_argument("--batch-size", type=int, default=8, help="clips generated together")
+    p.add_argument("--audio-tower-dtype", choices=["auto", "bfloat16", "float32"], default=None,
+                   help="the audio encoder's dtype (auto: bfloat16 on CPUs with native bf16, faster to the first "
+                        "token; default: the model's config)")
     p.add_argument("--json", action="store_true", help="one JSON object per line (JSON lines), as each batch ends")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
