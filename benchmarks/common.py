@@ -72,8 +72,29 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def other_cpu_busy(seconds: float = 1.0) -> float | None:
+    """Share of all cores busy with other processes over `seconds` (from `/proc/stat`, this process's own time
+    taken out): whether the machine was idle when a benchmark started. The load average cannot tell, as it still
+    counts the previous benchmark of the same run for a minute after it ends."""
+    import time
+
+    def sample():
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4], sum(os.times()[:2])
+
+    try:
+        total0, idle0, own0 = sample()
+        time.sleep(seconds)
+        total1, idle1, own1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    busy = (total1 - total0) - (idle1 - idle0) - (own1 - own0) * ticks
+    return round(max(0.0, busy / max(total1 - total0, 1)), 3)
+
+
 def machine() -> dict:
-    """CPU model, cores, threads used, load when the run started, library versions."""
+    """CPU model, cores, threads used, how busy the machine was when the run started, library versions."""
     cpu = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -87,16 +108,19 @@ def machine() -> dict:
     import transformers
 
     return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "load_average": [round(x, 2) for x in os.getloadavg()], "torch": torch.__version__,
+            "load_average": [round(x, 2) for x in os.getloadavg()], "other_cpu_busy": other_cpu_busy(),
+            "torch": torch.__version__,
             "transformers": transformers.__version__}
 
 
 def machine_note(info: dict) -> str:
-    load = info["load_average"][0]
-    busy = load >= 0.5 * info["cores"]
+    other = info.get("other_cpu_busy")
+    if other is None:  # reports written before it was measured
+        busy, state = info["load_average"][0] >= 0.5 * info["cores"], f"load average {info['load_average'][0]}"
+    else:
+        busy, state = other > 0.25, f"{other:.0%} of the cores busy with other processes"
     return (f"Machine: {info['cpu']} ({', '.join(info['isa'])}), {info['cores']} cores, {info['torch_threads']} torch "
-            f"thread(s), load average {load} at the start; torch {info['torch']}, transformers "
-            f"{info['transformers']}. "
+            f"thread(s), {state} at the start; torch {info['torch']}, transformers {info['transformers']}. "
             + ("Other work was running on the machine: absolute numbers are low and noisy, the ratios (all sides "
                "interleaved in one run, medians of the repeats) are what to read." if busy else
                "Nothing else was running. The ratios (all sides interleaved in one run, medians of the repeats) "

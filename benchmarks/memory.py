@@ -2,7 +2,7 @@
 
     python -m benchmarks.memory [--model models/mint-tiny-base]
 
-Each case runs in a fresh subprocess and reports `resource.getrusage(RUSAGE_SELF).ru_maxrss` after loading the
+Each case runs in a fresh subprocess and reports its peak RSS (`VmHWM` of `/proc/self/status`) after loading the
 model and again at the end (the peak over the whole process). Inference: generate exactly `--new-tokens` tokens for
 one 30-s clip. Training: one step of the stage at batch `--batch-size` on cached encoder frames (as the stages train),
 bf16 autocast, AdamW.
@@ -23,6 +23,14 @@ CASES = ("inference", "stage1", "stage2", "instruct")
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS. `VmHWM` belongs to the process's own address space; `ru_maxrss` would carry the
+    peak of the process that forked it (a `mint bench` that ran other benchmarks first) across the exec."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -80,7 +88,7 @@ def main(argv=None):
         "",
         f"Model `{args.model}`, fp32 weights. Inference: one {args.seconds:g}-s real clip, exactly {new_tokens} new "
         f"tokens. Training: one step at batch {batch_size} on cached frames, bf16 autocast, AdamW (the optimizer "
-        "state is allocated on the first step). Each case in its own process; `ru_maxrss`.",
+        "state is allocated on the first step). Each case in its own process; peak RSS is `VmHWM`.",
         "",
         table(["case", "after imports MB", "after loading MB", "peak MB", "peak - loaded MB"], rows),
         "",
