@@ -164,13 +164,13 @@ def main(argv=None):
                             f"3x {verdict(results[at][name]['ttft_ratio'], 3)}" for name in dense_names) + "."]
     if "dense k=2" in sides:
         headline.append(
-            "`dense` is the trained baseline of the evaluation (4 encoder frames per LLM token); `dense k=2` is the "
-            "same projector at Qwen2-Audio's rate (its encoder output pooled by 2: 25 tokens per second) around the "
-            "same encoder and LLM, with the k=4 projection's weights: it is not trained at k=2, which speed does not "
-            "depend on.")
+            f"k={stride('dense')} is the dense baseline trained for the evaluation ({stride('dense')} encoder frames "
+            "averaged per LLM token); k=2 is the same projector at Qwen2-Audio's rate (its encoder output pooled by "
+            f"2: 25 tokens per second) around the same encoder and LLM, with the k={stride('dense')} projection's "
+            "weights: it is not trained at k=2, which speed does not depend on.")
     headline.append(
         f"The shared Whisper encoder is {results[at]['encoder_s'] / results[at]['MINT']['ttft_s']:.0%} of MINT's time "
-        f"to first token at {at:g} s; without it the ratio to `dense` would be "
+        f"to first token at {at:g} s; without it the ratio to k={stride('dense')} would be "
         f"{results[at]['dense']['ttft_ratio_without_encoder']:.2f}x, so the encoder is what caps it.")
     sections = [
         " ".join(headline),
