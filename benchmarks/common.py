@@ -175,7 +175,8 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_report(name: str, out: str | Path, title: str, sections: list[str], data: dict, plot) -> dict:
+def write_report(name: str, out: str | Path, title: str, sections: list[str], data: dict, plot,
+                 command: str | None = None) -> dict:
     """`NAME.md`, `NAME.json` and `NAME.png` (drawn by `plot(ax_or_fig_factory)`) in `out`; returns their paths."""
     import matplotlib
 
@@ -189,7 +190,7 @@ def write_report(name: str, out: str | Path, title: str, sections: list[str], da
     fig.tight_layout()
     fig.savefig(paths["png"], dpi=110)
     plt.close(fig)
-    command = f"python -m benchmarks.{name}"
+    command = command or f"python -m benchmarks.{name}"
     body = [f"# {title}", "", f"`{command}` ({time.strftime('%Y-%m-%d')})", "", *sections, "",
             f"![{name}]({name}.png)", ""]
     paths["md"].write_text("\n".join(body))
