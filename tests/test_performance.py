@@ -45,7 +45,7 @@ def test_logits_at_labels_is_ignored_without_labels():
     torch.testing.assert_close(model(**inputs, logits_at_labels=True).logits, model(**inputs).logits)
 
 
-BENCHMARKS = ["latency", "batching", "training", "memory", "flops", "profile"]
+BENCHMARKS = ["latency", "batching", "training", "feature_cache", "memory", "flops", "profile"]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)

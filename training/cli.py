@@ -168,7 +168,7 @@ def _demo(args) -> int:
     )
 
 
-BENCHMARKS = ("latency", "batching", "training", "memory", "flops", "profile")
+BENCHMARKS = ("latency", "batching", "training", "feature_cache", "memory", "flops", "profile")
 
 
 def _bench(args) -> int:
