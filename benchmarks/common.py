@@ -97,11 +97,9 @@ def machine() -> dict:
     """CPU model, cores, threads used, how busy the machine was when the run started, library versions."""
     cpu = platform.processor()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        flags = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags"))
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), cpu)
+        flags = next(ln for ln in lines if ln.startswith("flags"))
         isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f" {f}" in flags]
     except (OSError, StopIteration):
         isa = []
@@ -109,8 +107,7 @@ def machine() -> dict:
 
     return {"cpu": cpu, "isa": isa, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "load_average": [round(x, 2) for x in os.getloadavg()], "other_cpu_busy": other_cpu_busy(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__}
+            "torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def machine_note(info: dict) -> str:

@@ -13,8 +13,8 @@ from benchmarks.common import interleaved, machine, machine_note, median, parser
 
 def main(argv=None):
     from modeling_mint import MintForConditionalGeneration, MintProcessor
+    from benchmarks.training import asterisk_rows
     from training.common import feature_cache
-    from training.data import asterisk_pairs
     from training.features import load_frames
 
     p = parser(__doc__.splitlines()[0])
@@ -24,12 +24,7 @@ def main(argv=None):
     n = min(args.clips, 4) if args.quick else args.clips
     model = MintForConditionalGeneration.from_pretrained(args.model).eval()
     processor = MintProcessor.from_pretrained(args.model)
-    try:
-        sources = [pair["audio"] for pair in asterisk_pairs()[:n]]
-    except FileNotFoundError:  # no Asterisk package: tones
-        from benchmarks.common import real_clips
-
-        sources = [{"array": a, "sampling_rate": 16000} for a in real_clips(n)]
+    sources = [row["audio"] for row in asterisk_rows(n)]
     info = machine()
     with tempfile.TemporaryDirectory() as root:
         counter = iter(range(10**6))

@@ -48,7 +48,7 @@ def main(argv=None):
     p.add_argument("--matmul-size", type=int, default=2048)
     args = p.parse_args(argv)
     setup(args)
-    from benchmarks.training import RECIPE_FORWARD, StageStep, asterisk_rows
+    from benchmarks.training import StageStep, asterisk_rows, recipe_forward
     from modeling_mint import MintForConditionalGeneration, MintProcessor
 
     batch_size, new_tokens = (4, 4) if args.quick else (args.batch_size, args.new_tokens)
@@ -65,7 +65,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as root:
         stage2 = StageStep("stage2", args.model, asterisk_rows(batch_size), root)
         workloads = {
-            "stage-2 training step (bf16 autocast)": lambda: stage2.step(True, **RECIPE_FORWARD["stage2"]),
+            "stage-2 training step (bf16 autocast)": lambda: stage2.step(True, **recipe_forward("stage2")),
             "inference: prefill + first token": lambda: generate(1),
             f"inference: {new_tokens} new tokens": lambda: generate(new_tokens),
         }

@@ -36,8 +36,15 @@ ENCODER_SHAPES = {
     "whisper-large-v2": {"d_model": 1280, "encoder_layers": 32, "encoder_attention_heads": 20,
                          "encoder_ffn_dim": 5120},
 }
-# What a stage's Trainer adds to the forward by default (stage 2: the LM head on the answer tokens only).
-RECIPE_FORWARD = {"stage2": {"logits_at_labels": True}}
+
+
+def recipe_forward(stage: str) -> dict:
+    """What a stage's Trainer adds to the model's forward by default (stage 2: `logits_at_labels`, its recipe's)."""
+    if stage != "stage2":
+        return {}
+    from training.pretrain_generative import Stage2Recipe
+
+    return {"logits_at_labels": Stage2Recipe.__dataclass_fields__["logits_at_labels"].default}
 
 
 def with_encoder_shape(model, shape: dict):
@@ -110,17 +117,12 @@ class StageStep:
     @staticmethod
     def _lora(model):
         """The instruct recipe's LoRA (rank 8 on the LLM's linear layers, the connector trained beside it)."""
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        from training.sft import LLM_LINEAR
+        from training.sft import freeze_peft_bridge_word_embeddings, llm_lora_config
 
-        connector = [n for n in ("query_tokens", "bridge", "language_projection", "multi_modal_projector")
-                     if hasattr(model.model, n)]
-        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=LLM_LINEAR,
-                                                 modules_to_save=connector))
-        for name, parameter in model.named_parameters():
-            if ".bridge." in name and ".word_embeddings." in name:
-                parameter.requires_grad_(False)
+        model = get_peft_model(model, llm_lora_config(model, rank=8, alpha=16))
+        freeze_peft_bridge_word_embeddings(model)
         return model
 
     def batch(self, cached: bool) -> dict:
@@ -169,7 +171,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as root:
         for stage in args.stages:
             runner = StageStep(stage, args.model, rows, root, ENCODER_SHAPES.get(args.encoder_shape))
-            extra = RECIPE_FORWARD.get(stage, {})
+            extra = recipe_forward(stage)
             encoder_params = sum(p.numel() for n, p in runner.model.named_parameters() if "audio_tower" in n)
             times = interleaved({"cache": lambda: runner.step(True, **extra),
                                  "no cache": lambda: runner.step(False, **extra),

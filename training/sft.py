@@ -29,6 +29,22 @@ class InstructRecipe(Stage2Recipe):
     lora_alpha: int = field(default=16)
 
 
+def llm_lora_config(model, rank: int, alpha: int):
+    """LoRA on the LLM's linear layers; the connector (queries, Bridge-Net, projection) trains beside the adapter."""
+    from peft import LoraConfig
+
+    connector = [name for name in ("query_tokens", "bridge", "language_projection", "multi_modal_projector")
+                 if hasattr(model.model, name)]
+    return LoraConfig(r=rank, lora_alpha=alpha, target_modules=LLM_LINEAR, modules_to_save=connector)
+
+
+def freeze_peft_bridge_word_embeddings(model):
+    """PEFT's trainable copy of the bridge unfreezes BERT's word embeddings: freeze them again."""
+    for name, parameter in model.named_parameters():
+        if ".bridge." in name and ".word_embeddings." in name:
+            parameter.requires_grad_(False)
+
+
 def save_llm_adapter(model, out: Path):
     """The LoRA matrices alone as a PEFT adapter folder (`PeftModel.from_pretrained` loads it onto a MINT model):
     the bridge copies PEFT trains beside them ship in the bridge file instead."""
@@ -56,20 +72,11 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     model, processor, train, evaluation, collator = build(recipe, args)
     if recipe.stage2_weights:
         load_trained_bridge(model, Path(recipe.stage2_weights))
-    peft_config = None
-    if recipe.lora_rank:
-        from peft import LoraConfig
-
-        connector = [name for name in ("query_tokens", "bridge", "language_projection", "multi_modal_projector")
-                     if hasattr(model.model, name)]  # trained beside the adapter
-        peft_config = LoraConfig(r=recipe.lora_rank, lora_alpha=recipe.lora_alpha, target_modules=LLM_LINEAR,
-                                 modules_to_save=connector)
+    peft_config = llm_lora_config(model, recipe.lora_rank, recipe.lora_alpha) if recipe.lora_rank else None
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
                          data_collator=collator, processing_class=processor, peft_config=peft_config)
     if peft_config and recipe.freeze_bridge_word_embeddings:
-        for name, parameter in trainer.model.named_parameters():
-            if ".bridge." in name and ".word_embeddings." in name:  # PEFT's copy of the bridge unfreezes them
-                parameter.requires_grad_(False)
+        freeze_peft_bridge_word_embeddings(trainer.model)
 
     def merged(model):
         """The adapter saved for shipping, then LoRA merged into the LLM; PEFT's trainable copy of the bridge keeps
