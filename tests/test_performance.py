@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import ROOT
 from tests.test_modeling_mint import MintModelTester, make
 
 
@@ -118,3 +119,32 @@ def test_audio_tower_dtype_unset_keeps_the_loading_dtype(tiny_model_dir):
 
     model = MintForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.bfloat16)
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def test_memory_peak_is_the_childs_own_not_its_parents():
+    """The memory benchmark measures each case in a child process; a parent that has touched 1.5 GB must not lift
+    the child's reported peak (`ru_maxrss` carries it across fork and exec, `VmHWM` does not)."""
+    import subprocess
+    import sys
+
+    block = np.ones(1_500_000_000, dtype=np.uint8)  # touched pages: resident in this process
+    code = "import benchmarks.memory as m; print(m._peak_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(ROOT)).stdout
+    assert block[-1] == 1 and float(out.split()[-1]) < 1000
+
+
+def test_other_cpu_busy_sees_another_process_spinning():
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks.common import other_cpu_busy
+
+    spin = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
+    spinner = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        busy = other_cpu_busy(1.0)
+    finally:
+        spinner.wait()
+    assert busy is not None and 0.6 / os.cpu_count() <= busy <= 1.0
