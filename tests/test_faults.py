@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.test_training import common, recipe, small_corpus  # noqa: F401  (small_corpus is a fixture)
 from training.cli import main
+from training.corpus import QUICK_SOURCES
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -161,7 +162,8 @@ def test_corpus_build_killed_midway_leaves_the_old_corpus(small_corpus, tmp_path
     shutil.copytree(small_corpus, out)
     before = {split: len(ds) for split, ds in load_from_disk(str(out)).items()}
     log = tmp_path / "build.log"
-    proc = start(["-m", "training.cli", "data", "build", "--out", str(out), "--max-per-source", "6"], log)
+    proc = start(["-m", "training.cli", "data", "build", "--out", str(out), "--max-per-source", "6", "--sources",
+                  *QUICK_SOURCES], log)
     kill_when(proc, lambda: "reading audio" in log.read_text() or any(tmp_path.glob(".mint-corpus-*/generated/*")),
               log)
     assert {split: len(ds) for split, ds in load_from_disk(str(out)).items()} == before
@@ -229,6 +231,6 @@ def test_corpus_on_a_full_disk(small_corpus, tmp_path, monkeypatch):  # noqa: F8
 
     monkeypatch.setattr(DatasetDict, "save_to_disk", save_to_disk)
     with pytest.raises(OSError, match="No space left on device"):
-        build(out, max_per_source=2)
+        build(out, max_per_source=2, sources=QUICK_SOURCES)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]  # no work folder left
     assert load_from_disk(str(out))["train"].num_rows > 0

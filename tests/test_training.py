@@ -10,12 +10,12 @@ import yaml
 from safetensors.torch import load_file
 
 from training.cli import main
-from training.corpus import build
+from training.corpus import QUICK_SOURCES, build
 
 
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
-    out, _ = build(tmp_path_factory.mktemp("corpus") / "corpus", max_per_source=8)
+    out, _ = build(tmp_path_factory.mktemp("corpus") / "corpus", max_per_source=8, sources=QUICK_SOURCES)
     return out
 
 

@@ -105,9 +105,11 @@ def _run(args) -> int:
 def _data_build(args) -> int:
     from training.corpus import build
 
-    out, stats = build(args.out, max_per_source=args.max_per_source, seed=args.seed)
-    print(json.dumps({"out": str(out), **{k: stats[k] for k in ("clips", "real_clips", "generated_clips",
-                                                                  "build_seconds", "disk_bytes", "missing_sources")}}))
+    out, stats = build(args.out, max_per_source=args.max_per_source, seed=args.seed, sources=args.sources)
+    keys = ("clips", "real_clips", "generated_clips", "real_speech_hours", "english_speech_hours",
+            "english_speech_sources", "speakers", "english_speakers", "labelled_sound_clips", "sound_labels", "sources",
+            "held_out_sources", "build_seconds", "disk_bytes", "missing_sources")
+    print(json.dumps({"out": str(out), **{k: stats[k] for k in keys}}))
     return 0
 
 
@@ -221,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output folder (DatasetDict.save_to_disk)")
     b.add_argument("--max-per-source", type=int, default=None, help="cap clips per source (quick builds)")
     b.add_argument("--seed", type=int, default=0, help="seed of the generated clips")
+    b.add_argument("--sources", nargs="+", default=None,
+                   help="build only these sources (default all: see training.corpus.ALL_SOURCES)")
     b.set_defaults(func=_data_build)
 
     p = sub.add_parser("train", help="train one stage from a recipe; other --key value pairs override it")

@@ -1,13 +1,16 @@
 """The offline corpus: real recordings from Debian packages, plus espeak-ng / sox clips whose content is known exactly,
 as a `datasets.DatasetDict` with one schema for every source.
 
-    mint data build --out data/mint-corpus          # ~12k real + ~1.4k generated clips, a few minutes on 2 cores
+    mint data build --out data/mint-corpus          # every source; --sources to choose
 
-Columns: audio, text, task, instruction, source, license, split, language, clip_id. Splits are deterministic, by
-source file (a Tux Paint stamp's sound and its spoken descriptions stay together).
+Columns: audio, text, task, instruction, source, license, split, language, clip_id, speaker, held_out. Splits are
+deterministic, by source file (a Tux Paint stamp's sound and its spoken descriptions stay together) and, for the
+speech of the corpus v2 sources, by speaker; whole held-out sources go to "test". The v2 sources (more languages,
+game speech, sound effects, instruments, more synthetic voices) live in `training/sources/`, each optional.
 """
 
 import hashlib
+import io
 import json
 import random
 import re
@@ -55,11 +58,13 @@ def pick(options: list[str], key: str) -> str:
     return options[int(hashlib.md5(key.encode()).hexdigest(), 16) % len(options)]
 
 
-def row(path, text, task, source, key, language="en", instruction=None) -> dict:
+def row(path, text, task, source, key, language="en", instruction=None, license=None, speaker="") -> dict:
+    """One corpus row; `speaker` names an identifiable real speaker ("" when unknown or synthetic)."""
     return {
-        "audio": str(path), "text": text, "task": task, "source": source, "license": LICENSES[source],
+        "audio": str(path), "text": text, "task": task, "source": source, "license": license or LICENSES[source],
         "split": split_of(f"{source}/{key}"), "language": language, "clip_id": f"{source}/{key}",
         "instruction": instruction or pick(INSTRUCTIONS[task], f"{source}/{key}/{task}"),
+        "speaker": speaker, "held_out": False,
     }
 
 
@@ -67,7 +72,8 @@ def row(path, text, task, source, key, language="en", instruction=None) -> dict:
 def asterisk_rows() -> list[dict]:
     """The prompts keep the split `asterisk_pairs` gives them, which stage 1 and the Whisper checks also use."""
     return [{**row(p["audio"], p["text"], "transcription", "asterisk",
-                   Path(p["audio"]).relative_to(ASTERISK_SOUNDS).as_posix()), "split": p["split"]}
+                   Path(p["audio"]).relative_to(ASTERISK_SOUNDS).as_posix(), speaker="asterisk/allison"),
+             "split": p["split"]}
             for p in asterisk_pairs()]
 
 
@@ -295,35 +301,134 @@ def generated_rows(folder: Path, seed: int = 0, limit: int | None = None) -> lis
 
 
 # ---- build --------------------------------------------------------------------------------------------------------
+# The corpus v2 sources build their rows with `row` above, so they are imported here, after it.
+from training.sources.asterisk import asterisk_language_rows  # noqa: E402
+from training.sources.effects import effect_rows  # noqa: E402
+from training.sources.instruments import instrument_rows  # noqa: E402
+from training.sources.packages import PackageUnavailable  # noqa: E402
+from training.sources.voices import VOICES, voice_rows  # noqa: E402
+
 REAL_SOURCES = {
     "asterisk": asterisk_rows,
     "ktuberling": ktuberling_rows,
     "klettres": klettres_rows,
     "tuxpaint": tuxpaint_rows,
     "freedesktop": freedesktop_rows,
+    "asterisk-languages": asterisk_language_rows,
+    "0ad": lambda: effect_rows("0ad"),
+    "megaglest": lambda: effect_rows("megaglest"),
+    "supertuxkart": lambda: effect_rows("supertuxkart"),
+    "instruments": instrument_rows,
 }
+# Whole sources no training stage sees: every row goes to "test", for the tasks named.
+HELD_OUT_SOURCES = {
+    "drascula": "English transcription: a whole game, its voice actors unheard in training",
+    "megaglest": "sound classification and captioning: a whole sound pack",
+    "asterisk-it": "transcription and language identification: a whole language's voice",
+}
+SYNTHETIC_SOURCES = {"generated", "synthetic-voices"}
+SPEECH_TASKS = {"transcription", "spoken_word", "letter", "language_id"}
+WORD_SOURCES = {"alsa"}  # spoken channel names ("Front Left"): speech, but not sentences
+SOUND_TASKS = {"classification", "captioning"}
+ALL_SOURCES = [*REAL_SOURCES, "games", "generated", "synthetic-voices"]
+# The first corpus's sources: installed by `make setup`, built in a minute (quick builds and tests).
+QUICK_SOURCES = ["asterisk", "ktuberling", "klettres", "tuxpaint", "freedesktop", "generated"]
+# An optional source that cannot be fetched or run is reported missing, with the reason, never fatal.
+UNAVAILABLE = (PackageUnavailable, FileNotFoundError, OSError, ImportError, RuntimeError,
+               subprocess.CalledProcessError)
 
 
-def collect_rows(work: Path, max_per_source: int | None = None, seed: int = 0) -> tuple[list[dict], list[str]]:
-    rows, missing = [], []
+def speaker_splits(rows: list[dict]) -> None:
+    """Game speech goes to splits by speaker, so no voice actor is in two splits: each game's busiest speaker (the
+    hero) trains, the others follow the md5 of their name; lines whose speaker the script does not name train."""
+    by_source = {}
+    for r in rows:
+        by_source.setdefault(r["source"], Counter())[r["speaker"]] += 1
+    for r in rows:
+        busiest = by_source[r["source"]].most_common(1)[0][0]
+        if r["speaker"] == busiest or r["speaker"].endswith("/unidentified"):
+            r["split"] = "train"
+        else:
+            r["split"] = split_of(f"speaker/{r['speaker']}")
+
+
+def game_rows() -> tuple[list[dict], dict]:
+    """Verified voice-acted game speech (`training.sources.games`), split by speaker."""
+    from training.sources.games import game_speech_rows
+
+    found, stats = game_speech_rows()
+    rows = []
+    for r in found:
+        rows.append({**r, "split": "", "held_out": False, "speaker": r.get("speaker", "")})
+    speaker_splits(rows)
+    return rows, stats
+
+
+def collect_rows(work: Path, max_per_source: int | None = None, seed: int = 0,
+                 sources: list[str] | None = None) -> tuple[list[dict], list[str], dict]:
+    """Rows of the chosen `sources` (all when None), the sources missing, and details: why a source is missing
+    and the games' pairing verification."""
+    wanted = set(ALL_SOURCES if sources is None else sources)
+    unknown = wanted - set(ALL_SOURCES)
+    if unknown:
+        raise ValueError(f"unknown corpus sources {sorted(unknown)}; known: {ALL_SOURCES}")
+    rows, missing, details = [], [], {"missing_reasons": {}, "games": {}}
+
+    def cap(found):
+        if max_per_source is None:
+            return found
+        return sorted(found, key=lambda r: hashlib.md5(r["clip_id"].encode()).hexdigest())[:max_per_source]
+
+    def unavailable(name, error):
+        missing.append(name)
+        details["missing_reasons"][name] = f"{type(error).__name__}: {error}"[:300]
+
     for name, collect in REAL_SOURCES.items():
+        if name not in wanted:
+            continue
         try:
             found = collect()
-        except (FileNotFoundError, OSError):
-            found = []
+        except UNAVAILABLE as error:
+            unavailable(name, error)
+            continue
         if not found:
-            missing.append(name)
-        if max_per_source is not None:
-            found = sorted(found, key=lambda r: hashlib.md5(r["clip_id"].encode()).hexdigest())[:max_per_source]
-        rows += found
-    rows += generated_rows(work / "generated", seed, limit=max_per_source)
-    if not any((FORTUNES / name).is_file() for name in FORTUNE_FILES):
-        missing.append("fortunes")
-    return rows, missing
+            unavailable(name, FileNotFoundError("no clips found"))
+        rows += cap(found)
+    if "games" in wanted:
+        try:
+            found, details["games"] = game_rows()
+        except UNAVAILABLE as error:
+            unavailable("games", error)
+        else:
+            for game, stats in details["games"].items():
+                if "missing" in stats:
+                    unavailable(game, FileNotFoundError(stats["missing"]))
+            rows += cap(found)
+    if "generated" in wanted:
+        rows += generated_rows(work / "generated", seed, limit=max_per_source)
+        if not any((FORTUNES / name).is_file() for name in FORTUNE_FILES):
+            missing.append("fortunes")
+    if "synthetic-voices" in wanted:
+        try:
+            per_voice = None if max_per_source is None else max(1, max_per_source // len(VOICES))
+            rows += voice_rows(seed=seed) if per_voice is None else voice_rows(per_voice, seed)
+        except UNAVAILABLE as error:
+            unavailable("synthetic-voices", error)
+    for r in rows:
+        r.setdefault("speaker", "")
+        r["held_out"] = r["source"] in HELD_OUT_SOURCES
+        if r["held_out"]:
+            r["split"] = "test"
+    return rows, missing, details
 
 
-def build(out: str | Path, max_per_source: int | None = None, seed: int = 0):
+COLUMNS = ("audio", "text", "task", "instruction", "source", "license", "split", "language", "clip_id", "speaker",
+           "held_out")
+
+
+def build(out: str | Path, max_per_source: int | None = None, seed: int = 0, sources: list[str] | None = None):
     """Build the corpus into `out` (a `DatasetDict.save_to_disk` folder with a dataset card)."""
+    import soundfile as sf
     from datasets import Audio, Dataset, DatasetDict
 
     out = Path(out)
@@ -331,20 +436,29 @@ def build(out: str | Path, max_per_source: int | None = None, seed: int = 0):
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".mint-corpus-", dir=out.parent))
     try:
-        rows, missing = collect_rows(work, max_per_source, seed)
+        rows, missing, details = collect_rows(work, max_per_source, seed, sources)
         if not rows:
             raise FileNotFoundError("no audio sources found; run `make setup` (as root) to install them")
+        durations = {}
         for r in tqdm(rows, desc="reading audio"):
-            r["audio"] = {"path": Path(r["audio"]).name, "bytes": Path(r["audio"]).read_bytes()}
+            path = Path(r["audio"])
+            data = path.read_bytes()
+            if str(path) not in durations:
+                try:
+                    durations[str(path)] = sf.info(io.BytesIO(data)).duration
+                except (RuntimeError, sf.LibsndfileError):
+                    durations[str(path)] = 0.0  # a format libsndfile cannot size; `datasets` still decodes it
+            r["clip"], r["seconds"] = str(path), durations[str(path)]
+            r["audio"] = {"path": path.name, "bytes": data}
         splits = {}
         for split in ("train", "validation", "test"):
             chosen = [r for r in rows if r["split"] == split]
-            columns = {key: [r[key] for r in chosen] for key in rows[0]}
+            columns = {key: [r[key] for r in chosen] for key in COLUMNS}
             splits[split] = Dataset.from_dict(columns).cast_column("audio", Audio())
         corpus = DatasetDict(splits)
         staging = work / "dataset"
         corpus.save_to_disk(str(staging))
-        stats = corpus_stats(rows, missing, time.time() - start, staging)
+        stats = corpus_stats(rows, missing, time.time() - start, staging, details)
         (staging / "README.md").write_text(dataset_card(stats))
         (staging / "stats.json").write_text(json.dumps(stats, indent=2))
         if out.exists():  # moved aside whole (into `work`, removed below), never half-deleted in place
@@ -355,15 +469,53 @@ def build(out: str | Path, max_per_source: int | None = None, seed: int = 0):
     return out, stats
 
 
-def corpus_stats(rows, missing, seconds, folder: Path) -> dict:
-    real = [r for r in rows if r["source"] != "generated"]
+def _hours(rows) -> float:
+    return round(sum({r["clip"]: r["seconds"] for r in rows}.values()) / 3600, 3)
+
+
+def corpus_stats(rows, missing, seconds, folder: Path, details: dict | None = None) -> dict:
+    """Counts for the card and the command's JSON line. Rows carry `clip` (the audio file: one clip, whatever number
+    of tasks it serves) and `seconds`."""
+    details = details or {"missing_reasons": {}, "games": {}}
+    real = [r for r in rows if r["source"] not in SYNTHETIC_SOURCES]
+    speech = [r for r in real if r["task"] in SPEECH_TASKS]
+    english = [r for r in real if r["task"] == "transcription" and r["language"].split("-")[0] == "en"
+               and r["source"] not in WORD_SOURCES]
+    sounds = [r for r in real if r["task"] in SOUND_TASKS]
+    named = {r["speaker"] for r in real if r["speaker"] and not r["speaker"].endswith("/unidentified")}
+    english_named = {r["speaker"] for r in english if r["speaker"] and not r["speaker"].endswith("/unidentified")}
+    per_source = {}
+    for source in sorted({r["source"] for r in rows}):
+        mine = [r for r in rows if r["source"] == source]
+        per_source[source] = {
+            "clips": len({r["clip"] for r in mine}), "rows": len(mine), "hours": _hours(mine),
+            "speakers": len({r["speaker"] for r in mine if r["speaker"] and not r["speaker"].endswith("/unidentified")}),
+            "labels": len({r["text"] for r in mine if r["task"] == "classification"}),
+            "licenses": sorted({r["license"] for r in mine}),
+            "held_out": source in HELD_OUT_SOURCES,
+            "splits": {s: len({r["clip"] for r in mine if r["split"] == s}) for s in ("train", "validation", "test")},
+        }
     return {
-        "clips": len(rows),
-        "real_clips": len(real),
-        "generated_clips": len(rows) - len(real),
+        "clips": len({r["clip"] for r in rows}),
+        "rows": len(rows),
+        "real_clips": len({r["clip"] for r in real}),
+        "generated_clips": len({r["clip"] for r in rows if r["source"] in SYNTHETIC_SOURCES}),
+        "hours": _hours(rows),
+        "real_speech_hours": _hours(speech),
+        "english_speech_hours": _hours(english),
+        "english_speech_sources": sorted({r["source"] for r in english}),
+        "speakers": len(named),
+        "english_speakers": len(english_named),
+        "labelled_sound_clips": len({r["clip"] for r in sounds}),
+        "sound_labels": len({r["text"] for r in sounds if r["task"] == "classification"}),
+        "sources": sorted(per_source),
+        "held_out_sources": {s: why for s, why in HELD_OUT_SOURCES.items() if s in per_source},
+        "per_source": per_source,
         "by_source_split": {f"{s}/{p}": n for (s, p), n in sorted(Counter((r["source"], r["split"]) for r in rows).items())},
         "by_task_split": {f"{t}/{p}": n for (t, p), n in sorted(Counter((r["task"], r["split"]) for r in rows).items())},
+        "games": details["games"],
         "missing_sources": missing,
+        "missing_reasons": details["missing_reasons"],
         "build_seconds": round(seconds, 1),
         "disk_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
     }
@@ -377,44 +529,93 @@ def dataset_card(stats: dict) -> str:
             lines.append(f"| {key} | " + " | ".join(str(counts.get(f"{key}/{s}", 0)) for s in ("train", "validation", "test")) + " |")
         return "\n".join(lines)
 
-    licenses = "\n".join(f"| {source} | {license} |" for source, license in LICENSES.items())
+    sources = ["| source | clips | hours | speakers | labels | train / validation / test clips | held out | license |",
+               "|---|---|---|---|---|---|---|---|"]
+    for name, info in stats["per_source"].items():
+        splits = " / ".join(str(info["splits"][s]) for s in ("train", "validation", "test"))
+        sources.append(f"| {name} | {info['clips']} | {info['hours']} | {info['speakers']} | {info['labels']} | "
+                       f"{splits} | {'yes' if info['held_out'] else ''} | {'; '.join(info['licenses'])} |")
+    games = ["| game | clips found | pairs made | checked | kept | dropped | unchecked | hours kept | speakers |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for game, info in stats["games"].items():
+        if "missing" in info:
+            games.append(f"| {game} | missing: {info['missing']} |||||||")
+            continue
+        games.append(f"| {game} | {info['clips']} | {info['paired']} | {info['kept'] + info['dropped']} | "
+                     f"{info['kept']} | {info['dropped']} | {info['unchecked']} | {info['hours']} | {info['speakers']} |")
+    held_out = "\n".join(f"- **{source}**: {why}." for source, why in stats["held_out_sources"].items()) or "- none"
+    missing = "\n".join(f"- {name}: {stats['missing_reasons'].get(name, 'not installed')}"
+                        for name in stats["missing_sources"]) or "- none"
     return f"""---
 license: other
 task_categories: [audio-text-to-text, automatic-speech-recognition, audio-classification]
-language: [en, multilingual]
+language: [en, fr, es, it, ru, multilingual]
 pretty_name: MINT offline audio corpus
 ---
 
 # MINT offline audio corpus
 
-Real recordings that install from Debian packages, plus clips generated with espeak-ng and sox whose content is
-known exactly (what is said, how many beeps, which pitch, which sound comes first). Built by `mint data build`.
+Real recordings that install from Debian packages (phone prompts in five languages, voice-acted game speech, game
+sound effects, words and letters, instruments rendered from a sampled sound font), plus clips generated with
+espeak-ng, Flite, Festival and sox whose content is known exactly. Built by `mint data build`.
 
-{stats['clips']} clips: {stats['real_clips']} real, {stats['generated_clips']} generated. Built in
-{stats['build_seconds']} s; {stats['disk_bytes'] / 1e6:.0f} MB on disk. Splits are by source file (md5 of the path).
-Sources not installed when built: {', '.join(stats['missing_sources']) or 'none'}.
+{stats['clips']} clips: {stats['real_clips']} real, {stats['generated_clips']} generated ({stats['rows']} rows: a clip
+can serve several tasks). {stats['hours']} hours. Real speech: {stats['real_speech_hours']} hours from
+{stats['speakers']} identifiable speakers; English sentences with transcripts: {stats['english_speech_hours']} hours
+from {len(stats['english_speech_sources'])} sources ({', '.join(stats['english_speech_sources'])}) and
+{stats['english_speakers']} identifiable speakers. Labelled sounds: {stats['labelled_sound_clips']} clips,
+{stats['sound_labels']} classification labels. Built in {stats['build_seconds']} s; {stats['disk_bytes'] / 1e6:.0f} MB
+on disk.
+
+## Splits
+By source file (md5 of the path), so a clip and every task made from it share a split; speech of the new sources is
+split by speaker: game characters by the md5 of their name (each game's hero, and lines whose speaker the script does
+not name, train), Asterisk by language voice (French and Spanish train, Russian validation, Italian test). The
+English Asterisk prompts keep their split by file (stage 1 and the Whisper checks use it), so their one voice is in
+every split. Whole sources held out (all their rows in `test`, `held_out` true; no training stage sees them):
+{held_out}
 
 ## Columns
 `audio` (the original file's bytes; `datasets` Audio decodes and resamples), `text` (transcript, caption, label or
-answer), `task`, `instruction`, `source`, `license`, `split`, `language`, `clip_id`.
+answer), `task`, `instruction`, `source`, `license` (per clip), `split`, `language`, `clip_id`, `speaker` (an
+identifiable real speaker, `<source>/<name>`; empty when unknown or synthetic), `held_out`.
 
-## Clips per source
+## Sources
+{chr(10).join(sources)}
+
+## Game speech: pairing verification
+Every clip-line pair is transcribed by Whisper tiny.en and kept only when the word error rate of its line against the
+transcript is at most 0.5; pairs with no words or longer than Whisper's 30-s window are left unchecked and out.
+
+{chr(10).join(games)}
+
+## Rows per source
 {table(stats['by_source_split'])}
 
-## Clips per task
+## Rows per task
 {table(stats['by_task_split'])}
 
-## Sources and licenses
-| source | license |
-|---|---|
-{licenses}
+## Sources not built
+{missing}
 
+## Where the audio comes from
 - asterisk: Debian `asterisk-core-sounds-en-wav` + `asterisk-core-sounds-en` (transcripts), voice of Allison Smith.
+- asterisk-fr / -es / -it / -ru: Debian `asterisk-core-sounds-XX(-wav)`, one voice each (June, Allison Smith,
+  Carlo, the Russian IVR voice); transcription and language identification.
+- queen, drascula: Debian `flight-of-the-amazon-queen`, `drascula` + `scummvm-data`: voice-acted adventure-game
+  lines with the game's own text, verified as above.
 - ktuberling: Debian `ktuberling-data`, object names spoken in many languages.
 - klettres: Debian `klettres-data`, letters and syllables spoken in many languages.
 - tuxpaint: Debian `tuxpaint-stamps-default`, sound effects with the stamp's English caption, and spoken
   descriptions with their text.
 - freedesktop / alsa: Debian `sound-theme-freedesktop`, `alsa-utils`: event sounds by name, spoken channel names.
+- 0ad, megaglest, supertuxkart: Debian `0ad-data`, `megaglest-data`, `supertuxkart-data`: sound effects labelled
+  and captioned from their names (`training/sources/effects.py`); unit voice lines, interface sounds and music left
+  out.
+- instruments: all 128 General MIDI programs and the drum kit of Debian `fluid-soundfont-gm` (sampled instruments),
+  rendered by `fluidsynth` at varied pitch, loudness and length: instrument, family and caption.
 - generated: espeak-ng speech (word lists, and natural sentences from Debian's `fortunes`) and sox tones, noise,
   sequences and mixtures.
+- synthetic-voices: more `fortunes` sentences read by Flite (kal, kal16, awb, rms, slt) and Festival (kal, ked, HTS
+  slt) voices. Synthetic: not counted as real speech.
 """

@@ -1,0 +1,102 @@
+"""Natural sentences read by synthetic voices beyond espeak-ng: Flite's five voices and three Festival voices.
+
+Different engines (diphone concatenation, HTS statistical, clustergen) and speakers, so a transcript is learnt from
+the words, not from one synthesiser's sound. The sentences come from Debian's `fortunes`, after those espeak-ng
+already reads. Clips are synthesised once into the data cache; a second build only reads them. Synthetic speech:
+never counted as real.
+"""
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from training.sources.packages import cache_root
+
+
+# voice: (engine, engine's voice name, license)
+VOICES = {
+    "flite-kal": ("flite", "kal", "Flite licence (BSD-style)"),
+    "flite-kal16": ("flite", "kal16", "Flite licence (BSD-style)"),
+    "flite-awb": ("flite", "awb", "Flite licence (BSD-style)"),
+    "flite-rms": ("flite", "rms", "Flite licence (BSD-style)"),
+    "flite-slt": ("flite", "slt", "Flite licence (BSD-style)"),
+    "festival-kal": ("festival", "kal_diphone", "Festvox licence (BSD-style)"),
+    "festival-ked": ("festival", "ked_diphone", "Festvox licence (BSD-style)"),
+    "festival-slt-hts": ("festival", "cmu_us_slt_arctic_hts", "BSD-3-Clause (CMU ARCTIC slt, HTS voice)"),
+}
+PER_VOICE = 100
+
+
+def available_voices() -> list[str]:
+    """The voices whose engine and voice data are installed."""
+    found = []
+    for voice, (engine, name, _) in VOICES.items():
+        if engine == "flite" and shutil.which("flite"):
+            listed = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout.split()
+            if name in listed:
+                found.append(voice)
+        elif engine == "festival" and shutil.which("festival"):
+            if any(Path("/usr/share/festival/voices").glob(f"*/{name}")):
+                found.append(voice)
+    return found
+
+
+def synthesise(voice: str, sentences: list[str], folder: Path) -> list[Path]:
+    """WAV files of `sentences` read by `voice`: Flite once per sentence (it starts in milliseconds), Festival once
+    per voice with a script that saves every utterance (it loads its voice in seconds)."""
+    engine, name, _ = VOICES[voice]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i:04d}.wav" for i in range(len(sentences))]
+    if engine == "flite":
+        for text, path in zip(sentences, paths):
+            subprocess.run(["flite", "-voice", name, "-t", text, "-o", str(path)], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return paths
+    with tempfile.NamedTemporaryFile("w", suffix=".scm", delete=False) as script:
+        script.write(f"(voice_{name})\n")
+        for text, path in zip(sentences, paths):
+            quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+            script.write(f'(utt.save.wave (utt.synth (Utterance Text "{quoted}")) "{path}" \'riff)\n')
+    try:
+        subprocess.run(["festival", "-b", script.name], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=1800)
+    finally:
+        Path(script.name).unlink()
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise RuntimeError(f"festival voice {name} wrote {len(paths) - len(missing)} of {len(paths)} clips")
+    return paths
+
+
+def voice_sentences(per_voice: int = PER_VOICE, seed: int = 0) -> dict[str, list[str]]:
+    """Each voice reads its own sentences, none of which espeak-ng reads."""
+    from training.corpus import SENTENCES, fortune_sentences
+
+    unread = fortune_sentences(limit=SENTENCES + per_voice * len(VOICES), seed=seed)[SENTENCES:]
+    return {voice: unread[i * per_voice : (i + 1) * per_voice] for i, voice in enumerate(VOICES)}
+
+
+def voice_rows(per_voice: int = PER_VOICE, seed: int = 0) -> list[dict]:
+    """English transcription rows, split by sentence; the source is `synthetic-voices`."""
+    from training.corpus import row
+
+    voices = available_voices()
+    if not voices:
+        raise FileNotFoundError("no flite or festival voice installed: apt-get install flite festival festvox-*")
+    rows = []
+    for voice, sentences in voice_sentences(per_voice, seed).items():
+        if voice not in voices or not sentences:
+            continue
+        digest = hashlib.md5("\n".join(sentences).encode()).hexdigest()[:12]
+        folder = cache_root() / "synthetic-voices" / f"{voice}-{digest}"
+        if (folder / ".complete").is_file():
+            paths = [folder / f"{i:04d}.wav" for i in range(len(sentences))]
+        else:
+            paths = synthesise(voice, sentences, folder)
+            (folder / ".complete").write_text("")
+        for i, (text, path) in enumerate(zip(sentences, paths)):
+            rows.append(row(path, text, "transcription", "synthetic-voices", f"{voice}/{i:04d}", "en",
+                            license=VOICES[voice][2]))
+    return rows
