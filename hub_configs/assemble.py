@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import (
     AutoConfig,
@@ -98,39 +99,51 @@ def _swap_in(out: str | Path, write) -> Path:
     return out
 
 
+def _save_processor(processor: MintProcessor, folder: Path):
+    processor.save_pretrained(folder)
+    processor_config = folder / "processor_config.json"
+    data = json.loads(processor_config.read_text())
+    data["auto_map"] = {"AutoProcessor": "processing_mint.MintProcessor"}
+    processor_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path, card=None) -> Path:
-    """Write the generation model and its processor (and a `ModelCard`, if given) to `out` as a remote-code folder."""
+    """Write the generation model and its processor (and a `ModelCard`, if given) to `out` as a remote-code folder.
+    With `config.retrieval_heads` the same folder also serves embeddings and zero-shot classification."""
 
     def write(tmp: Path):
         if card is not None:
             card.save(tmp / "README.md")
         model.config.auto_map = dict(modeling_mint.AUTO_MAP)
         model.config.custom_pipelines = dict(modeling_mint.CUSTOM_PIPELINES)
+        if model.config.retrieval_heads:
+            model.config.auto_map.update(modeling_mint.RETRIEVAL_AUTO_MAP)
+            model.config.custom_pipelines.update(modeling_mint.ZERO_SHOT_PIPELINE)
         model.config.architectures = ["MintForConditionalGeneration"]
         model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        processor_config = tmp / "processor_config.json"
-        data = json.loads(processor_config.read_text())
-        data["auto_map"] = {"AutoProcessor": "processing_mint.MintProcessor"}
-        processor_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        _save_processor(processor, tmp)
 
     return _write_atomically(out, write)
 
 
-def export_retrieval(model: MintForAudioTextRetrieval, processor: MintProcessor, out: str | Path) -> Path:
-    """Write a stage-1 model as a CLAP-like folder: `AutoModel` is the retrieval model, the feature extractor is
-    `preprocessor_config.json` and the root tokenizer is the bridge tokenizer, which is what transformers'
-    `zero-shot-audio-classification` pipeline loads."""
+def export_retrieval(model: MintForAudioTextRetrieval, processor: MintProcessor, out: str | Path, card=None) -> Path:
+    """Write a stage-1 model alone (no LLM), CLAP-like: `AutoModel` is the retrieval model and
+    `zero-shot-audio-classification` runs through the folder's pipeline class, with the processor's Bridge-Net
+    tokenizer and every audio window; `preprocessor_config.json` serves `AutoFeatureExtractor` users."""
 
     def write(tmp: Path):
+        if card is not None:
+            card.save(tmp / "README.md")
         model.config.auto_map = {
             "AutoConfig": "configuration_mint.MintConfig",
             "AutoModel": "modeling_mint.MintForAudioTextRetrieval",
+            **modeling_mint.RETRIEVAL_AUTO_MAP,
         }
+        model.config.custom_pipelines = dict(modeling_mint.ZERO_SHOT_PIPELINE)
         model.config.architectures = ["MintForAudioTextRetrieval"]
         model.save_pretrained(tmp)
+        _save_processor(processor, tmp)
         processor.feature_extractor.save_pretrained(tmp)
-        processor.bridge_tokenizer.save_pretrained(tmp)
 
     return _write_atomically(out, write)
 
@@ -186,6 +199,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         encoder_hidden_size=None,
     )
     text_config, lm_state, lm_head, tokenizer = _language_part(resolve(spec["language_model"]))
+    heads = has_retrieval_heads(trained) and spec.get("connector_type", "bridge") == "bridge"
     audio_token = tokenizer.convert_tokens_to_ids("<audio>")
     text_config.vocab_size = max(text_config.vocab_size, len(tokenizer))
     config = MintConfig(
@@ -194,6 +208,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         projection_dim=spec.get("projection_dim", 256), max_audio_windows=spec.get("max_audio_windows", 3),
         audio_window_size=window * features.sampling_rate if waveform else None,
         bridge_window_frames=spec.get("bridge_window_frames"), connector_type=spec.get("connector_type", "bridge"),
+        retrieval_heads=heads,
     )
     model = MintForConditionalGeneration(config)
     model.model.audio_tower.load_state_dict(audio_state)
@@ -201,7 +216,9 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         model.model.bridge.load_state_dict(bridge_state, strict=False)
     _load_language_model(model, lm_state, lm_head)
     if trained is not None:
-        load_trained_bridge(model, trained)
+        head_state = load_trained_bridge(model, trained)
+        if heads:  # one folder for generation and retrieval
+            model.load_state_dict(head_state, strict=False)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.suppress_tokens = [audio_token]  # the placeholder is never an answer
@@ -235,6 +252,14 @@ def trained_state(model) -> dict[str, torch.Tensor]:
     frozen part, such as the bridge word embeddings, is rebuilt from its pretrained source at assembly)."""
     return {k: v.detach().contiguous() for k, v in model.named_parameters()
             if v.requires_grad and k.startswith(TRAINABLE_PREFIXES)}
+
+
+def has_retrieval_heads(path: Path | None) -> bool:
+    """Whether a shipped weights file holds stage 1's heads beside the Bridge-Net."""
+    if path is None:
+        return False
+    with safe_open(str(path), framework="pt") as f:
+        return any(k.startswith(RETRIEVAL_HEADS) for k in f.keys())
 
 
 def load_trained_bridge(model, path: Path) -> dict[str, torch.Tensor]:
@@ -316,7 +341,8 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
         if lora:
             model = merge_llm_adapter(model, adapter)
         if not retrieval:
-            return export(model, processor, out, model_card(variant, spec, trained is not None, lora))
+            return export(model, processor, out, model_card(variant, spec, trained is not None, lora,
+                                                            model.config.retrieval_heads))
         if trained is None and not untrained:
             raise ValueError(f"{variant} has no trained weights yet; --retrieval needs them (or --untrained)")
         heads = load_trained_bridge(model, trained) if trained else {}
@@ -324,10 +350,12 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
         retrieval_model.model.load_state_dict(
             {k: v for k, v in model.model.state_dict().items() if not k.startswith(("language_model.", "language_projection."))})
         retrieval_model.load_state_dict(heads, strict=False)
-        return export_retrieval(retrieval_model, processor, out)
+        return export_retrieval(retrieval_model, processor, out, model_card(variant, spec, trained is not None, lora,
+                                                                            True, retrieval_only=True))
     if retrieval:
         raise ValueError(f"{variant} has no trained retrieval heads")
     config = MintConfig.from_pretrained(src)
+    config.retrieval_heads = config.connector_type == "bridge"  # random heads: every path of a shipped folder
     processor = MintProcessor.from_pretrained(src)
     processor.max_text_tokens = getattr(config.text_config, "max_position_embeddings", None)
     model = MintForConditionalGeneration(config)

@@ -47,9 +47,49 @@ def results_section(variant: str) -> str:
     return "\n".join(parts)
 
 
-def model_card(variant: str, spec: dict, trained: bool, lora_merged: bool) -> ModelCard:
+ZERO_SHOT_USE = """
+```python
+import torch
+from transformers import AutoModelForPreTraining, AutoProcessor, pipeline
+
+classifier = pipeline("zero-shot-audio-classification", model="PATH_OR_REPO", trust_remote_code=True)
+classifier("clip.wav", candidate_labels=["a dog barking", "speech", "a telephone ringing"])
+
+# CLAP-style embeddings from the same weights (the stage-1 model)
+model = AutoModelForPreTraining.from_pretrained("PATH_OR_REPO", trust_remote_code=True)
+processor = AutoProcessor.from_pretrained("PATH_OR_REPO", trust_remote_code=True)
+features = {k: torch.from_numpy(v) for k, v in processor.prepare_audio("clip.wav").items()}
+audio = model.get_audio_features(**features)  # (1, queries, dim): a clip scores a text by its best query
+text = model.get_text_features(**processor.bridge_tokenizer(["speech"], return_tensors="pt"))
+```
+
+Zero-shot scores are the softmax of the audio-text similarities (as CLAP's); audio up to `max_audio_windows`
+encoder windows is heard whole.
+"""
+
+
+def use_section(retrieval_only: bool, heads: bool) -> str:
+    generation = """```python
+from transformers import pipeline
+
+pipe = pipeline("audio-text-to-text", model="PATH_OR_REPO", trust_remote_code=True)
+pipe("clip.wav", prompt="Describe the audio.", max_new_tokens=32)
+```
+"""
+    if retrieval_only:
+        return "The retrieval (stage-1) model alone, without the LLM:\n" + ZERO_SHOT_USE
+    if heads:
+        return generation + "\nThe same folder also carries the retrieval heads:\n" + ZERO_SHOT_USE
+    return generation
+
+
+def model_card(variant: str, spec: dict, trained: bool, lora_merged: bool, heads: bool = False,
+               retrieval_only: bool = False) -> ModelCard:
+    """`heads`: the folder also serves zero-shot classification and embeddings; `retrieval_only`: the stage-1
+    model alone."""
     data = ModelCardData(
-        license="apache-2.0", library_name="transformers", pipeline_tag="audio-text-to-text",
+        license="apache-2.0", library_name="transformers",
+        pipeline_tag="zero-shot-audio-classification" if retrieval_only else "audio-text-to-text",
         base_model=base_models(spec) or None, tags=["audio", "audio-language-model", "q-former", "mint", "custom_code"],
         metrics=["wer", "bleu", "meteor", "rouge", "cider", "accuracy", "recall"], language=["en"],
     )
@@ -67,13 +107,7 @@ then generative pre-training and instruction tuning.
 
 ## Use
 
-```python
-from transformers import pipeline
-
-pipe = pipeline("audio-text-to-text", model="PATH_OR_REPO", trust_remote_code=True)
-pipe("clip.wav", prompt="Describe the audio.", max_new_tokens=32)
-```
-
+{use_section(retrieval_only, heads)}
 `trust_remote_code=True` runs the Python files of this repository (`configuration_mint.py`, `modeling_mint.py`,
 `processing_mint.py`, `pipeline_mint.py`) on your machine: read them first, or pin a revision you have read. Weights
 are safetensors only.

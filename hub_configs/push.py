@@ -16,6 +16,8 @@ from huggingface_hub import HfApi, ModelCard
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
 AUTO_CLASSES = ("AutoConfig", "AutoModel", "AutoModelForCausalLM")
 PIPELINE_TASK = "audio-text-to-text"
+RETRIEVAL_TASK = "zero-shot-audio-classification"  # a retrieval-only folder (`mint assemble --retrieval`)
+RETRIEVAL_AUTO_CLASSES = ("AutoConfig", "AutoModel")
 CARD_METADATA = {"license": None, "pipeline_tag": PIPELINE_TASK, "library_name": "transformers", "base_model": None}
 RELATIVE_IMPORT = re.compile(r"^\s*from\s+\.(\w+)\s+import", re.MULTILINE)
 
@@ -46,21 +48,32 @@ def _read_json(path: Path, problems: list[str]) -> dict:
         return {}
 
 
+def _task(folder: Path) -> str:
+    """The folder's main pipeline task: a retrieval-only folder classifies, the others generate."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return PIPELINE_TASK
+    return RETRIEVAL_TASK if config.get("architectures") == ["MintForAudioTextRetrieval"] else PIPELINE_TASK
+
+
 def _config_problems(folder: Path) -> list[str]:
     problems: list[str] = []
     config = _read_json(folder / "config.json", problems)
+    task = _task(folder)
     auto_map = config.get("auto_map") or {}
     if config and not auto_map:
         problems.append("config.json has no auto_map (assemble the folder with `mint assemble`)")
     elif auto_map:
-        problems += [f"config.json auto_map has no {name}" for name in AUTO_CLASSES if name not in auto_map]
+        required = RETRIEVAL_AUTO_CLASSES if task == RETRIEVAL_TASK else AUTO_CLASSES
+        problems += [f"config.json auto_map has no {name}" for name in required if name not in auto_map]
     for name, reference in auto_map.items():
         problems += _code_problems(folder, reference, f"config.json auto_map[{name!r}]")
-    pipeline = (config.get("custom_pipelines") or {}).get(PIPELINE_TASK)
-    if config and not pipeline:
-        problems.append(f"config.json has no custom_pipelines[{PIPELINE_TASK!r}]")
-    elif pipeline:
-        problems += _code_problems(folder, pipeline.get("impl", ""), f"custom_pipelines[{PIPELINE_TASK!r}]")
+    pipelines = config.get("custom_pipelines") or {}
+    if config and task not in pipelines:
+        problems.append(f"config.json has no custom_pipelines[{task!r}]")
+    for name, pipeline in pipelines.items():
+        problems += _code_problems(folder, pipeline.get("impl", ""), f"custom_pipelines[{name!r}]")
     processor = _read_json(folder / "processor_config.json", problems).get("auto_map", {}).get("AutoProcessor")
     if processor:
         problems += _code_problems(folder, processor, "processor_config.json auto_map['AutoProcessor']")
@@ -92,7 +105,7 @@ def _card_problems(folder: Path) -> list[str]:
     except (ValueError, yaml.YAMLError) as error:
         return [f"README.md metadata does not parse: {error}"]
     problems = []
-    for key, expected in CARD_METADATA.items():
+    for key, expected in {**CARD_METADATA, "pipeline_tag": _task(folder)}.items():
         value = getattr(data, key, None)
         if not value:
             problems.append(f"README.md metadata has no {key}")

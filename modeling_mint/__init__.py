@@ -6,6 +6,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForImageTextToText,
     AutoModelForMultimodalLM,
+    AutoModelForPreTraining,
     AutoProcessor,
     AutoModelForSeq2SeqLM,
 )
@@ -32,6 +33,16 @@ AUTO_MAP = {
     "AutoModelForMultimodalLM": "modeling_mint.MintForConditionalGeneration",
     "AutoModelForImageTextToText": "modeling_mint.MintForConditionalGeneration",
 }
+# Where the config carries the retrieval heads: the stage-1 model reads the same weights, and transformers' stock
+# `zero-shot-audio-classification` call runs through the folder's own pipeline class.
+RETRIEVAL_AUTO_MAP = {"AutoModelForPreTraining": "modeling_mint.MintForAudioTextRetrieval"}
+ZERO_SHOT_PIPELINE = {
+    "zero-shot-audio-classification": {
+        "impl": "pipeline_mint_zero_shot.MintZeroShotAudioClassificationPipeline",
+        "pt": ["AutoModelForPreTraining"],
+        "type": "multimodal",
+    }
+}
 CUSTOM_PIPELINES = {
     "audio-text-to-text": {
         "impl": "pipeline_mint.AudioTextToTextPipeline",
@@ -45,6 +56,7 @@ REMOTE_CODE_FILES = (
     "losses_mint.py",
     "processing_mint.py",
     "pipeline_mint.py",
+    "pipeline_mint_zero_shot.py",
 )
 
 
@@ -54,6 +66,7 @@ def _register():
     AutoModel.register(MintConfig, MintModel, exist_ok=True)
     for auto in (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForMultimodalLM, AutoModelForImageTextToText):
         auto.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
+    AutoModelForPreTraining.register(MintConfig, MintForAudioTextRetrieval, exist_ok=True)
     AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)
     PIPELINE_REGISTRY.register_pipeline(
         "audio-text-to-text", pipeline_class=AudioTextToTextPipeline, pt_model=AutoModelForCausalLM, type="multimodal"
@@ -66,6 +79,8 @@ __all__ = [
     "AUTO_MAP",
     "CUSTOM_PIPELINES",
     "REMOTE_CODE_FILES",
+    "RETRIEVAL_AUTO_MAP",
+    "ZERO_SHOT_PIPELINE",
     "AudioTextToTextPipeline",
     "MintBridgeConfig",
     "MintAudioBridgeModel",

@@ -120,6 +120,10 @@ class MintConfig(PreTrainedConfig):
             uses; `"auto"`: bfloat16 on CPUs with native bf16 matrix units (AVX512-BF16 or AMX), where Whisper
             tiny.en's encoder runs about 1.7x faster and the first token's logits move by a few hundredths, else
             float32. `None` leaves the tower in the model's dtype.
+        retrieval_heads (`bool`, *optional*, defaults to `False`):
+            The generation model also carries stage 1's retrieval heads (audio/text projections, matching and
+            generation heads, temperature), frozen, so one folder serves generation and, read by
+            [`MintForAudioTextRetrieval`], embeddings and zero-shot classification.
     """
 
     model_type = "mint"
@@ -142,6 +146,7 @@ class MintConfig(PreTrainedConfig):
     connector_type: str = "bridge"
     initializer_range: float = 0.02
     audio_tower_dtype: str | None = None
+    retrieval_heads: bool = False
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
@@ -182,6 +187,8 @@ class MintConfig(PreTrainedConfig):
                              f"{self.audio_tower_dtype!r}")
         if self.connector_type not in ("bridge", "pooled"):
             raise ValueError(f"connector_type must be 'bridge' or 'pooled', got {self.connector_type!r}")
+        if self.retrieval_heads and self.connector_type != "bridge":
+            raise ValueError("retrieval heads read the Bridge-Net's outputs; a pooled connector has none")
         if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):
             raise ValueError("a pooled connector makes one token per window: set bridge_window_frames (frames per "
                              f"token) and num_query_tokens=1, got {self.bridge_window_frames} and {self.num_query_tokens}")

@@ -118,6 +118,7 @@ class MintPreTrainedModel(PreTrainedModel):
                 module.freeze_language_model()
         if isinstance(getattr(self, "lm_head", None), nn.Module):
             self.lm_head.requires_grad_(False)
+            freeze_retrieval_heads(self)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -137,6 +138,10 @@ class MintPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             module.weight.fill_(1.0)
             module.bias.zero_()
+        elif isinstance(module, MintBridgeLMHead):
+            module.bias.zero_()
+        if isinstance(getattr(module, "temperature", None), nn.Parameter):
+            module.temperature.fill_(0.07)
 
 
 def _build_audio_tower(audio_config) -> nn.Module:
@@ -549,8 +554,11 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         embed = "shared" if config.is_encoder_decoder else "embed_tokens"
         self._tied_weights_keys = {"lm_head.weight": f"model.language_model.{embed}.weight"}
+        if config.retrieval_heads:
+            add_retrieval_heads(self, config)
         self.post_init()
         self.lm_head.requires_grad_(False)
+        freeze_retrieval_heads(self)
 
     def get_input_embeddings(self):
         return self.model.get_input_embeddings()
@@ -731,6 +739,27 @@ class MintBridgeLMHead(nn.Module):
         return nn.functional.linear(hidden_states, word_embeddings, self.bias)
 
 
+RETRIEVAL_HEAD_NAMES = ("audio_projection", "text_projection", "atm_head", "agtg_head", "temperature")
+
+
+def add_retrieval_heads(model: nn.Module, config: MintConfig):
+    """Stage 1's heads as attributes of `model`: their weights have the same names in the retrieval model and in a
+    generation model that carries them (`config.retrieval_heads`), so both read one checkpoint."""
+    hidden = config.bridge_config.hidden_size
+    model.audio_projection = nn.Linear(hidden, config.projection_dim)
+    model.text_projection = nn.Linear(hidden, config.projection_dim)
+    model.atm_head = nn.Linear(hidden, 2)
+    model.agtg_head = MintBridgeLMHead(config.bridge_config)
+    model.temperature = nn.Parameter(torch.tensor(0.07))
+
+
+def freeze_retrieval_heads(model: nn.Module):
+    """In a generation model the heads are carried, not trained: the LLM's loss never reaches them."""
+    for name in RETRIEVAL_HEAD_NAMES:
+        if hasattr(model, name):
+            getattr(model, name).requires_grad_(False)
+
+
 class MintForAudioTextRetrieval(MintPreTrainedModel):
     """Stage 1, multi-target pre-training of the Bridge-Net on frozen audio features, no LLM loaded.
 
@@ -740,28 +769,17 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
     """
 
     main_input_name = "input_features"
+    # A generation folder with `retrieval_heads` holds these weights beside the LLM's, which are not read here.
+    _keys_to_ignore_on_load_unexpected = [r"^lm_head\.", r"^model\.(language_model|language_projection|ctc_)"]
 
     def __init__(self, config: MintConfig):
         super().__init__(config)
         if config.connector_type != "bridge":
             raise ValueError(f"retrieval needs the Bridge-Net, not a {config.connector_type} connector")
-        hidden = config.bridge_config.hidden_size
         self.model = MintAudioBridgeModel(config)
-        self.audio_projection = nn.Linear(hidden, config.projection_dim)
-        self.text_projection = nn.Linear(hidden, config.projection_dim)
-        self.atm_head = nn.Linear(hidden, 2)
-        self.agtg_head = MintBridgeLMHead(config.bridge_config)
-        self.temperature = nn.Parameter(torch.tensor(0.07))
+        add_retrieval_heads(self, config)
         self.post_init()
         self.model.freeze_audio_tower()
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        super()._init_weights(module)
-        if module is self:
-            self.temperature.fill_(0.07)
-        elif isinstance(module, MintBridgeLMHead):
-            module.bias.zero_()
 
     @property
     def logit_temperature(self) -> torch.Tensor:

@@ -38,37 +38,109 @@ def test_two_process_contrastive_loss_equals_one_process(tmp_path):
     torch.testing.assert_close(torch.tensor(result["grad"]), grad, rtol=1e-3, atol=1e-5)
 
 
+def _two_sounds(path) -> np.ndarray:
+    """A tone, then noise: 2.5 s, so three encoder windows of the tiny model (1 s each); the stock feature
+    extractor would keep the first second only."""
+    wav = np.concatenate([tone(1.0), 0.3 * np.random.default_rng(0).standard_normal(24000).astype(np.float32)])
+    np.save(path, wav)
+    return wav
+
+
+def _expected_scores(model, processor, wav, labels) -> dict:
+    """The softmax of the model's own audio-to-text logits, on every window of the clip."""
+    features = processor.prepare_audio(wav)
+    text = processor.bridge_tokenizer([f"This is a sound of {label}." for label in labels], padding=True,
+                                      return_tensors="pt")
+    with torch.no_grad():
+        logits = model(input_features=torch.from_numpy(features["input_features"]),
+                       feature_attention_mask=torch.from_numpy(features["feature_attention_mask"]),
+                       **text).logits_per_audio[0]
+    return dict(zip(labels, logits.softmax(0).tolist()))
+
+
+def _check_scores(rows, expected):
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-5
+    for row in rows:
+        assert abs(row["score"] - expected[row["label"]]) < 1e-4
+
+
 def test_zero_shot_audio_classification_pipeline(tmp_path):
-    """transformers' own `zero-shot-audio-classification` pipeline runs the stage-1 model as it runs CLAP."""
+    """The retrieval-only folder: transformers' `zero-shot-audio-classification` call runs the stage-1 model as it
+    runs CLAP, on all of a long clip; the folder has its processor and model card and passes `mint push`'s check."""
     from hub_configs.assemble import export_retrieval
+    from hub_configs.model_card import model_card
+    from hub_configs.push import check_folder
     from modeling_mint import MintProcessor
 
     processor = MintProcessor.from_pretrained(TINY)
     torch.manual_seed(0)
     model = MintForAudioTextRetrieval(MintConfig.from_pretrained(TINY)).eval()
-    folder = export_retrieval(model, processor, tmp_path / "retrieval")
-    wav = tone(0.8)
-    np.save(tmp_path / "wav.npy", wav)
+    spec = json.loads((ROOT / "hub_configs" / "mint-tiny" / "variant.json").read_text())
+    card = model_card("mint-tiny-random", spec, False, False, True, retrieval_only=True)
+    folder = export_retrieval(model, processor, tmp_path / "retrieval", card)
+    assert check_folder(folder) == []
+    wav = _two_sounds(tmp_path / "wav.npy")
     labels = ["a dog barking", "a telephone ringing", "speech"]
     result = run_fresh(
         f"""
         import json, numpy as np
-        from transformers import pipeline
+        from transformers import AutoProcessor, pipeline
         clf = pipeline("zero-shot-audio-classification", model={str(folder)!r}, trust_remote_code=True)
-        out = clf(np.load({str(tmp_path / 'wav.npy')!r}), candidate_labels={labels!r})
-        print(json.dumps({{"out": out, "model": type(clf.model).__name__}}))
+        wav = np.load({str(tmp_path / 'wav.npy')!r})
+        out = clf(wav, candidate_labels={labels!r})
+        heard = int(clf.preprocess(wav, candidate_labels=["x"])["feature_attention_mask"].sum())
+        processor = AutoProcessor.from_pretrained({str(folder)!r}, trust_remote_code=True)
+        print(json.dumps({{"out": out, "model": type(clf.model).__name__, "processor": type(processor).__name__,
+                          "heard": heard}}))
         """,
         tmp_path, tmp_path / "hf_home",
     )
-    assert result["model"] == "MintForAudioTextRetrieval"
-    # the pipeline's scores are the softmax of the model's own audio-to-text logits
-    texts = [f"This is a sound of {label}." for label in labels]
-    text = processor.bridge_tokenizer(texts, padding=True, return_tensors="pt")
-    features = processor.feature_extractor([wav], sampling_rate=16000, return_tensors="pt")
-    with torch.no_grad():
-        logits = model(input_features=features["input_features"], **text).logits_per_audio[0]
-    expected = dict(zip(labels, logits.softmax(0).tolist()))
-    scores = [r["score"] for r in result["out"]]
-    assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-5
-    for row in result["out"]:
-        assert abs(row["score"] - expected[row["label"]]) < 1e-4
+    assert result["model"] == "MintForAudioTextRetrieval" and result["processor"] == "MintProcessor"
+    assert result["heard"] == len(wav) // processor.feature_extractor.hop_length  # all 2.5 s, not the first window
+    _check_scores(result["out"], _expected_scores(model, processor, wav, labels))
+
+
+def test_one_folder_generates_embeds_and_classifies(tiny_model_dir, tmp_path):
+    """The default folder carries the retrieval heads: the stock zero-shot call, CLAP-style embeddings
+    (`AutoModelForPreTraining`, reading the same weights) and generation all load from it, the package hidden."""
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+
+    wav = _two_sounds(tmp_path / "wav.npy")
+    labels = ["a dog barking", "a telephone ringing", "speech"]
+    result = run_fresh(
+        f"""
+        import json, numpy as np, torch
+        from transformers import AutoModelForPreTraining, AutoProcessor, pipeline
+        d, wav = {str(tiny_model_dir)!r}, np.load({str(tmp_path / 'wav.npy')!r})
+        clf = pipeline("zero-shot-audio-classification", model=d, trust_remote_code=True)
+        out = clf(wav, candidate_labels={labels!r})
+        heard = int(clf.preprocess(wav, candidate_labels=["x"])["feature_attention_mask"].sum())
+        model = AutoModelForPreTraining.from_pretrained(d, trust_remote_code=True)
+        processor = AutoProcessor.from_pretrained(d, trust_remote_code=True)
+        features = {{k: torch.from_numpy(v) for k, v in processor.prepare_audio(wav).items()}}
+        with torch.no_grad():
+            audio = model.get_audio_features(**features)
+            text = model.get_text_features(**processor.bridge_tokenizer(["speech"], return_tensors="pt"))
+        audio, text = (getattr(x, "pooler_output", x) for x in (audio, text))  # transformers 5 style: an output
+        pipe = pipeline("audio-text-to-text", model=d, trust_remote_code=True)
+        answer = pipe(wav, prompt="Describe the audio.", max_new_tokens=3)
+        print(json.dumps({{"out": out, "classifier": type(clf.model).__name__, "embedder": type(model).__name__,
+                          "audio": list(audio.shape), "text": list(text.shape),
+                          "generated": isinstance(answer["generated_text"], str), "heard": heard}}))
+        """,
+        tmp_path, tmp_path / "hf_home",
+    )
+    config = MintConfig.from_pretrained(tiny_model_dir)
+    assert config.retrieval_heads
+    assert result["classifier"] == result["embedder"] == "MintForAudioTextRetrieval"
+    assert result["audio"] == [1, config.num_query_tokens, config.projection_dim]
+    assert result["text"] == [1, config.projection_dim] and result["generated"]
+    # the heads the generation model carries are the ones the retrieval model reads
+    generation = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
+    retrieval = MintForAudioTextRetrieval.from_pretrained(tiny_model_dir).eval()
+    torch.testing.assert_close(retrieval.text_projection.weight, generation.text_projection.weight)
+    assert not any(p.requires_grad for n, p in generation.named_parameters() if not n.startswith("model."))
+    processor = MintProcessor.from_pretrained(tiny_model_dir)
+    assert result["heard"] == len(wav) // processor.feature_extractor.hop_length
+    _check_scores(result["out"], _expected_scores(retrieval, processor, wav, labels))

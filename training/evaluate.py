@@ -160,7 +160,7 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
     from training.metrics import retrieval_metrics
 
     model = MintForAudioTextRetrieval.from_pretrained(retrieval_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(retrieval_dir)  # a retrieval folder's tokenizer is the bridge's
+    tokenizer = AutoTokenizer.from_pretrained(retrieval_dir, subfolder="bridge_tokenizer")  # the processor's
 
     def audio_embeds(subset):
         out = []

@@ -1,0 +1,48 @@
+"""transformers' `zero-shot-audio-classification` pipeline for MINT folders."""
+
+import torch
+from transformers.pipelines.zero_shot_audio_classification import ZeroShotAudioClassificationPipeline
+
+
+class MintZeroShotAudioClassificationPipeline(ZeroShotAudioClassificationPipeline):
+    """The stock pipeline (same call, same scores: the softmax of `logits_per_audio`), fed by [`MintProcessor`].
+
+    A MINT folder's own tokenizer is the LLM's, so the labels go through the processor's Bridge-Net tokenizer; and
+    the audio is cut into every encoder window the model hears (`max_audio_windows`) rather than cropped to the
+    first, as the bare feature extractor would. Audio may be a path, bytes, an array or a `{"array",
+    "sampling_rate"}` dict, as for the `audio-text-to-text` pipeline.
+
+    ```python
+    >>> classifier = pipeline("zero-shot-audio-classification", model="org/mint", trust_remote_code=True)
+    >>> classifier("clip.wav", candidate_labels=["a dog barking", "speech"])
+    ```
+    """
+
+    _load_processor = True
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # what the stock pipeline's users read: the rate audio is taken at, and the tokenizer of the labels
+        self.feature_extractor = self.processor.feature_extractor
+        self.tokenizer = self.processor.bridge_tokenizer
+
+    def preprocess(self, audio, candidate_labels=None, hypothesis_template="This is a sound of {}."):
+        if not candidate_labels:
+            raise ValueError("zero-shot classification needs candidate_labels")
+        features = self.processor.prepare_audio(audio)
+        sequences = [hypothesis_template.format(label) for label in candidate_labels]
+        text = self.processor.bridge_tokenizer(sequences, padding=True, truncation=True,
+                                               max_length=self.processor.bridge_max_length, return_tensors="pt")
+        return {
+            "input_features": torch.from_numpy(features["input_features"]).to(self.model.dtype),
+            "feature_attention_mask": torch.from_numpy(features["feature_attention_mask"]),
+            "text_inputs": dict(text),
+            "candidate_labels": candidate_labels,
+        }
+
+    def _forward(self, model_inputs):
+        candidate_labels = model_inputs.pop("candidate_labels")
+        outputs = self.model(**model_inputs.pop("text_inputs"), **model_inputs)
+        return {"candidate_labels": candidate_labels, "logits": outputs.logits_per_audio}
