@@ -156,11 +156,9 @@ def long_clip(seconds: float) -> np.ndarray:
 
 
 def chat_prompt(processor, instruction: str) -> str:
-    content = f"{processor.audio_token}\n{instruction}"
-    if getattr(processor.tokenizer, "chat_template", None):
-        return processor.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                       add_generation_prompt=True)
-    return content
+    """The prompt the pipeline builds: the processor's chat template around the audio and the instruction."""
+    messages = [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": instruction}]}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True)
 
 
 def table(header: list[str], rows: list[list]) -> str:

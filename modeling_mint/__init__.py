@@ -10,7 +10,6 @@ from transformers import (
     AutoProcessor,
     AutoModelForSeq2SeqLM,
 )
-from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_mint import MintBridgeConfig, MintConfig
 from .modeling_mint import (
@@ -67,10 +66,7 @@ def _register():
     for auto in (AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForMultimodalLM, AutoModelForImageTextToText):
         auto.register(MintConfig, MintForConditionalGeneration, exist_ok=True)
     AutoModelForPreTraining.register(MintConfig, MintForAudioTextRetrieval, exist_ok=True)
-    AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)
-    PIPELINE_REGISTRY.register_pipeline(
-        "audio-text-to-text", pipeline_class=AudioTextToTextPipeline, pt_model=AutoModelForCausalLM, type="multimodal"
-    )
+    AutoProcessor.register(MintConfig, MintProcessor, exist_ok=True)  # the pipeline registers itself on import
 
 
 _register()

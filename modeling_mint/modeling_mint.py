@@ -4,12 +4,15 @@ The layout is transformers' multimodal one: `MintForConditionalGeneration.model`
 returns `last_hidden_state`, and the LM head sits beside it, which is what TRL's fused-head `SFTTrainer` expects.
 """
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import AutoModel, GenerationMixin, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput, ModelOutput
+from transformers.utils import cached_file, logging
 from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -22,6 +25,10 @@ from .losses_mint import (
     sample_hard_negatives,
     world,
 )
+from .pipeline_mint import AudioTextToTextPipeline  # noqa: F401  (registers its task, for remote code too)
+
+
+logger = logging.get_logger(__name__)
 
 
 @dataclass
@@ -108,6 +115,37 @@ class MintPreTrainedModel(PreTrainedModel):
         model = super().from_pretrained(*args, **kwargs)
         model.freeze_pretrained_parts()
         return model
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """A folder that loads with remote code alone, however it is saved (`save_pretrained`, `Trainer.save_model`,
+        `push_to_hub`, a pipeline's `save_pretrained`): the code files beside the weights and, unless one is already
+        there, the processor of the folder the model was loaded from."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True) is False:
+            return
+        out, code = Path(save_directory), Path(__file__).parent
+        for source in code.glob("*.py"):
+            if source.name != "__init__.py" and (source.name.endswith("_mint.py") or "_mint_" in source.name):
+                shutil.copyfile(source, out / source.name)
+        named = [ref.split(".")[0] for ref in (getattr(self.config, "auto_map", None) or {}).values()]
+        named += [task["impl"].split(".")[0] for task in (getattr(self.config, "custom_pipelines", None) or {}).values()]
+        missing = sorted({f"{name}.py" for name in named if not (out / f"{name}.py").is_file()})
+        if not self.name_or_path:  # built here, not loaded: its processor and code come from whoever built it
+            return
+        for name in missing:  # code this process never imported: from the folder the model came from
+            try:
+                shutil.copyfile(cached_file(self.name_or_path, name), out / name)
+            except OSError:
+                logger.warning(f"{out}: the config names {name}, which {self.name_or_path!r} does not have")
+        if not (out / "processor_config.json").is_file():
+            from .processing_mint import MintProcessor
+
+            try:  # the model's own code runs already, so the folder it came from is trusted
+                processor = MintProcessor.from_pretrained(self.name_or_path, trust_remote_code=True)
+            except (OSError, ValueError):
+                logger.warning(f"{out} has no processor (none at {self.name_or_path!r}): save yours there too")
+            else:
+                processor.save_pretrained(out)
 
     def freeze_pretrained_parts(self):
         """The audio tower and the LLM (with its head) never train; the queries, Bridge-Net and heads do."""

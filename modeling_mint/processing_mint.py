@@ -2,6 +2,7 @@
 chat template) and the Bridge-Net tokenizer, in one object that saves and reloads."""
 
 import io
+import json
 import os
 from pathlib import Path
 
@@ -58,6 +59,10 @@ def _decode(source, name: str, max_seconds: float | None) -> tuple[np.ndarray, i
     return data.mean(axis=1), rate, total / rate
 
 
+def _is_audio_decoder(audio) -> bool:
+    return hasattr(audio, "get_samples_played_in_range") and hasattr(audio, "metadata")
+
+
 def _array(audio) -> np.ndarray:
     if type(audio).__module__.startswith("torch"):
         audio = audio.detach().cpu()
@@ -81,8 +86,9 @@ def load_audio(
 ) -> np.ndarray:
     """One clip as float32 mono at `target_rate`.
 
-    Accepts a path, encoded bytes, a numpy array or torch tensor (int or float PCM, any channel count), or a dict
-    `{"array" | "raw": ..., "sampling_rate": ...}` / `{"path": ...}` / `{"bytes": ...}` as `datasets` yields.
+    Accepts a path, encoded bytes, a numpy array or torch tensor (int or float PCM, any channel count), a dict
+    `{"array" | "raw": ..., "sampling_rate": ...}` / `{"path": ...}` / `{"bytes": ...}`, or a torchcodec
+    `AudioDecoder`, as `datasets` Audio columns yield.
     Audio longer than `max_seconds` is cut to it with a warning (files are decoded only that far), or, with
     `truncate=False`, refused. Bad input raises `ValueError` naming the problem (empty, NaN, could not decode, ...),
     `TypeError` for an unsupported type, `FileNotFoundError` for a missing file.
@@ -96,7 +102,12 @@ def load_audio(
             f"{name}: dict audio needs an 'array', 'raw', 'bytes' or 'path' entry, got keys {sorted(audio)}"
         )
     seconds = None
-    if isinstance(audio, (str, os.PathLike)):
+    if _is_audio_decoder(audio):  # what a `datasets` Audio column yields (torchcodec), decoded only as far as kept
+        seconds = audio.metadata.duration_seconds
+        samples = audio.get_samples_played_in_range(0.0, max_seconds) if max_seconds else audio.get_all_samples()
+        array, sampling_rate = samples.data.numpy(), samples.sample_rate
+        seconds = len(array[0]) / sampling_rate if seconds is None else seconds
+    elif isinstance(audio, (str, os.PathLike)):
         path = Path(audio)
         if not path.is_file():
             raise FileNotFoundError(f"{name}: no audio file at {str(path)!r}")
@@ -112,7 +123,7 @@ def load_audio(
     else:
         raise TypeError(
             f"{name}: unsupported audio of type {type(audio).__name__}; pass a path, bytes, a numpy array, "
-            "a torch tensor or a dict with 'array' and 'sampling_rate'"
+            "a torch tensor, an AudioDecoder or a dict with 'array' and 'sampling_rate'"
         )
     array = _to_float_pcm(np.asarray(array), name)
     if array.size == 0:
@@ -134,6 +145,54 @@ def load_audio(
     if sampling_rate != target_rate:
         array = _resample(array, sampling_rate, target_rate, name)
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+CHAT_TEMPLATE_MARK = "{#- mint: audio parts -#}"
+PLAIN_CHAT_TEMPLATE = (  # for LLMs without a chat template (Flan-T5): the turns' contents, one per line
+    "{%- for message in messages -%}{{ message['content'] }}{% if not loop.last %}{{ '\\n' }}{% endif %}{%- endfor -%}"
+)
+
+
+def audio_chat_template(template: str | None, audio_token: str) -> str:
+    """The LLM's chat template (or a plain one) behind a prelude that flattens content given as parts: an `audio`
+    part becomes `audio_token`, text parts keep their text, one part per line. String content passes unchanged, so
+    prompts stay what the LLM's own template makes of them."""
+    template = template or PLAIN_CHAT_TEMPLATE
+    if CHAT_TEMPLATE_MARK in template:
+        return template
+    token = json.dumps(audio_token)
+    prelude = (
+        CHAT_TEMPLATE_MARK
+        + "{%- set mint = namespace(messages=[]) -%}"
+        "{%- for message in messages -%}"
+        "{%- if message['content'] is string -%}"
+        "{%- set mint.messages = mint.messages + [message] -%}"
+        "{%- else -%}"
+        "{%- set parts = namespace(text=[]) -%}"
+        "{%- for part in message['content'] -%}"
+        "{%- if part['type'] == 'audio' -%}{%- set parts.text = parts.text + [" + token + "] -%}"
+        "{%- elif part['type'] == 'text' -%}{%- set parts.text = parts.text + [part['text']] -%}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+        "{%- set mint.messages = mint.messages + [{'role': message['role'], 'content': parts.text | join('\\n')}] -%}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+        "{%- set messages = mint.messages -%}"
+    )
+    return prelude + template
+
+
+def _audio_source(part: dict):
+    """The clip a chat `audio` part names: `audio`, `path` or `url`, or the part itself when it holds `array`."""
+    for key in ("audio", "path", "url"):
+        if part.get(key) is not None:
+            source = part[key]
+            if isinstance(source, (np.ndarray, list)) and part.get("sampling_rate") is not None:
+                return {"array": np.asarray(source), "sampling_rate": part["sampling_rate"]}
+            return source
+    if part.get("array") is not None:
+        return {"array": part["array"], "sampling_rate": part.get("sampling_rate")}
+    raise ValueError(f"a chat audio part needs an 'audio', 'path', 'url' or 'array' entry, got keys {sorted(part)}")
 
 
 def _is_single_clip(audio) -> bool:
@@ -162,6 +221,8 @@ class MintProcessor(ProcessorMixin):
             `num_query_tokens` per window of this many encoder frames, counted from the audio's length.
     """
 
+    _auto_class = "AutoProcessor"  # a saved processor names its code and carries it, wherever it was imported from
+
     def __init__(
         self,
         feature_extractor=None,
@@ -188,6 +249,11 @@ class MintProcessor(ProcessorMixin):
         if audio_window_seconds is None:
             audio_window_seconds = self._default_window_seconds(feature_extractor)
         self.audio_window_seconds = float(audio_window_seconds)
+        if isinstance(chat_template, dict):
+            chat_template = {name: audio_chat_template(t, audio_token) for name, t in chat_template.items()}
+        else:
+            chat_template = audio_chat_template(chat_template, audio_token)
+            tokenizer.chat_template = chat_template  # one file in a saved folder holds both: they agree from the start
         super().__init__(feature_extractor, tokenizer, bridge_tokenizer, chat_template=chat_template, **kwargs)
         self.audio_token_id = tokenizer.convert_tokens_to_ids(audio_token)
         if self.audio_token_id is None or self.audio_token_id == tokenizer.unk_token_id:
@@ -372,6 +438,38 @@ class MintProcessor(ProcessorMixin):
                 data["bridge_attention_mask"] = tok["attention_mask"]
         return BatchFeature(data=dict(data), tensor_type=return_tensors)
 
+    # ---- chat ---------------------------------------------------------------------------------------------------
+    def _multimodal_inputs_from_conversations(self, conversations, audio_loading_params, load_audio_from_video=False):
+        """`apply_chat_template`'s hook: the clips of `audio` parts, loaded as [`load_audio`] does (path, bytes, array,
+        `{"array", "sampling_rate"}`, `AudioDecoder`), and the Bridge-Net instruction of each conversation: the text
+        parts of its user turns (the system prompt and earlier answers are not the task)."""
+        clips, bridge_text = [], []
+        for conversation in conversations:
+            instruction = []
+            for message in conversation:
+                content = message.get("content")
+                if isinstance(content, str):
+                    if message.get("role") == "user":
+                        instruction.append(content.replace(self.audio_token, " ").strip())
+                    continue
+                for part in content or []:
+                    if part.get("type") == "audio":
+                        clips.append(self._load_chat_audio(_audio_source(part), len(clips)))
+                    elif part.get("type") == "text" and message.get("role") == "user":
+                        instruction.append(part["text"].strip())
+            bridge_text.append(" ".join(t for t in instruction if t))
+        return [], [], clips, ({"bridge_text": bridge_text} if clips else {})
+
+    def _load_chat_audio(self, source, index: int) -> dict:
+        """One chat clip at the model's rate; URLs go through transformers' loader."""
+        if isinstance(source, str) and source.startswith(("http://", "https://")):
+            from transformers.audio_utils import load_audio as load_url
+
+            source = {"array": load_url(source, sampling_rate=self.sampling_rate), "sampling_rate": self.sampling_rate}
+        wav = load_audio(source, None, self.sampling_rate, f"audio clip {index}", self.max_audio_seconds,
+                         self.truncate_long_audio)
+        return {"array": wav, "sampling_rate": self.sampling_rate}  # carries its rate past any `sampling_rate` kwarg
+
     def batch_decode(self, *args, **kwargs):
         return self.tokenizer.batch_decode(*args, **kwargs)
 
@@ -389,4 +487,4 @@ class MintProcessor(ProcessorMixin):
         ]
 
 
-__all__ = ["MintProcessor", "load_audio"]
+__all__ = ["MintProcessor", "audio_chat_template", "load_audio"]

@@ -128,3 +128,80 @@ def test_other_feature_extractors(tiny_processor):
     out = ast(audio=[tone(0.5), tone(1.5)], sampling_rate=16000)
     assert ast.audio_window_seconds == pytest.approx(1.0)
     assert out["input_features"].shape == (2, 200, 16)
+
+
+def _chat(audio_part: dict, question: str = "What is it?") -> list[dict]:
+    return [{"role": "system", "content": "Answer in a few words."},
+            {"role": "user", "content": [audio_part, {"type": "text", "text": question}]}]
+
+
+def test_chat_template_renders_audio_parts_as_the_placeholder(tiny_processor):
+    """A chat with an audio part renders as the LLM's own template does the string prompt the model was trained on;
+    string content is unchanged, and the tokenizer saved beside the processor shares the template."""
+    parts = tiny_processor.apply_chat_template(_chat({"type": "audio"}), add_generation_prompt=True)
+    plain = [{"role": "system", "content": "Answer in a few words."}, {"role": "user", "content": "<audio>\nWhat is it?"}]
+    assert parts == tiny_processor.apply_chat_template(plain, add_generation_prompt=True)
+    assert parts == ("<|im_start|>system\nAnswer in a few words.<|im_end|>\n<|im_start|>user\n<audio>\nWhat is it?"
+                     "<|im_end|>\n<|im_start|>assistant\n")
+    assert tiny_processor.tokenizer.apply_chat_template(_chat({"type": "audio"}), tokenize=False,
+                                                        add_generation_prompt=True) == parts
+
+
+def test_apply_chat_template_returns_model_inputs_from_every_audio_form(tiny_processor, wav_file):
+    """Path, bytes, an array with its rate, a `{"array", "sampling_rate"}` dict and a torchcodec `AudioDecoder` (a
+    `datasets` Audio column) all give the inputs of the direct call; the Bridge-Net reads the user's text only."""
+    from torchcodec.decoders import AudioDecoder
+
+    stereo_8k = tone(1.5, 8000, channels=2)
+    forms = {
+        "path": {"type": "audio", "path": str(wav_file)},
+        "bytes": {"type": "audio", "audio": wav_file.read_bytes()},
+        "array": {"type": "audio", "audio": stereo_8k, "sampling_rate": 8000},
+        "dict": {"type": "audio", "audio": {"array": stereo_8k, "sampling_rate": 8000}},
+        "decoder": {"type": "audio", "audio": AudioDecoder(str(wav_file))},
+    }
+    prompt = tiny_processor.apply_chat_template(_chat({"type": "audio"}), add_generation_prompt=True)
+    direct = tiny_processor(text=prompt, audio=str(wav_file), bridge_text="What is it?")
+    for name, part in forms.items():
+        out = tiny_processor.apply_chat_template(_chat(part), add_generation_prompt=True, tokenize=True,
+                                                 return_dict=True, return_tensors="pt")
+        assert set(out) == set(direct), name
+        for key in ("input_ids", "attention_mask", "feature_attention_mask", "bridge_input_ids"):
+            assert torch.equal(out[key], direct[key]), (name, key)
+        torch.testing.assert_close(out["input_features"], direct["input_features"], atol=2e-3, rtol=0)
+    bridge = tiny_processor.bridge_tokenizer.decode(direct["bridge_input_ids"][0], skip_special_tokens=True)
+    assert bridge == "what is it?"  # not the system prompt
+
+
+def test_chat_batch_and_text_only(tiny_processor):
+    chats = [_chat({"type": "audio", "audio": tone(0.5), "sampling_rate": 16000}),
+             _chat({"type": "audio", "audio": tone(2.5), "sampling_rate": 16000}, "How long is it?")]
+    out = tiny_processor.apply_chat_template(chats, add_generation_prompt=True, tokenize=True, return_dict=True)
+    assert out["input_features"].shape[0] == 2 and out["input_ids"].shape[0] == 2
+    assert (out["input_ids"] == tiny_processor.audio_token_id).sum(1).tolist() == [4, 4]
+    text = tiny_processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+                                              tokenize=True, return_dict=True)
+    assert "input_features" not in text and text["input_ids"].shape[0] == 1
+
+
+def test_llm_without_chat_template_gets_a_plain_one(tiny_processor):
+    """Flan-T5 has no chat template: the prompt is the turns' contents, the audio part as the placeholder."""
+    processor = MintProcessor(tiny_processor.feature_extractor, tiny_processor.tokenizer, tiny_processor.bridge_tokenizer,
+                              num_query_tokens=4, chat_template=None)
+    messages = [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "What is it?"}]}]
+    assert processor.apply_chat_template(messages, add_generation_prompt=True) == "<audio>\nWhat is it?"
+
+
+def test_collator_prompt_is_the_processor_s(tiny_processor):
+    """Training prompts are the ones inference builds: the collator's prompt tokens are `apply_chat_template`'s."""
+    from training.collators import AudioLanguageCollator
+
+    collator = AudioLanguageCollator(tiny_processor)
+    batch = collator([{"audio": {"array": tone(1.0), "sampling_rate": 16000}, "text": "a tone",
+                       "instruction": "What is it?"}])
+    messages = [{"role": "user", "content": [{"type": "audio", "audio": tone(1.0), "sampling_rate": 16000},
+                                             {"type": "text", "text": "What is it?"}]}]
+    inputs = tiny_processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    prompt_length = int((batch["labels"][0] == -100).sum())
+    assert torch.equal(batch["input_ids"][0, :prompt_length], inputs["input_ids"][0])
+    assert torch.equal(batch["bridge_input_ids"], inputs["bridge_input_ids"])

@@ -19,9 +19,9 @@ def pad_frames(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 class AudioLanguageCollator:
     """Rows `{"frames_path" | "frames" | "audio", "text", "instruction"}` -> inputs, loss on the answer only.
 
-    The prompt is the LLM's chat template around `<audio>` (and the instruction, unless `instruction_in_prompt` is
-    off); the answer is `text` plus the end-of-turn token. Labels are -100 on the prompt, the audio placeholders and
-    the padding. `instruction_in_bridge` also gives the instruction to the Bridge-Net (InstructBLIP style), so what
+    The prompt is the processor's chat template around the audio (and the instruction, unless `instruction_in_prompt`
+    is off), as at inference; the answer is `text` plus the end-of-turn token. Labels are -100 on the prompt, the
+    audio placeholders and the padding. `instruction_in_bridge` also gives the instruction to the Bridge-Net (InstructBLIP style), so what
     the queries extract depends on the task. For encoder-decoder LLMs the prompt goes to the encoder and the answer
     is the decoder's target.
 
@@ -43,13 +43,11 @@ class AudioLanguageCollator:
         self.end = self.tokenizer.eos_token or ""
 
     def prompt(self, instruction: str) -> str:
-        token = self.processor.audio_token
-        content = f"{token}\n{instruction}" if self.instruction_in_prompt and instruction else token
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
-            )
-        return content + "\n"
+        """The prompt the pipeline and `processor.apply_chat_template` make for this clip and instruction."""
+        content = [{"type": "audio"}]
+        if self.instruction_in_prompt and instruction:
+            content.append({"type": "text", "text": instruction})
+        return self.processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
