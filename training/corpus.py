@@ -559,13 +559,15 @@ Real recordings that install from Debian packages (phone prompts in five languag
 sound effects, words and letters, instruments rendered from a sampled sound font), plus clips generated with
 espeak-ng, Flite, Festival and sox whose content is known exactly. Built by `mint data build`.
 
-{stats['clips']} clips: {stats['real_clips']} real, {stats['generated_clips']} generated ({stats['rows']} rows: a clip
-can serve several tasks). {stats['hours']} hours. Real speech: {stats['real_speech_hours']} hours from
-{stats['speakers']} identifiable speakers; English sentences with transcripts: {stats['english_speech_hours']} hours
-from {len(stats['english_speech_sources'])} sources ({', '.join(stats['english_speech_sources'])}) and
-{stats['english_speakers']} identifiable speakers. Labelled sounds: {stats['labelled_sound_clips']} clips,
-{stats['sound_labels']} classification labels. Built in {stats['build_seconds']} s; {stats['disk_bytes'] / 1e6:.0f} MB
-on disk.
+- {stats['clips']} clips: {stats['real_clips']} real, {stats['generated_clips']} generated; {stats['rows']} rows (a clip
+  can serve several tasks); {stats['hours']} hours.
+- Real speech: {stats['real_speech_hours']} hours, {stats['speakers']} identifiable speakers.
+- English sentences with transcripts (real): {stats['english_speech_hours']} hours from
+  {len(stats['english_speech_sources'])} sources ({', '.join(stats['english_speech_sources'])}),
+  {stats['english_speakers']} identifiable speakers.
+- Labelled sounds (real recordings and rendered instruments): {stats['labelled_sound_clips']} clips,
+  {stats['sound_labels']} classification labels.
+- Built in {stats['build_seconds']} s; {stats['disk_bytes'] / 1e6:.0f} MB on disk.
 
 ## Splits
 By source file (md5 of the path), so a clip and every task made from it share a split; speech of the new sources is
