@@ -59,8 +59,8 @@ classifier("clip.wav", candidate_labels=["a dog barking", "speech", "a telephone
 model = AutoModelForPreTraining.from_pretrained("PATH_OR_REPO", trust_remote_code=True)
 processor = AutoProcessor.from_pretrained("PATH_OR_REPO", trust_remote_code=True)
 features = {k: torch.from_numpy(v) for k, v in processor.prepare_audio("clip.wav").items()}
-audio = model.get_audio_features(**features)  # (1, queries, dim): a clip scores a text by its best query
-text = model.get_text_features(**processor.bridge_tokenizer(["speech"], return_tensors="pt"))
+audio = model.get_audio_features(**features).pooler_output  # (1, queries, dim): a clip scores a text by its best query
+text = model.get_text_features(**processor.bridge_tokenizer(["speech"], return_tensors="pt")).pooler_output
 ```
 
 Zero-shot scores are the softmax of the audio-text similarities (as CLAP's); audio up to `max_audio_windows`

@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import AutoModel, GenerationMixin, PreTrainedModel
-from transformers.modeling_outputs import BaseModelOutput, ModelOutput
-from transformers.utils import cached_file, logging
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ModelOutput
+from transformers.utils import cached_file, can_return_tuple, logging
 from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -33,13 +34,22 @@ logger = logging.get_logger(__name__)
 
 @dataclass
 class MintModelOutputWithPast(ModelOutput):
-    """Backbone output: the LLM's last hidden state (decoder side for T5) plus the soft prompt that was inserted."""
+    """Backbone output: the LLM's last hidden state (decoder side for T5) plus the soft prompt that was inserted.
+
+    A decoder-only LLM fills `hidden_states` / `attentions`; T5 fills the `decoder_*`, `cross_attentions` and
+    `encoder_*` fields under the names transformers' encoder-decoder outputs use, which `generate` reads.
+    """
 
     last_hidden_state: torch.FloatTensor | None = None
     past_key_values: object | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
     audio_hidden_states: torch.FloatTensor | None = None
 
 
@@ -63,14 +73,20 @@ class MintPretrainingOutput(ModelOutput):
 
 @dataclass
 class MintCausalLMOutputWithPast(ModelOutput):
-    """LM output: `loss` is the next-token loss on `labels`; `audio_hidden_states` is the soft prompt [B, Nq, D]."""
+    """LM output: `loss` is the next-token loss on `labels`; `audio_hidden_states` is the soft prompt [B, Nq, D].
+    The hidden states and attentions are named as in [`MintModelOutputWithPast`]."""
 
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     past_key_values: object | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    decoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    decoder_attentions: tuple[torch.FloatTensor, ...] | None = None
+    cross_attentions: tuple[torch.FloatTensor, ...] | None = None
     encoder_last_hidden_state: torch.FloatTensor | None = None
+    encoder_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    encoder_attentions: tuple[torch.FloatTensor, ...] | None = None
     audio_hidden_states: torch.FloatTensor | None = None
 
 
@@ -112,9 +128,10 @@ class MintPreTrainedModel(PreTrainedModel):
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
         """Loading replaces the parameters (new ones are trainable), so the pretrained parts are frozen again."""
-        model = super().from_pretrained(*args, **kwargs)
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # `output_loading_info=True`: (model, info)
         model.freeze_pretrained_parts()
-        return model
+        return loaded
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """A folder that loads with remote code alone, however it is saved (`save_pretrained`, `Trainer.save_model`,
@@ -146,6 +163,19 @@ class MintPreTrainedModel(PreTrainedModel):
                 logger.warning(f"{out} has no processor (none at {self.name_or_path!r}): save yours there too")
             else:
                 processor.save_pretrained(out)
+
+    def post_init(self):
+        """Also anchors the sub-models' bare fp32 module names to whole name components: T5's `wo` would otherwise
+        match the Bridge-Net's `word_embeddings` too."""
+        super().post_init()
+        for name in ("_keep_in_fp32_modules", "_keep_in_fp32_modules_strict"):
+            patterns = getattr(self, name) or set()
+            setattr(self, name, {rf"(?:^|\.){p}(?:\.|$)" if p.isidentifier() else p for p in patterns})
+
+    def _set_gradient_checkpointing(self, enable: bool = True, **kwargs):
+        """Also reaches the frozen towers: `train` re-applies their layers' flags (see `MintAudioBridgeMixin.train`)."""
+        super()._set_gradient_checkpointing(enable=enable, **kwargs)
+        self.train(self.training)
 
     def freeze_pretrained_parts(self):
         """The audio tower and the LLM (with its head) never train; the queries, Bridge-Net and heads do."""
@@ -231,12 +261,17 @@ class MintAudioBridgeMixin:
 
     def train(self, mode: bool = True):
         """Frozen towers (audio, and the LLM where there is one) stay in eval mode, no dropout, while the bridge
-        trains."""
+        trains. Under gradient checkpointing their checkpointed layers alone follow `mode`: the backward pass runs
+        through the frozen LLM, whose activations are what checkpointing saves, and a layer only checkpoints in
+        training mode; the modules inside it (dropout, attention) stay in eval mode."""
         super().train(mode)
         for name in ("audio_tower", "language_model"):
             tower = getattr(self, name, None)
             if tower is not None and not any(p.requires_grad for p in tower.parameters()):
                 tower.eval()
+                for layer in tower.modules():
+                    if isinstance(layer, GradientCheckpointingLayer) and layer.gradient_checkpointing:
+                        layer.training = mode
         return self
 
     def _frames_per_window(self, valid: torch.Tensor, window_frames: int) -> torch.Tensor:
@@ -261,6 +296,12 @@ class MintAudioBridgeMixin:
         Returns:
             frames `(B, W * F, D)` and their mask `(B, W * F)`.
         """
+        output, frame_mask = self._encode_windows(input_features, feature_attention_mask)
+        return output.last_hidden_state, frame_mask
+
+    def _encode_windows(self, input_features, feature_attention_mask=None, **tower_kwargs):
+        """`encode_audio` as the tower's output (frames as `last_hidden_state`; hidden states laid out like the
+        frames, attentions per encoded window) and the frame mask."""
         window = self.config.audio_window_size
         axis = self.config.audio_time_axis % input_features.dim()
         length = input_features.shape[axis]
@@ -288,14 +329,23 @@ class MintAudioBridgeMixin:
         if self.config.audio_config.model_type not in ("whisper", "audio-spectrogram-transformer"):
             kwargs["attention_mask"] = (torch.arange(window, device=valid.device)[None] < valid[keep, None]).long()
         tower_dtype = next(self.audio_tower.parameters()).dtype
-        hidden = self.audio_tower(windows[keep].to(tower_dtype), **kwargs).last_hidden_state  # [K, F, D]
-        frames_per_window = hidden.shape[1]
-        frames = hidden.new_zeros(batch * n_windows, frames_per_window, hidden.shape[-1])
-        frames[keep] = hidden
+        tower = self.audio_tower(windows[keep].to(tower_dtype), return_dict=True, **kwargs, **tower_kwargs)
+        frames_per_window = tower.last_hidden_state.shape[1]
+
+        def per_clip(hidden):  # [K, F, D] -> [B, W * F, D], all-padding windows as zeros
+            frames = hidden.new_zeros(batch * n_windows, frames_per_window, hidden.shape[-1])
+            frames[keep] = hidden
+            return frames.reshape(batch, n_windows * frames_per_window, -1)
+
         n_valid = self._frames_per_window(valid, frames_per_window).clamp(max=frames_per_window)
         frame_mask = torch.arange(frames_per_window, device=valid.device)[None] < n_valid[:, None]
-        frames = frames.reshape(batch, n_windows * frames_per_window, -1)
-        return frames, frame_mask.reshape(batch, n_windows * frames_per_window).long()
+        hidden_states = getattr(tower, "hidden_states", None)
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=per_clip(tower.last_hidden_state),
+            hidden_states=tuple(per_clip(h) for h in hidden_states) if hidden_states is not None else None,
+            attentions=getattr(tower, "attentions", None),
+        )
+        return output, frame_mask.reshape(batch, n_windows * frames_per_window).long()
 
     def audio_frames(
         self,
@@ -305,15 +355,23 @@ class MintAudioBridgeMixin:
         audio_frame_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoder frames `(B, F, D)` and mask: run the frozen tower, or take `audio_frames` cached from it."""
+        output, frame_mask = self.audio_tower_output(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
+        return output.last_hidden_state, frame_mask
+
+    def audio_tower_output(
+        self, input_features=None, feature_attention_mask=None, audio_frames=None, audio_frame_mask=None, **tower_kwargs
+    ) -> tuple[BaseModelOutputWithPooling, torch.Tensor]:
+        """`audio_frames` with the tower's output around them: `output_hidden_states` / `output_attentions` in
+        `tower_kwargs` reach the tower (frames from a cache have none)."""
         if audio_frames is not None:
             if input_features is not None:
                 raise ValueError("pass either input_features or precomputed audio_frames, not both")
             if audio_frame_mask is None:
                 audio_frame_mask = torch.ones(audio_frames.shape[:2], dtype=torch.long, device=audio_frames.device)
-            return audio_frames, audio_frame_mask
+            return BaseModelOutputWithPooling(last_hidden_state=audio_frames), audio_frame_mask
         if input_features is None:
             raise ValueError("no audio: pass input_features (or precomputed audio_frames)")
-        return self.encode_audio(input_features, feature_attention_mask)
+        return self._encode_windows(input_features, feature_attention_mask, **tower_kwargs)
 
     def bridge_query_output(
         self,
@@ -327,6 +385,9 @@ class MintAudioBridgeMixin:
         """The bridge's outputs at the query positions: `(B, Nq, H)`, or with a windowed bridge
         (`config.bridge_window_frames`) `(sum of windows x Nq, H)` in clip and time order."""
         frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
+        return self._bridge_queries(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
+
+    def _bridge_queries(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None) -> torch.Tensor:
         if self.config.bridge_window_frames:
             return self._windowed_query_output(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
         return self._query_output(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
@@ -415,6 +476,7 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
     def set_input_embeddings(self, value):
         self.language_model.set_input_embeddings(value)
 
+    @can_return_tuple
     def get_audio_features(
         self,
         input_features: torch.Tensor | None = None,
@@ -423,20 +485,30 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         bridge_attention_mask: torch.Tensor | None = None,
         audio_frames: torch.Tensor | None = None,
         audio_frame_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Soft prompt `(B, Nq, D_llm)`: the bridge's query outputs, projected to the LLM width.
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+    ) -> BaseModelOutputWithPooling:
+        """The soft prompt as `pooler_output` `(B, Nq, D_llm)`: the bridge's query outputs, projected to the LLM
+        width (transformers' v5 form of `get_*_features`). `last_hidden_state` holds the encoder frames the bridge
+        read `(B, F, D_audio)`; `hidden_states` / `attentions` are the audio tower's, when asked for.
 
         `bridge_input_ids` (the instruction in the bridge tokenizer) shares self-attention with the queries, so
         what the queries extract depends on the task. `audio_frames` replace `input_features` when the frozen
         encoder's outputs come from a cache. A pooled connector has no place for the instruction and ignores it.
         """
-        if self.config.connector_type == "pooled":
-            frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
-            return self.multi_modal_projector(frames, frame_mask)
-        query_output = self.bridge_query_output(
-            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask, audio_frames, audio_frame_mask
+        flags = {"output_hidden_states": output_hidden_states, "output_attentions": output_attentions}
+        output, frame_mask = self.audio_tower_output(
+            input_features, feature_attention_mask, audio_frames, audio_frame_mask,
+            **{k: v for k, v in flags.items() if v is not None},
         )
-        return self.language_projection(query_output)
+        frames = output.last_hidden_state
+        if self.config.connector_type == "pooled":
+            output.pooler_output = self.multi_modal_projector(frames, frame_mask)
+        else:
+            query_output = self._bridge_queries(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
+            output.pooler_output = self.language_projection(query_output)
+        return output
+
 
     def get_placeholder_mask(self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
         """Boolean `(B, L)` mask of the audio placeholder positions."""
@@ -484,15 +556,23 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
                     raise ValueError(f"input_ids contain {n} audio placeholder tokens but no input_features were given")
             return inputs_embeds, None
         audio_embeds = self.get_audio_features(
-            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask, audio_frames, audio_frame_mask
-        )
+            input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask, audio_frames,
+            audio_frame_mask, return_dict=True,
+        ).pooler_output
         return self.merge_audio(input_ids, inputs_embeds, audio_embeds), audio_embeds
 
-    def encode_prompt(self, input_ids=None, attention_mask=None, inputs_embeds=None, **audio_inputs) -> BaseModelOutput:
+    def encode_prompt(
+        self, input_ids=None, attention_mask=None, inputs_embeds=None, output_attentions=None, output_hidden_states=None,
+        **audio_inputs,
+    ) -> BaseModelOutput:
         """Encoder-decoder LLMs (T5): run the LLM encoder over the prompt with the audio in place."""
         inputs_embeds, _ = self.embed_inputs(input_ids=input_ids, inputs_embeds=inputs_embeds, **audio_inputs)
-        return self.language_model.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        return self.language_model.get_encoder()(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states, return_dict=True,
+        )
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -537,8 +617,9 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
             audio_embeds = None
             if encoder_outputs is None:
                 inputs_embeds, audio_embeds = self.embed_inputs(input_ids, inputs_embeds, **audio)
+                flags = {k: kwargs[k] for k in ("output_attentions", "output_hidden_states") if k in kwargs}
                 encoder_outputs = self.language_model.get_encoder()(
-                    inputs_embeds=inputs_embeds, attention_mask=attention_mask
+                    inputs_embeds=inputs_embeds, attention_mask=attention_mask, return_dict=True, **flags
                 )
             elif not isinstance(encoder_outputs, BaseModelOutput):
                 encoder_outputs = BaseModelOutput(last_hidden_state=encoder_outputs[0])
@@ -549,21 +630,27 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
                 encoder_outputs=encoder_outputs,
                 past_key_values=past_key_values,
                 use_cache=use_cache,
+                return_dict=True,
                 **kwargs,
             )
             return MintModelOutputWithPast(
                 last_hidden_state=outputs.last_hidden_state,
                 past_key_values=outputs.past_key_values,
-                hidden_states=outputs.decoder_hidden_states,
-                attentions=outputs.decoder_attentions,
+                decoder_hidden_states=outputs.decoder_hidden_states,
+                decoder_attentions=outputs.decoder_attentions,
+                cross_attentions=outputs.cross_attentions,
                 encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+                encoder_hidden_states=encoder_outputs.hidden_states,
+                encoder_attentions=encoder_outputs.attentions,
                 audio_hidden_states=audio_embeds,
             )
 
-        prefill = past_key_values is None or past_key_values.get_seq_length() == 0
-        if prefill or input_features is not None:  # cached audio_frames are used at prefill only
+        # With a filled cache and no audio given, the tokens are text: a decoding step, or a new turn continuing from
+        # `past_key_values` whose audio the cache already holds.
+        cached = past_key_values is not None and past_key_values.get_seq_length() > 0
+        if not cached or input_features is not None or audio_frames is not None:
             inputs_embeds, audio_embeds = self.embed_inputs(input_ids, inputs_embeds, **audio)
-        else:  # decoding step: the new tokens are plain text
+        else:
             inputs_embeds = self.get_input_embeddings()(input_ids) if inputs_embeds is None else inputs_embeds
             audio_embeds = None
         outputs = self.language_model(
@@ -572,6 +659,7 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
             position_ids=position_ids,
             past_key_values=past_key_values,
             use_cache=use_cache,
+            return_dict=True,
             **kwargs,
         )
         return MintModelOutputWithPast(
@@ -583,8 +671,15 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         )
 
 
+AUDIO_INPUTS = ("input_features", "feature_attention_mask", "bridge_input_ids", "bridge_attention_mask", "audio_frames",
+                "audio_frame_mask")
+
+
 class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
     """MINT with the LLM's head: audio + instruction in, text out. Works with decoder-only LLMs and with T5."""
+
+    _tp_plan = {"lm_head": "colwise_gather_output"}
+    _pp_plan = {"lm_head": (["hidden_states"], ["logits"])}
 
     def __init__(self, config: MintConfig):
         super().__init__(config)
@@ -637,6 +732,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         shifted[:, 1:] = labels[:, :-1]
         return shifted.masked_fill(shifted == -100, text.pad_token_id)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -689,16 +785,14 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
             use_cache=use_cache,
             audio_frames=audio_frames,
             audio_frame_mask=audio_frame_mask,
+            return_dict=True,
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
+        passed_on = {k: v for k, v in outputs.items() if k not in ("last_hidden_state", "loss", "logits")}
         if logits_at_labels and labels is not None and not self.config.is_encoder_decoder:
             logits, loss = self._loss_at_labels(hidden_states, labels, **kwargs)
-            return MintCausalLMOutputWithPast(
-                loss=loss, logits=logits, past_key_values=outputs.past_key_values,
-                hidden_states=outputs.hidden_states, attentions=outputs.attentions,
-                audio_hidden_states=outputs.audio_hidden_states,
-            )
+            return MintCausalLMOutputWithPast(loss=loss, logits=logits, **passed_on)
         if isinstance(logits_to_keep, int) and logits_to_keep > 0:
             hidden_states = hidden_states[:, -logits_to_keep:]
         elif isinstance(logits_to_keep, torch.Tensor):
@@ -716,15 +810,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                 )
             else:
                 loss = self.loss_function(logits=logits, labels=labels, vocab_size=vocab_size, **kwargs)
-        return MintCausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            audio_hidden_states=outputs.audio_hidden_states,
-        )
+        return MintCausalLMOutputWithPast(loss=loss, logits=logits, **passed_on)
 
     def _loss_at_labels(self, hidden_states: torch.Tensor, labels: torch.LongTensor, **kwargs):
         """`(logits, loss)` with the LM head applied to the target positions only (`logits_at_labels`)."""
@@ -735,18 +821,38 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
                                   shift_labels=targets[keep], **kwargs)
         return logits, loss
 
-    @torch.no_grad()
-    def generate(self, input_ids=None, attention_mask=None, **kwargs):
-        """`GenerationMixin.generate`; for T5 the prompt with its audio is encoded once, up front."""
-        audio_keys = ("input_features", "feature_attention_mask", "bridge_input_ids", "bridge_attention_mask",
-                      "audio_frames", "audio_frame_mask")
-        if self.config.is_encoder_decoder and kwargs.get("encoder_outputs") is None:
-            audio = {k: kwargs.pop(k, None) for k in audio_keys}
-            kwargs["encoder_outputs"] = self.model.encode_prompt(
-                input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=kwargs.pop("inputs_embeds", None), **audio
+    def _maybe_prepare_encoder_kwargs_for_generation(self, inputs_tensor, model_kwargs, model_input_name,
+                                                      generation_config):
+        """T5: `generate` encodes the prompt once, up front, with the audio in place; an assistant MINT model
+        encodes its own here from the same inputs. The audio inputs stay in `model_kwargs` for such an assistant;
+        the decoder steps ignore them once `encoder_outputs` exist."""
+        if not self.config.is_encoder_decoder or model_kwargs.get("encoder_outputs") is not None:
+            return super()._maybe_prepare_encoder_kwargs_for_generation(
+                inputs_tensor, model_kwargs, model_input_name, generation_config
             )
-            return super().generate(attention_mask=attention_mask, **kwargs)
-        return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        prompt = {"inputs_embeds" if model_input_name == "inputs_embeds" else "input_ids": inputs_tensor}
+        audio = {k: model_kwargs[k] for k in AUDIO_INPUTS if model_kwargs.get(k) is not None}
+        model_kwargs["encoder_outputs"] = self.model.encode_prompt(
+            attention_mask=model_kwargs.get("attention_mask"), output_attentions=generation_config.output_attentions,
+            output_hidden_states=generation_config.output_hidden_states, **prompt, **audio,
+        )
+        return model_kwargs
+
+    def prepare_inputs_for_generation(self, input_ids, *args, **kwargs):
+        """The audio goes with the forward that starts from an empty cache: the prompt's, and an assistant model's
+        first one (which transformers would strip of its `input_features`). With a filled cache the new tokens are
+        text: decoding steps, and a new turn continuing from `past_key_values`, which hold the audio already."""
+        model_inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
+        if self.config.is_encoder_decoder:
+            return model_inputs
+        cache = model_inputs.get("past_key_values")
+        with_audio = cache is None or cache.get_seq_length() == 0
+        for key in AUDIO_INPUTS:
+            if with_audio and kwargs.get(key) is not None:
+                model_inputs[key] = kwargs[key]
+            else:
+                model_inputs.pop(key, None)
+        return model_inputs
 
 
 class MintAudioBridgeModel(MintAudioBridgeMixin, MintPreTrainedModel):
@@ -826,19 +932,39 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
     def get_input_embeddings(self):
         return self.model.bridge.get_input_embeddings()
 
+    @can_return_tuple
     def get_audio_features(
-        self, input_features=None, feature_attention_mask=None, audio_frames=None, audio_frame_mask=None
-    ) -> torch.Tensor:
-        """Normalized query embeddings `(B, Nq, P)` from the unimodal (queries-only) pass."""
-        query_output = self.model.bridge_query_output(
-            input_features, feature_attention_mask, audio_frames=audio_frames, audio_frame_mask=audio_frame_mask
+        self, input_features=None, feature_attention_mask=None, audio_frames=None, audio_frame_mask=None,
+        output_hidden_states: bool | None = None, output_attentions: bool | None = None,
+    ) -> BaseModelOutputWithPooling:
+        """Normalized query embeddings `(B, Nq, P)` from the unimodal (queries-only) pass, as `pooler_output`;
+        `last_hidden_state` and the rest are the audio tower's, as in [`MintModel.get_audio_features`]."""
+        flags = {"output_hidden_states": output_hidden_states, "output_attentions": output_attentions}
+        output, frame_mask = self.model.audio_tower_output(
+            input_features, feature_attention_mask, audio_frames, audio_frame_mask,
+            **{k: v for k, v in flags.items() if v is not None},
         )
-        return nn.functional.normalize(self.audio_projection(query_output), dim=-1)
+        query_output = self.model._bridge_queries(output.last_hidden_state, frame_mask)
+        output.pooler_output = nn.functional.normalize(self.audio_projection(query_output), dim=-1)
+        return output
 
-    def get_text_features(self, input_ids, attention_mask=None) -> torch.Tensor:
-        """Normalized [CLS] embeddings `(B, P)` from the unimodal (text-only) pass."""
-        cls = self.model.bridge(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
-        return nn.functional.normalize(self.text_projection(cls), dim=-1)
+    @can_return_tuple
+    def get_text_features(
+        self, input_ids, attention_mask=None, output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+    ) -> BaseModelOutputWithPooling:
+        """Normalized [CLS] embeddings `(B, P)` from the unimodal (text-only) pass, as `pooler_output`; the rest is
+        the Bridge-Net's output."""
+        flags = {"output_hidden_states": output_hidden_states, "output_attentions": output_attentions}
+        bridge = self.model.bridge(input_ids=input_ids, attention_mask=attention_mask, return_dict=True,
+                                   **{k: v for k, v in flags.items() if v is not None})
+        cls = bridge.last_hidden_state[:, 0]
+        return BaseModelOutputWithPooling(
+            last_hidden_state=bridge.last_hidden_state,
+            pooler_output=nn.functional.normalize(self.text_projection(cls), dim=-1),
+            hidden_states=bridge.hidden_states,
+            attentions=bridge.attentions,
+        )
 
     def _matching_logits(self, frames, frame_mask, input_ids, attention_mask) -> torch.Tensor:
         """ATM logits `(B, 2)`, averaged over the queries, for aligned audio/text pairs."""
@@ -861,6 +987,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
             attention_mask = torch.ones_like(input_ids)
         return self._matching_logits(frames, frame_mask, input_ids, attention_mask).softmax(-1)[:, 1]
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -897,7 +1024,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
             input_ids=None, query_embeds=queries, encoder_hidden_states=frames, encoder_attention_mask=frame_mask
         ).last_hidden_state
         audio_embeds = nn.functional.normalize(self.audio_projection(query_output), dim=-1)
-        text_embeds = self.get_text_features(input_ids, attention_mask)
+        text_embeds = self.get_text_features(input_ids, attention_mask, return_dict=True).pooler_output
         if not return_loss:
             logits = torch.einsum("aqd,td->atq", audio_embeds, text_embeds).amax(-1) / self.logit_temperature
             return MintPretrainingOutput(

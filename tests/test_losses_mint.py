@@ -169,8 +169,8 @@ def test_retrieval_api_agrees_with_forward(stage1):
     model = MintForAudioTextRetrieval(config).eval()
     with torch.no_grad():
         out = model(**inputs)
-        audio = model.get_audio_features(inputs["input_features"], inputs["feature_attention_mask"])
-        text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])
+        audio = model.get_audio_features(inputs["input_features"], inputs["feature_attention_mask"]).pooler_output
+        text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"]).pooler_output
         scores = model.atm_scores(**inputs)
     assert out.loss is None
     torch.testing.assert_close(out.audio_embeds, audio)

@@ -63,9 +63,9 @@ def test_shipped_retrieval_finds_held_out_prompts(tmp_path, held_out):
             waves = [load_audio(p["audio"], None, 16000) for p in held_out[start : start + 16]]
             batch = features(waves, sampling_rate=16000, return_attention_mask=True, return_tensors="pt")
             audio.append(model.get_audio_features(input_features=batch["input_features"],
-                                                  feature_attention_mask=batch["attention_mask"]))
+                                                  feature_attention_mask=batch["attention_mask"]).pooler_output)
         tok = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
-        text = model.get_text_features(tok["input_ids"], tok["attention_mask"])
+        text = model.get_text_features(tok["input_ids"], tok["attention_mask"]).pooler_output
     audio = torch.cat(audio)
     metrics = retrieval_metrics(audio, text, list(range(len(texts))))
     chance = metrics["chance/R@1_audio_to_text"]

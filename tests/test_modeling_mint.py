@@ -143,6 +143,35 @@ def test_loss_decreases_on_fixed_batch(tester):
     assert losses[-1] < losses[0] - 0.05, losses
 
 
+def test_gradient_checkpointing_reaches_the_frozen_llm(tester):
+    """The backward pass runs through the frozen LLM, so its layers are where checkpointing saves memory: each one is
+    checkpointed (its dropout still off), and the gradients are those of the plain step."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    config, inputs, labels = tester.prepare_config_and_inputs()
+    config.text_config.dropout_rate = config.text_config.attention_dropout = 0.5  # a step with dropout would differ
+    model = make(config).train()
+    model(**inputs, labels=labels).loss.backward()
+    expected = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    model.activation_checkpointing_enable()
+    layers = [m for m in model.model.language_model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    checkpointed = []
+    for layer in layers:
+        def counted(function, *args, _func=layer._gradient_checkpointing_func, **kwargs):
+            checkpointed.append(function)
+            return _func(function, *args, **kwargs)
+
+        layer._gradient_checkpointing_func = counted
+    model(**inputs, labels=labels).loss.backward()
+    assert len(checkpointed) == len(layers) > 0
+    assert not model.model.language_model.training and all(layer.training for layer in layers)
+    for name, grad in expected.items():
+        torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad)
+    model.activation_checkpointing_disable()
+    assert not any(layer.training for layer in layers)
+
+
 def test_save_load_identical(tester, tmp_path):
     config, inputs, labels = tester.prepare_config_and_inputs()
     model = make(config)
@@ -175,8 +204,8 @@ def test_padded_audio_windows_do_not_change_the_clip(tester):
     alone["feature_attention_mask"] = alone["feature_attention_mask"][:, :window]
     audio_keys = ("input_features", "feature_attention_mask", "bridge_input_ids", "bridge_attention_mask")
     with torch.no_grad():
-        batched = model.get_audio_features(**{k: inputs[k] for k in audio_keys})[:1]
-        single = model.get_audio_features(**{k: alone[k] for k in audio_keys})
+        batched = model.get_audio_features(**{k: inputs[k] for k in audio_keys}).pooler_output[:1]
+        single = model.get_audio_features(**{k: alone[k] for k in audio_keys}).pooler_output
     torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-5)
 
 
@@ -289,10 +318,10 @@ def test_windowed_bridge_keeps_time_order(tiny_processor):
     with torch.no_grad():
         out = model(**inputs)
         soft = model.get_audio_features(inputs["input_features"], inputs["feature_attention_mask"],
-                                        inputs["bridge_input_ids"], inputs["bridge_attention_mask"])
+                                        inputs["bridge_input_ids"], inputs["bridge_attention_mask"]).pooler_output
         alone = model.get_audio_features(
             **{k: v[1:] for k, v in inputs.items() if k in ("input_features", "feature_attention_mask",
-                                                          "bridge_input_ids", "bridge_attention_mask")})
+                                                          "bridge_input_ids", "bridge_attention_mask")}).pooler_output
     assert out.logits.shape[:2] == inputs["input_ids"].shape
     assert soft.shape == (sum(counts), config.text_config.hidden_size)
     torch.testing.assert_close(soft[counts[0]:], alone, rtol=1e-4, atol=1e-5)  # the second clip, in order
@@ -318,7 +347,7 @@ def test_pooled_connector_is_the_dense_baseline(tiny_processor, tmp_path):
     counts = (inputs["input_ids"] == config.audio_token_index).sum(1).tolist()
     assert counts == [4, 19]
     frames, mask = model.model.encode_audio(inputs["input_features"], inputs["feature_attention_mask"])
-    soft = model.get_audio_features(audio_frames=frames, audio_frame_mask=mask)
+    soft = model.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output
     projector = model.model.multi_modal_projector
     by_hand = projector.linear_2(projector.act(projector.linear_1(frames[0, 12:15].mean(0))))
     torch.testing.assert_close(soft[3], by_hand)  # the first clip's last window: 3 real frames, 1 of padding
@@ -329,7 +358,7 @@ def test_pooled_connector_is_the_dense_baseline(tiny_processor, tmp_path):
     assert trained == {f"model.multi_modal_projector.{n}" for n, _ in projector.named_parameters()}
     model.save_pretrained(tmp_path)
     loaded = MintForConditionalGeneration.from_pretrained(tmp_path).eval()
-    torch.testing.assert_close(loaded.get_audio_features(audio_frames=frames, audio_frame_mask=mask), soft)
+    torch.testing.assert_close(loaded.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output, soft)
     with pytest.raises(ValueError, match="one token per window"):
         MintConfig(connector_type="pooled", bridge_window_frames=4)
     with pytest.raises(ValueError, match="'bridge' or 'pooled'"):

@@ -87,7 +87,7 @@ def test_training_benchmark_swaps_in_an_encoder_of_another_shape(tiny_model_dir)
     audio = processor.prepare_audio([np.zeros(16000, dtype=np.float32)])
     with torch.no_grad():
         tokens = twin.model.get_audio_features(torch.from_numpy(audio["input_features"]),
-                                               torch.from_numpy(audio["feature_attention_mask"]))
+                                               torch.from_numpy(audio["feature_attention_mask"])).pooler_output
     assert tokens.shape[-1] == model.config.text_config.hidden_size and torch.isfinite(tokens).all()
 
 

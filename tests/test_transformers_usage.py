@@ -2,8 +2,6 @@
 the pipeline's keywords and input kinds, and folders saved by any route that load again. Each runs in a fresh process
 where the package is hidden, as a Hub user loads the model."""
 
-import pytest
-
 from tests.test_remote_code import run_fresh
 
 
@@ -100,47 +98,47 @@ def test_pipeline_keywords_and_inputs(tiny_model_dir, wav_file, tmp_path):
     assert result["decoded"] == [reference, reference] and result["undecoded"] == [reference, reference]
 
 
-@pytest.fixture(scope="module")
-def saved_folders(tiny_model_dir, wav_file, tmp_path_factory):
+ROUTES = ("model", "trainer", "pipeline")
+
+
+def test_saved_folders_load_in_a_fresh_process(tiny_model_dir, wav_file, tmp_path):
     """A remote-code model saved by `save_pretrained`, `Trainer.save_model` and the pipeline's `save_pretrained`, in
-    a process without the package; the pipeline it first ran in took the model object itself."""
-    out = tmp_path_factory.mktemp("saved")
-    result = run_fresh(
+    a process without the package (its pipeline took the model object itself), loads in another such process and
+    answers as before."""
+    saved = run_fresh(
         f"""
         import json
         from transformers import AutoModelForCausalLM, Trainer, TrainingArguments, pipeline
-        out = {str(out)!r}
-        gen = {GEN}
+        out = {str(tmp_path)!r}
         model = AutoModelForCausalLM.from_pretrained({str(tiny_model_dir)!r}, trust_remote_code=True)
         pipe = pipeline("audio-text-to-text", model=model)
-        answer = pipe({str(wav_file)!r}, return_tensors=True, **gen)["generated_token_ids"].tolist()
+        answer = pipe({str(wav_file)!r}, return_tensors=True, **{GEN})["generated_token_ids"].tolist()
         model.save_pretrained(out + "/model")
-        args = TrainingArguments(output_dir=out + "/run", report_to=[], use_cpu=True)
-        Trainer(model=model, args=args).save_model(out + "/trainer")
+        Trainer(model=model, args=TrainingArguments(output_dir=out + "/run", report_to=[], use_cpu=True)).save_model(
+            out + "/trainer")
         pipe.save_pretrained(out + "/pipeline")
         print(json.dumps({{"answer": answer}}))
         """,
-        out, out / "hf_home",
+        tmp_path, tmp_path / "hf_home",
     )
-    return out, result["answer"]
-
-
-@pytest.mark.parametrize("route", ["model", "trainer", "pipeline"])
-def test_saved_folder_loads_in_a_fresh_process(saved_folders, wav_file, route, tmp_path):
-    out, answer = saved_folders
-    folder = out / route
-    names = {p.name for p in folder.iterdir()}
-    assert {"configuration_mint.py", "modeling_mint.py", "losses_mint.py", "processing_mint.py", "pipeline_mint.py",
-            "processor_config.json", "tokenizer.json", "chat_template.jinja", "bridge_tokenizer"} <= names
-    result = run_fresh(
+    for route in ROUTES:
+        names = {p.name for p in (tmp_path / route).iterdir()}
+        assert {"configuration_mint.py", "modeling_mint.py", "losses_mint.py", "processing_mint.py", "pipeline_mint.py",
+                "processor_config.json", "tokenizer.json", "chat_template.jinja", "bridge_tokenizer"} <= names, route
+    loaded = run_fresh(
         f"""
         import json
         from transformers import AutoProcessor, pipeline
-        pipe = pipeline("audio-text-to-text", model={str(folder)!r}, trust_remote_code=True)
-        answer = pipe({str(wav_file)!r}, return_tensors=True, **{GEN})["generated_token_ids"].tolist()
-        processor = AutoProcessor.from_pretrained({str(folder)!r}, trust_remote_code=True)
-        print(json.dumps({{"answer": answer, "processor": type(processor).__name__}}))
+        result = {{}}
+        for route in {ROUTES!r}:
+            folder = {str(tmp_path)!r} + "/" + route
+            pipe = pipeline("audio-text-to-text", model=folder, trust_remote_code=True)
+            answer = pipe({str(wav_file)!r}, return_tensors=True, **{GEN})["generated_token_ids"].tolist()
+            processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+            result[route] = {{"answer": answer, "processor": type(processor).__name__}}
+        print(json.dumps(result))
         """,
-        tmp_path, tmp_path / "hf_home",
+        tmp_path, tmp_path / "hf_home_fresh",
     )
-    assert result == {"answer": answer, "processor": "MintProcessor"}
+    for route in ROUTES:
+        assert loaded[route] == {"answer": saved["answer"], "processor": "MintProcessor"}, route

@@ -30,7 +30,7 @@ def greedy_ctc(model, processor, rows: list[dict], blank: torch.Tensor, log_scal
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         frames, mask = pad_frames([load_frames(r["frames_path"]) for r in batch])
-        soft_prompt = model.model.get_audio_features(audio_frames=frames, audio_frame_mask=mask)
+        soft_prompt = model.model.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output
         counts = [processor.tokens_for_frames(n) for n in mask.sum(1).tolist()]
         best = (soft_prompt.reshape(-1, soft_prompt.shape[-1]) @ weight.T * log_scale.exp()).argmax(-1)
         for path in best.split(counts):

@@ -166,7 +166,7 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
         out = []
         for start in range(0, len(subset), batch_size):
             frames, mask = pad_frames([load_frames(r["frames_path"]) for r in subset[start : start + batch_size]])
-            out.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask))
+            out.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output)
         return torch.cat(out)
 
     def text_embeds(texts):
@@ -174,7 +174,7 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
         for start in range(0, len(texts), batch_size):
             tok = tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=64,
                             return_tensors="pt")
-            out.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]))
+            out.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]).pooler_output)
         return torch.cat(out)
 
     metrics = {}

@@ -85,11 +85,11 @@ def evaluate_retrieval(model, collator: Stage1Collator, dataset, batch_size: int
     for start in range(0, len(dataset), batch_size):
         rows = dataset.select(range(start, min(start + batch_size, len(dataset))))
         frames, mask = pad_frames([load_frames(p) for p in rows["frames_path"]])
-        audio.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask))
+        audio.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output)
     text = []
     for start in range(0, len(distinct), batch_size):
         tok = collator.texts(distinct[start : start + batch_size])
-        text.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]))
+        text.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]).pooler_output)
     return retrieval_metrics(torch.cat(audio), torch.cat(text), [index[t] for t in dataset["text"]])
 
 
