@@ -107,23 +107,30 @@ def _save_processor(processor: MintProcessor, folder: Path):
     processor_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def save_folder(model: MintForConditionalGeneration, processor: MintProcessor, folder: str | Path, card=None) -> Path:
+    """Write the generation model, its processor and the remote-code files (and a `ModelCard`, if given) into
+    `folder`, beside what it holds (a training run's checkpoints and reports stay). With `config.retrieval_heads`
+    the same folder also serves embeddings and zero-shot classification."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if card is not None:
+        card.save(folder / "README.md")
+    model.config.auto_map = dict(modeling_mint.AUTO_MAP)
+    model.config.custom_pipelines = dict(modeling_mint.CUSTOM_PIPELINES)
+    if model.config.retrieval_heads:
+        model.config.auto_map.update(modeling_mint.RETRIEVAL_AUTO_MAP)
+        model.config.custom_pipelines.update(modeling_mint.ZERO_SHOT_PIPELINE)
+    model.config.architectures = ["MintForConditionalGeneration"]
+    model.save_pretrained(folder)
+    _save_processor(processor, folder)
+    for name in modeling_mint.REMOTE_CODE_FILES:
+        shutil.copy2(CODE_DIR / name, folder / name)
+    return folder
+
+
 def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path, card=None) -> Path:
-    """Write the generation model and its processor (and a `ModelCard`, if given) to `out` as a remote-code folder.
-    With `config.retrieval_heads` the same folder also serves embeddings and zero-shot classification."""
-
-    def write(tmp: Path):
-        if card is not None:
-            card.save(tmp / "README.md")
-        model.config.auto_map = dict(modeling_mint.AUTO_MAP)
-        model.config.custom_pipelines = dict(modeling_mint.CUSTOM_PIPELINES)
-        if model.config.retrieval_heads:
-            model.config.auto_map.update(modeling_mint.RETRIEVAL_AUTO_MAP)
-            model.config.custom_pipelines.update(modeling_mint.ZERO_SHOT_PIPELINE)
-        model.config.architectures = ["MintForConditionalGeneration"]
-        model.save_pretrained(tmp)
-        _save_processor(processor, tmp)
-
-    return _write_atomically(out, write)
+    """`save_folder` into a fresh `out`, swapped in whole."""
+    return _swap_in(out, lambda tmp: save_folder(model, processor, tmp, card))
 
 
 def export_retrieval(model: MintForAudioTextRetrieval, processor: MintProcessor, out: str | Path, card=None) -> Path:

@@ -242,6 +242,26 @@ def split_windows(frames: torch.Tensor, frame_mask: torch.Tensor, size: int) -> 
     return frames, frame_mask, n
 
 
+CONNECTOR_MODULES = ("query_tokens", "bridge", "language_projection", "multi_modal_projector")
+
+
+def warn_if_connector_frozen(model: nn.Module):
+    """Training with the connector (queries, Bridge-Net, projection) frozen while other weights train is almost always
+    a PEFT wrap that froze it: `get_peft_model` with LLM target modules trains the adapters alone."""
+    connector = [getattr(model, name) for name in CONNECTOR_MODULES if getattr(model, name, None) is not None]
+    if not connector or any(p.requires_grad for part in connector for p in part.parameters()):
+        return
+    if any(p.requires_grad for p in model.parameters()):
+        import warnings
+
+        present = [name for name in CONNECTOR_MODULES if getattr(model, name, None) is not None]
+        warnings.warn(
+            "MINT is training with its Bridge-Net frozen: only other weights (a PEFT adapter?) get gradients. With "
+            f"PEFT, add modules_to_save={present} to the LoraConfig (training.sft.mint_lora_config does) to train "
+            "the connector too.", stacklevel=2,
+        )
+
+
 class MintAudioBridgeMixin:
     """Audio tower -> learned queries -> Bridge-Net, shared by the LLM model and the stage-1 model."""
 
@@ -265,6 +285,8 @@ class MintAudioBridgeMixin:
         through the frozen LLM, whose activations are what checkpointing saves, and a layer only checkpoints in
         training mode; the modules inside it (dropout, attention) stay in eval mode."""
         super().train(mode)
+        if mode:
+            warn_if_connector_frozen(self)
         for name in ("audio_tower", "language_model"):
             tower = getattr(self, name, None)
             if tower is not None and not any(p.requires_grad for p in tower.parameters()):

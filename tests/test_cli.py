@@ -84,10 +84,46 @@ def test_run_refuses_an_empty_folder_and_bad_batch_size(tiny_model_dir, tmp_path
         main(["run", str(tmp_path), "--model", str(tiny_model_dir), "--batch-size", "0"])
 
 
-def test_assemble_unknown_variant(tmp_path):
-    with pytest.raises(ValueError, match="unknown variant 'nope'"):
+def test_assemble_unknown_variant(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
         main(["assemble", "nope", "--out", str(tmp_path / "x")])
+    assert exit.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def one_line_exit(argv: list[str]) -> str:
+    """The message of the `SystemExit` that `argv` ends with: one line, which Python prints without a traceback."""
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    message = exit.value.code
+    assert isinstance(message, str) and "\n" not in message, message
+    return message
+
+
+def test_missing_paths_are_one_line(tmp_path, wav_file):
+    missing = str(tmp_path / "nope")
+    assert one_line_exit(["run", str(wav_file), "--model", missing]) == f"mint run: model {missing} does not exist " \
+        "(nor is it a Hub id)"
+    assert one_line_exit(["train", "instruct", "--data", missing]).startswith(f"mint train: data {missing} does not")
+    assert one_line_exit(["train", "stage2", "--recipe", missing]) == f"mint train: recipe {missing} does not exist"
+    assert "give --data PATH" in one_line_exit(["train", "stage1"])
+    assert one_line_exit(["eval", "--model", missing, "--out", str(tmp_path / "e")]).startswith("mint eval: model")
+    assert one_line_exit(["demo", "--model", missing]).startswith("mint demo: model")
+
+
+def test_version_and_train_help_list_the_recipe_fields(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0 and capsys.readouterr().out.strip() == f"mint {version('mint-audio')}"
+    assert main(["train", "instruct", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--data", "--recipe", "--lora-rank", "--instruction-in-bridge", "--max-train-clips", "--max-steps",
+                 "--learning-rate", "--output-dir"):
+        assert flag in out, flag
+    assert main(["train", "stage1", "--help"]) == 0
+    assert "--train-heads-only" in capsys.readouterr().out
 
 
 def test_console_script_installed(tmp_path):
@@ -96,6 +132,45 @@ def test_console_script_installed(tmp_path):
         pytest.fail("the `mint` console script is not on PATH: install the project (pip install -e .)")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "assemble" in proc.stdout and "run" in proc.stdout
+    proc = subprocess.run([exe, "run", "clip.wav", "--model", str(tmp_path / "nope")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"mint run: model {tmp_path / 'nope'} does not exist (nor is it a Hub id)"
+
+
+def test_demo_ends_its_server_when_ended(tiny_model_dir, tmp_path):
+    """SIGTERM to `mint demo` ends the app's server process too (no orphan keeps the port)."""
+    import os
+    import signal
+    import time
+    import urllib.request
+
+    from tests.conftest import ROOT, free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    demo = subprocess.Popen([sys.executable, "-m", "training.cli", "demo", "--model", str(tiny_model_dir),
+                             "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "demo.log", "w"))
+    try:
+        deadline = time.time() + 240
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except OSError:
+                assert demo.poll() is None and time.time() < deadline, (tmp_path / "demo.log").read_text()[-3000:]
+                time.sleep(2)
+        children = Path(f"/proc/{demo.pid}/task/{demo.pid}/children").read_text().split()
+        assert len(children) == 1
+        server = int(children[0])
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 128 + signal.SIGTERM
+        with pytest.raises(ProcessLookupError):
+            os.kill(server, 0)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
 
 
 def test_trained_bridge_weights_round_trip(tmp_path):

@@ -5,16 +5,29 @@
     mint push DIR --repo-id ORG/NAME [--private] [--token T] [--commit-message M]
     mint run AUDIO|FOLDER... --model DIR [--prompt TEXT] [--batch-size N] [--json]
     mint data build --out DIR [--max-per-source N]
-    mint train stage1|stage2|instruct --recipe FILE [--key value ...]
-    mint eval --model DIR --data DIR --split test --out DIR
+    mint train stage1|stage2|instruct [--data PATH] [--model DIR] [--out DIR] [--recipe FILE] [--recipe-field value ...]
+    mint eval --model DIR --data PATH --split test --out DIR
     mint demo [--model DIR] [--retrieval DIR] [--port N]
     mint bench [NAME ...] [--model DIR] [--quick]
+    mint --version
+
+Flags are dashed everywhere; a recipe field (`max_steps` in YAML) is `--max-steps` on the command line.
 """
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
+
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def existing(path: str, what: str, command: str, hub: bool = False) -> str:
+    """`path` if it exists (or, with `hub`, reads as a Hub id), else one line naming what is missing."""
+    if Path(path).exists() or (hub and HUB_ID.match(path) and not path.startswith(".")):
+        return path
+    raise SystemExit(f"mint {command}: {what} {path} does not exist" + (" (nor is it a Hub id)" if hub else ""))
 
 
 def _assemble(args) -> int:
@@ -83,6 +96,7 @@ def _run(args) -> int:
 
     if args.batch_size < 1:
         raise SystemExit(f"mint run: --batch-size must be at least 1, got {args.batch_size}")
+    existing(args.model, "model", "run", hub=True)
     files = audio_files(args.audio)
     model_kwargs = {"audio_tower_dtype": args.audio_tower_dtype} if args.audio_tower_dtype else {}
     pipe = pipeline("audio-text-to-text", model=args.model, trust_remote_code=True, device=args.device,
@@ -106,36 +120,81 @@ def _data_build(args) -> int:
     from training.corpus import build
 
     out, stats = build(args.out, max_per_source=args.max_per_source, seed=args.seed, sources=args.sources)
-    keys = ("clips", "real_clips", "generated_clips", "real_speech_hours", "english_speech_hours",
+    keys = ("clips", "real_clips", "rendered_clips", "generated_clips", "real_speech_hours", "english_speech_hours",
             "english_speech_sources", "speakers", "english_speakers", "labelled_sound_clips", "sound_labels", "sources",
             "held_out_sources", "build_seconds", "disk_bytes", "missing_sources")
     print(json.dumps({"out": str(out), **{k: stats[k] for k in keys}}))
     return 0
 
 
-def _train(args) -> int:
-    """Each stage parses its own recipe (YAML) and `TrainingArguments` / `SFTConfig` overrides."""
+STAGES = {
+    "stage1": ("training.pretrain_bridge", "Stage1Recipe", "TrainingArguments"),
+    "stage2": ("training.pretrain_generative", "Stage2Recipe", "TrainingArguments"),
+    "instruct": ("training.sft", "InstructRecipe", "SFTConfig"),
+}
+OWN_DATA_RECIPE = Path(__file__).parent / "recipes" / "own_data.yaml"
+
+
+def _stage(stage: str):
+    """The stage's script module, recipe class and arguments class (`TrainingArguments` or TRL's `SFTConfig`)."""
     import importlib
 
-    module, recipe, config = {
-        "stage1": ("training.pretrain_bridge", "Stage1Recipe", "TrainingArguments"),
-        "stage2": ("training.pretrain_generative", "Stage2Recipe", "TrainingArguments"),
-        "instruct": ("training.sft", "InstructRecipe", "SFTConfig"),
-    }[args.stage]
-    from training.common import parse_recipe
-
+    module, recipe, config = STAGES[stage]
     script = importlib.import_module(module)
     if config == "SFTConfig":
         from trl import SFTConfig as config_class
     else:
         from transformers import TrainingArguments as config_class
-    script.main(*parse_recipe(getattr(script, recipe), config_class, ["--recipe", args.recipe, *args.overrides]))
+    return script, getattr(script, recipe), config_class
+
+
+def _train_help(parser: argparse.ArgumentParser, stage: str):
+    """The train command's own flags, then every field of the stage's recipe and of its training arguments."""
+    from transformers import HfArgumentParser
+
+    _, recipe_class, config_class = _stage(stage)
+    parser.print_help()
+    for title, cls in ((f"{recipe_class.__name__} (the recipe)", recipe_class),
+                       (f"{config_class.__name__} (transformers/TRL)", config_class)):
+        print(f"\n{title} fields, as --field-name value (YAML: field_name: value):")
+        text = HfArgumentParser(cls, prog=f"mint train {stage}", add_help=False).format_help()
+        print(text.split("\n", 2)[2] if text.startswith("usage:") else text)
+
+
+def _train(args) -> int:
+    """Each stage parses its recipe (YAML; your own data: `--data` on the defaults of `recipes/own_data.yaml`) and
+    command-line overrides of recipe and `TrainingArguments` / `SFTConfig` fields."""
+    from training.common import parse_recipe
+
+    if args.help:
+        _train_help(args.parser, args.stage)
+        return 0
+    if args.recipe is None and args.data is None:
+        raise SystemExit(f"mint train {args.stage}: give --data PATH (your clips) or --recipe FILE")
+    recipe = existing(args.recipe, "recipe", "train") if args.recipe else str(OWN_DATA_RECIPE)
+    own = []
+    if args.data:
+        own += ["--data_dir", existing(args.data, "data", "train", hub=True)]
+    if args.model:
+        own += ["--model_dir", existing(args.model, "model", "train")]
+    if args.out:
+        own += ["--output_dir", args.out]
+    script, recipe_class, config_class = _stage(args.stage)
+    try:
+        parsed = parse_recipe(recipe_class, config_class, ["--recipe", recipe, *own, *args.overrides])
+    except ValueError as error:  # a field value the recipe or the training arguments refuse
+        raise SystemExit(f"mint train {args.stage}: {error}")
+    existing(parsed[0].model_dir, "model", "train", hub=True)
+    script.main(*parsed)
+    print(f"mint train {args.stage}: wrote {parsed[1].output_dir}")
     return 0
 
 
 def _eval(args) -> int:
     from training.evaluate import evaluate, markdown_table
 
+    existing(args.model, "model", "eval", hub=True)
+    existing(args.data, "data", "eval", hub=True)
     metrics = evaluate(args.model, args.data, args.split, args.out, tasks=args.tasks, languages=args.languages,
                        sources=args.sources, max_per_task=args.max_per_task, instruction=not args.no_instruction,
                        retrieval_dir=args.retrieval, whisper_baseline=args.whisper_baseline,
@@ -156,21 +215,51 @@ def _demo(args) -> int:
     app = root / "spaces_demo" / "app.py"
     if not app.is_file():
         raise SystemExit(f"mint demo: {app} is missing (it is in the git checkout, not in the wheel)")
-    models = root / ".cache" / "models"
-    folders = {}
-    for name, given, retrieval in (("mint-tiny", args.model, False), ("mint-tiny-retrieval", args.retrieval, True)):
-        folders[name] = given or models / name
-        if not given and not (folders[name] / "config.json").is_file():
-            assemble("mint-tiny", folders[name], retrieval=retrieval)
+    model = args.model or root / ".cache" / "models" / "mint-tiny"
+    for given in (args.model, args.retrieval):
+        if given:
+            existing(given, "model", "demo", hub=True)
+    if not args.model and not (model / "config.json").is_file():
+        assemble("mint-tiny", model)
+    retrieval = args.retrieval or model  # the generation folder carries the retrieval heads too
     env = {"GRADIO_ANALYTICS_ENABLED": "False", **os.environ}
-    return subprocess.call(
-        [sys.executable, str(app), "--model", str(folders["mint-tiny"]),
-         "--retrieval", str(folders["mint-tiny-retrieval"]), "--host", "127.0.0.1", "--port", str(args.port)],
+    server = subprocess.Popen(
+        [sys.executable, str(app), "--model", str(model), "--retrieval", str(retrieval), "--host", "127.0.0.1",
+         "--port", str(args.port)],
         cwd=app.parent, env=env,
     )
+    return serve_until_ended(server)
 
 
-BENCHMARKS = ("latency", "batching", "training", "feature_cache", "memory", "flops", "profile")
+def serve_until_ended(server) -> int:
+    """Wait for `server`; if this process is ended (SIGTERM, SIGINT), end the server first, so no orphan keeps the
+    port. Returns the server's exit status, or 128 + the signal when ended."""
+    import signal
+    import subprocess
+
+    ended = []
+
+    def end(signum, frame):
+        ended.append(signum)
+        server.terminate()
+
+    previous = {s: signal.signal(s, end) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = server.wait()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 + ended[0] if ended else code
+
+
+BENCHMARKS = ("latency", "batching", "training", "stages", "feature_cache", "memory", "flops", "profile")
 
 
 def _bench(args) -> int:
@@ -190,11 +279,21 @@ def _bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hub_configs.assemble import variants
+
+    try:
+        installed = version("mint-audio")
+    except PackageNotFoundError:  # a checkout run without installing
+        installed = "not installed"
     parser = argparse.ArgumentParser(prog="mint", description="MINT audio-language model")
+    parser.add_argument("--version", action="version", version=f"mint {installed}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("assemble", help="build a variant from hub_configs/ into a loadable folder")
-    p.add_argument("variant", help="a folder name under hub_configs/, e.g. mint-tiny-random")
+    p.add_argument("variant", choices=variants(), metavar="VARIANT",
+                   help=f"a folder name under hub_configs/: {', '.join(variants())}")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed for randomly initialized parts")
     p.add_argument("--retrieval", action="store_true",
@@ -203,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_assemble)
 
     p = sub.add_parser("ship", help="put trained weights (fp16, at most 64 MB) into a variant of hub_configs/")
-    p.add_argument("variant", help="a variant with a variant.json, e.g. mint-tiny")
+    p.add_argument("variant", choices=variants(), metavar="VARIANT", help="a variant with a variant.json, e.g. mint-tiny")
     p.add_argument("--bridge", required=True, help="a generation run's bridge.safetensors")
     p.add_argument("--heads", default=None, help="a stage-1 run's heads.safetensors fitted to that bridge")
     p.add_argument("--adapter", default=None, help="the LLM's LoRA adapter from the same instruction run (llm_adapter/)")
@@ -227,16 +326,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build only these sources (default all: see training.corpus.ALL_SOURCES)")
     b.set_defaults(func=_data_build)
 
-    p = sub.add_parser("train", help="train one stage from a recipe; other --key value pairs override it")
-    p.add_argument("stage", choices=["stage1", "stage2", "instruct"])
-    p.add_argument("--recipe", required=True, help="YAML with recipe and TrainingArguments/SFTConfig fields")
-    p.set_defaults(func=_train)
+    p = sub.add_parser("train", add_help=False,
+                       help="train one stage on your data or from a recipe; other --field value pairs override it")
+    p.add_argument("stage", choices=list(STAGES))
+    p.add_argument("-h", "--help", action="store_true", help="this help, and every field of the stage's recipe")
+    p.add_argument("--data", default=None, help="your clips: a folder of audio with a CSV/JSONL of audio,text"
+                   "[,instruction], such a table, a saved `datasets` dataset or a Hub dataset id (with an Audio "
+                   "column); a validation split is made if there is none. Default: the recipe's data_dir")
+    p.add_argument("--model", default=None, help="the MINT folder to start from (the recipe's model_dir)")
+    p.add_argument("--out", default=None, help="output folder (the recipe's output_dir): a whole model, loadable with "
+                   "from_pretrained, the pipeline and mint eval")
+    p.add_argument("--recipe", default=None, help="YAML of recipe and TrainingArguments/SFTConfig fields (default "
+                   "with --data: training/recipes/own_data.yaml)")
+    p.set_defaults(func=_train, parser=p)
 
     p = sub.add_parser("eval", help="metrics of a model folder on a corpus split")
     p.add_argument("--model", required=True, help="an assembled or trained MINT folder")
     p.add_argument("--weights", default=None, help="trained weights on top of --model: a run's bridge.safetensors "
                    "or a checkpoint folder")
-    p.add_argument("--data", default="data/mint-corpus", help="the corpus (mint data build)")
+    p.add_argument("--data", default="data/mint-corpus", help="the corpus (mint data build), or your own data as "
+                   "for mint train --data (its test split, else its validation split)")
     p.add_argument("--split", default="test")
     p.add_argument("--out", required=True, help="folder for metrics.json, metrics.md, predictions.jsonl")
     p.add_argument("--tasks", nargs="*", default=None, help="default: every task of the split")
@@ -268,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the Gradio demo (the Space's app) on mint-tiny, at http://127.0.0.1:PORT")
     p.add_argument("--model", default=None, help="generation model folder (default: mint-tiny, assembled once "
                    "into .cache/models/)")
-    p.add_argument("--retrieval", default=None, help="retrieval model folder (default: mint-tiny's, likewise)")
+    p.add_argument("--retrieval", default=None, help="zero-shot / retrieval model (default: the --model folder, "
+                   "which carries the retrieval heads)")
     p.add_argument("--port", type=int, default=7860)
     p.set_defaults(func=_demo)
 

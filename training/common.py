@@ -8,7 +8,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 from transformers import HfArgumentParser, TrainerCallback
 
-from hub_configs.assemble import TRAINABLE_PREFIXES, trained_state
+from hub_configs.assemble import TRAINABLE_PREFIXES, save_folder, trained_state
 from hub_configs.components import cache_dir
 from training.features import FrozenFeatureCache
 
@@ -137,7 +137,8 @@ def global_batch(args) -> int:
 
 def train_and_report(trainer, recipe, report_name: str, trained_model=None, **extra) -> dict:
     """Train (resuming if asked), evaluate, and on rank 0 write the trainable weights and a JSON report; every rank
-    waits for the others before returning, so none leaves while another is still communicating."""
+    waits for the others before returning, so none leaves while another is still communicating. The output folder
+    is also a whole model (LoRA merged), loadable with `from_pretrained`, the pipeline and `mint eval --model`."""
     import json
     import time
     from dataclasses import asdict
@@ -158,6 +159,9 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
         out = Path(args.output_dir)
         model = trained_model(trainer.model) if trained_model else trainer.model
         save_trainable(model, out / "bridge.safetensors")
+        from modeling_mint import MintProcessor
+
+        save_folder(model, MintProcessor.from_pretrained(recipe.model_dir), out)
         (out / report_name).write_text(json.dumps(report, indent=2, default=str))
     trainer.accelerator.wait_for_everyone()
     return report

@@ -29,13 +29,27 @@ class InstructRecipe(Stage2Recipe):
     lora_alpha: int = field(default=16)
 
 
-def llm_lora_config(model, rank: int, alpha: int):
-    """LoRA on the LLM's linear layers; the connector (queries, Bridge-Net, projection) trains beside the adapter."""
+def mint_lora_config(model, r: int = 8, lora_alpha: int = 16, **kwargs):
+    """The PEFT `LoraConfig` for a MINT model: LoRA on the LLM's linear layers only (not the audio tower's, whose
+    attention layers share their names), with the connector (queries, Bridge-Net, projection) trained beside the
+    adapter. A bare `LoraConfig(target_modules=[...])` would leave the Bridge-Net frozen.
+
+    ```python
+    >>> from peft import get_peft_model
+    >>> model = get_peft_model(model, mint_lora_config(model, r=8))
+    ```
+    Other `LoraConfig` arguments (`lora_dropout`, ...) pass through."""
     from peft import LoraConfig
 
-    connector = [name for name in ("query_tokens", "bridge", "language_projection", "multi_modal_projector")
-                 if hasattr(model.model, name)]
-    return LoraConfig(r=rank, lora_alpha=alpha, target_modules=LLM_LINEAR, modules_to_save=connector)
+    from modeling_mint.modeling_mint import CONNECTOR_MODULES
+
+    connector = [name for name in CONNECTOR_MODULES if hasattr(model.model, name)]
+    return LoraConfig(r=r, lora_alpha=lora_alpha, target_modules=LLM_LINEAR, modules_to_save=connector, **kwargs)
+
+
+def llm_lora_config(model, rank: int, alpha: int):
+    """LoRA on the LLM's linear layers; the connector (queries, Bridge-Net, projection) trains beside the adapter."""
+    return mint_lora_config(model, r=rank, lora_alpha=alpha)
 
 
 def freeze_peft_bridge_word_embeddings(model):
