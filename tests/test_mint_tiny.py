@@ -39,6 +39,7 @@ def test_parts_are_the_pretrained_ones(tmp_path):
 
 
 def test_pipeline_on_real_speech_in_fresh_process(mint_tiny, tmp_path):
+    """The `prompt=` call, chat messages, the stock `any-to-any` pipeline and `generate` give one answer."""
     clip = next(p["audio"] for p in asterisk_pairs() if p["split"] == "test")
     result = run_fresh(
         f"""
@@ -46,13 +47,28 @@ def test_pipeline_on_real_speech_in_fresh_process(mint_tiny, tmp_path):
         from transformers import pipeline
         pipe = pipeline("audio-text-to-text", model={str(mint_tiny)!r}, trust_remote_code=True)
         out = pipe({clip!r}, prompt="Transcribe the audio.", max_new_tokens=12)
-        print(json.dumps({{"out": out, "cls": type(pipe.model).__name__}}))
+        # the same clip and instruction as chat messages: through the pipeline, the stock any-to-any pipeline and
+        # apply_chat_template -> generate
+        messages = [{{"role": "user", "content": [{{"type": "audio", "path": {clip!r}}},
+                                                  {{"type": "text", "text": "Transcribe the audio."}}]}}]
+        chat = pipe(text=messages, max_new_tokens=12)["generated_text"][-1]
+        stock = pipeline("any-to-any", model=pipe.model, processor=pipe.processor)
+        stock_out = stock(text=messages, return_full_text=False, generate_kwargs=dict(max_new_tokens=12))
+        inputs = pipe.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                    return_dict=True)
+        ids = pipe.model.generate(**inputs, max_new_tokens=12)[0, inputs["input_ids"].shape[1]:]
+        print(json.dumps({{"out": out, "cls": type(pipe.model).__name__, "chat": chat,
+                          "stock": stock_out[0]["generated_text"],
+                          "generate": pipe.processor.decode(ids, skip_special_tokens=True)}}))
         """,
         tmp_path, tmp_path / "hf_home",
     )
     assert result["cls"] == "MintForConditionalGeneration"
-    assert result["out"]["generated_text"].strip()  # SmolLM2 answers in words
-    assert "<audio>" not in result["out"]["generated_text"]
+    answer = result["out"]["generated_text"]
+    assert answer.strip()  # SmolLM2 answers in words
+    assert "<audio>" not in answer
+    assert result["chat"] == {"role": "assistant", "content": answer}
+    assert result["stock"].strip() == result["generate"].strip() == answer
     config = json.loads((mint_tiny / "config.json").read_text())
     assert config["text_config"]["model_type"] == "llama" and config["audio_config"]["model_type"] == "whisper"
 
