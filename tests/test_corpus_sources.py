@@ -220,3 +220,27 @@ def test_built_corpus_keeps_held_out_sources_in_test_and_clips_in_one_split(soun
     assert stats["speakers"] == 4 and stats["per_source"]["asterisk-it"]["splits"]["train"] == 0
     card = (out / "README.md").read_text()
     assert "megaglest**: sound classification" in card and "| asterisk-fr |" in card
+
+
+def test_stats_count_only_real_speech_and_named_speakers(tmp_path):
+    from training.corpus import corpus_stats
+
+    def clip(source, task, seconds, language="en", speaker="", text="x", path=None):
+        return {"source": source, "task": task, "seconds": seconds, "language": language, "speaker": speaker,
+                "text": text, "clip": path or f"{source}/{len(rows)}", "clip_id": f"{source}/{len(rows)}",
+                "split": "train", "license": "L"}
+
+    rows = []
+    for r in [("queen", "transcription", 3600, "en", "queen/joe"), ("queen", "transcription", 1800, "en", "queen/lola"),
+              ("queen", "transcription", 1800, "en", "queen/unidentified"),
+              ("asterisk-fr", "transcription", 900, "fr", "asterisk/june"), ("alsa", "transcription", 360),
+              ("synthetic-voices", "transcription", 7200), ("generated", "classification", 60, "", "", "pink noise"),
+              ("instruments", "classification", 36, "", "", "cello"), ("0ad", "classification", 36, "", "", "rain")]:
+        rows.append(clip(*r))
+    rows.append({**rows[-1], "task": "captioning", "text": "Rain falls."})  # one clip, two tasks
+    stats = corpus_stats(rows, [], 1.0, tmp_path)
+    assert stats["clips"] == 9 and stats["rows"] == 10
+    assert stats["real_clips"] == 6 and stats["rendered_clips"] == 1 and stats["generated_clips"] == 2
+    assert stats["english_speech_hours"] == 2.0 and stats["english_speech_sources"] == ["queen"]  # not alsa's words
+    assert stats["real_speech_hours"] == 2.35 and stats["speakers"] == 3 and stats["english_speakers"] == 2
+    assert stats["labelled_sound_clips"] == 2 and stats["sound_labels"] == 2  # cello and rain, not generated noise

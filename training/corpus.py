@@ -327,6 +327,7 @@ HELD_OUT_SOURCES = {
     "asterisk-it": "transcription and language identification: a whole language's voice",
 }
 SYNTHETIC_SOURCES = {"generated", "synthetic-voices"}
+RENDERED_SOURCES = {"instruments"}  # recorded instrument samples played from written MIDI: labelled, not recordings
 SPEECH_TASKS = {"transcription", "spoken_word", "letter", "language_id"}
 WORD_SOURCES = {"alsa"}  # spoken channel names ("Front Left"): speech, but not sentences
 SOUND_TASKS = {"classification", "captioning"}
@@ -477,11 +478,11 @@ def corpus_stats(rows, missing, seconds, folder: Path, details: dict | None = No
     """Counts for the card and the command's JSON line. Rows carry `clip` (the audio file: one clip, whatever number
     of tasks it serves) and `seconds`."""
     details = details or {"missing_reasons": {}, "games": {}}
-    real = [r for r in rows if r["source"] not in SYNTHETIC_SOURCES]
+    real = [r for r in rows if r["source"] not in SYNTHETIC_SOURCES | RENDERED_SOURCES]
     speech = [r for r in real if r["task"] in SPEECH_TASKS]
     english = [r for r in real if r["task"] == "transcription" and r["language"].split("-")[0] == "en"
                and r["source"] not in WORD_SOURCES]
-    sounds = [r for r in real if r["task"] in SOUND_TASKS]
+    sounds = [r for r in rows if r["task"] in SOUND_TASKS and r["source"] not in SYNTHETIC_SOURCES]
     named = {r["speaker"] for r in real if r["speaker"] and not r["speaker"].endswith("/unidentified")}
     english_named = {r["speaker"] for r in english if r["speaker"] and not r["speaker"].endswith("/unidentified")}
     per_source = {}
@@ -499,6 +500,7 @@ def corpus_stats(rows, missing, seconds, folder: Path, details: dict | None = No
         "clips": len({r["clip"] for r in rows}),
         "rows": len(rows),
         "real_clips": len({r["clip"] for r in real}),
+        "rendered_clips": len({r["clip"] for r in rows if r["source"] in RENDERED_SOURCES}),
         "generated_clips": len({r["clip"] for r in rows if r["source"] in SYNTHETIC_SOURCES}),
         "hours": _hours(rows),
         "real_speech_hours": _hours(speech),
@@ -559,7 +561,8 @@ Real recordings that install from Debian packages (phone prompts in five languag
 sound effects, words and letters, instruments rendered from a sampled sound font), plus clips generated with
 espeak-ng, Flite, Festival and sox whose content is known exactly. Built by `mint data build`.
 
-- {stats['clips']} clips: {stats['real_clips']} real, {stats['generated_clips']} generated; {stats['rows']} rows (a clip
+- {stats['clips']} clips: {stats['real_clips']} real, {stats['rendered_clips']} rendered instruments,
+  {stats['generated_clips']} generated; {stats['rows']} rows (a clip
   can serve several tasks); {stats['hours']} hours.
 - Real speech: {stats['real_speech_hours']} hours, {stats['speakers']} identifiable speakers.
 - English sentences with transcripts (real): {stats['english_speech_hours']} hours from
