@@ -39,7 +39,8 @@ OFFLINE = {
     "all-MiniLM-L6-v2": components.minilm_path,
     "smollm2-135m-instruct": components.smollm2_135m_instruct,
 }
-TRAINABLE_PREFIXES = ("model.query_tokens.", "model.bridge.", "model.language_projection.", "model.multi_modal_projector.")
+TRAINABLE_PREFIXES = ("model.query_tokens.", "model.bridge.", "model.language_projection.", "model.multi_modal_projector.",
+                      "model.ctc_blank", "model.ctc_log_scale")
 RETRIEVAL_HEADS = ("audio_projection.", "text_projection.", "atm_head.", "agtg_head.", "temperature")
 MAX_SHIPPED_BYTES = 64 * 2**20
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -216,6 +217,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         audio_window_size=window * features.sampling_rate if waveform else None,
         bridge_window_frames=spec.get("bridge_window_frames"), connector_type=spec.get("connector_type", "bridge"),
         retrieval_heads=heads,
+        token_prompt_mix=spec.get("token_prompt_mix", 0.0),
     )
     model = MintForConditionalGeneration(config)
     model.model.audio_tower.load_state_dict(audio_state)
@@ -256,9 +258,10 @@ def _load_language_model(model: MintForConditionalGeneration, backbone: dict, he
 
 def trained_state(model) -> dict[str, torch.Tensor]:
     """What a trained MINT ships: the parameters of the queries, Bridge-Net and projection that were trained (a
-    frozen part, such as the bridge word embeddings, is rebuilt from its pretrained source at assembly)."""
+    frozen part, such as the bridge word embeddings, is rebuilt from its pretrained source at assembly), and the
+    CTC head of a token-prompt model, which later stages keep frozen."""
     return {k: v.detach().contiguous() for k, v in model.named_parameters()
-            if v.requires_grad and k.startswith(TRAINABLE_PREFIXES)}
+            if (v.requires_grad or ".ctc_" in k) and k.startswith(TRAINABLE_PREFIXES)}
 
 
 def has_retrieval_heads(path: Path | None) -> bool:

@@ -124,6 +124,12 @@ class MintConfig(PreTrainedConfig):
             The generation model also carries stage 1's retrieval heads (audio/text projections, matching and
             generation heads, temperature), frozen, so one folder serves generation and, read by
             [`MintForAudioTextRetrieval`], embeddings and zero-shot classification.
+        token_prompt_mix (`float`, *optional*, defaults to 0.0):
+            Share of the soft prompt taken from the LLM's own input embeddings (LegoSLM / Wav2Prompt): each audio
+            token is read through the LLM's output embeddings plus a blank (a CTC head over the LLM vocabulary),
+            and its posterior-weighted input embedding is mixed in with this weight. A frozen LLM can read that
+            part from the first step; training anneals it towards the projected query outputs. 0 turns the head
+            off (no extra parameters).
     """
 
     model_type = "mint"
@@ -147,6 +153,7 @@ class MintConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     audio_tower_dtype: str | None = None
     retrieval_heads: bool = False
+    token_prompt_mix: float = 0.0
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
@@ -185,6 +192,8 @@ class MintConfig(PreTrainedConfig):
         if self.audio_tower_dtype not in (None, "auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"audio_tower_dtype must be None, 'auto', 'float32', 'bfloat16' or 'float16', got "
                              f"{self.audio_tower_dtype!r}")
+        if not 0.0 <= self.token_prompt_mix <= 1.0:
+            raise ValueError(f"token_prompt_mix must be in [0, 1], got {self.token_prompt_mix}")
         if self.connector_type not in ("bridge", "pooled"):
             raise ValueError(f"connector_type must be 'bridge' or 'pooled', got {self.connector_type!r}")
         if self.retrieval_heads and self.connector_type != "bridge":

@@ -5,6 +5,7 @@ returns `last_hidden_state`, and the LM head sits beside it, which is what TRL's
 """
 
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,13 +165,11 @@ class MintPreTrainedModel(PreTrainedModel):
             else:
                 processor.save_pretrained(out)
 
-    def post_init(self):
-        """Also anchors the sub-models' bare fp32 module names to whole name components: T5's `wo` would otherwise
-        match the Bridge-Net's `word_embeddings` too."""
-        super().post_init()
-        for name in ("_keep_in_fp32_modules", "_keep_in_fp32_modules_strict"):
-            patterns = getattr(self, name) or set()
-            setattr(self, name, {rf"(?:^|\.){p}(?:\.|$)" if p.isidentifier() else p for p in patterns})
+    def _get_dtype_plan(self, dtype: torch.dtype) -> dict:
+        """The sub-models' fp32 module names matched as whole name components when loading: transformers searches
+        them anywhere in a weight's name, where T5's `wo` would also keep the Bridge-Net's `word_embeddings` in fp32."""
+        plan = super()._get_dtype_plan(dtype)
+        return {rf"(?:^|\.){name}(?:\.|$)" if name.isidentifier() else name: kept for name, kept in plan.items()}
 
     def _set_gradient_checkpointing(self, enable: bool = True, **kwargs):
         """Also reaches the frozen towers: `train` re-applies their layers' flags (see `MintAudioBridgeMixin.train`)."""
@@ -210,6 +209,9 @@ class MintPreTrainedModel(PreTrainedModel):
             module.bias.zero_()
         if isinstance(getattr(module, "temperature", None), nn.Parameter):
             module.temperature.fill_(0.07)
+        if isinstance(getattr(module, "ctc_blank", None), nn.Parameter):  # the token prompt's CTC head
+            module.ctc_blank.zero_()
+            module.ctc_log_scale.fill_(1.5)
 
 
 def _build_audio_tower(audio_config) -> nn.Module:
@@ -482,6 +484,9 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         else:
             self._build_audio_bridge(config)
             self.language_projection = nn.Linear(config.bridge_config.hidden_size, config.text_config.hidden_size)
+            if config.token_prompt_mix > 0:
+                self.ctc_blank = nn.Parameter(torch.zeros(config.text_config.hidden_size))
+                self.ctc_log_scale = nn.Parameter(torch.tensor(1.5))
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
         self.freeze_audio_tower()
@@ -528,9 +533,29 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
             output.pooler_output = self.multi_modal_projector(frames, frame_mask)
         else:
             query_output = self._bridge_queries(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
-            output.pooler_output = self.language_projection(query_output)
+            output.pooler_output = self.mix_token_prompt(self.language_projection(query_output))
         return output
 
+    def token_posteriors(self, projected: torch.Tensor) -> torch.Tensor:
+        """CTC posteriors `(..., V + 1)` of projected audio tokens over the LLM vocabulary and a blank (last), read
+        through the LLM's output embeddings with the learned scale."""
+        output_embeddings = self.language_model.get_input_embeddings().weight
+        if self.config.is_encoder_decoder or not self.config.tie_word_embeddings:
+            raise ValueError("the token prompt reads the soft prompt through tied input/output embeddings; this LLM "
+                             "does not tie them")
+        weight = torch.cat([output_embeddings, self.ctc_blank[None]]).to(projected.dtype)
+        return (projected @ weight.T * self.ctc_log_scale.exp()).float().softmax(-1)
+
+    def mix_token_prompt(self, projected: torch.Tensor) -> torch.Tensor:
+        """`(1 - m) * projected + m * posteriors @ E` with `m = config.token_prompt_mix` (E: the LLM's input
+        embeddings; the blank contributes nothing), so the frozen LLM reads its own token embeddings where the head
+        is sure and little where it is not."""
+        mix = self.config.token_prompt_mix
+        if not mix:
+            return projected
+        embeddings = self.language_model.get_input_embeddings().weight
+        tokens = self.token_posteriors(projected)[..., :-1].to(embeddings.dtype) @ embeddings
+        return (1 - mix) * projected + mix * tokens.to(projected.dtype)
 
     def get_placeholder_mask(self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor) -> torch.Tensor:
         """Boolean `(B, L)` mask of the audio placeholder positions."""
@@ -574,8 +599,9 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         if input_features is None and audio_frames is None:
             if input_ids is not None and self.config.audio_token_index is not None:
                 n = int((input_ids == self.config.audio_token_index).sum())
-                if n:
-                    raise ValueError(f"input_ids contain {n} audio placeholder tokens but no input_features were given")
+                if n:  # read as text, as transformers' multimodal models do; most likely a forgotten clip
+                    warnings.warn(f"input_ids contain {n} audio placeholder tokens but no input_features were given: "
+                                  "they are read as text", stacklevel=3)
             return inputs_embeds, None
         audio_embeds = self.get_audio_features(
             input_features, feature_attention_mask, bridge_input_ids, bridge_attention_mask, audio_frames,
@@ -890,6 +916,9 @@ class MintAudioBridgeModel(MintAudioBridgeMixin, MintPreTrainedModel):
     def get_input_embeddings(self):
         return self.bridge.get_input_embeddings()
 
+    def set_input_embeddings(self, value):
+        self.bridge.set_input_embeddings(value)
+
 
 class MintBridgeLMHead(nn.Module):
     """BERT-style prediction head for AGTG; the output matrix is the bridge's word embeddings (tied by use)."""
@@ -934,7 +963,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
     retrieval / zero-shot model: `get_audio_features`, `get_text_features`, `logits_per_audio`, `atm_scores`.
     """
 
-    main_input_name = "input_features"
+    main_input_name = "input_ids"  # stage 1 trains on cached frames too, so the captions are what every batch has
     # A generation folder with `retrieval_heads` holds these weights beside the LLM's, which are not read here.
     _keys_to_ignore_on_load_unexpected = [r"^lm_head\.", r"^model\.(language_model|language_projection|ctc_)"]
 
@@ -953,6 +982,9 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
 
     def get_input_embeddings(self):
         return self.model.bridge.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.bridge.set_input_embeddings(value)
 
     @can_return_tuple
     def get_audio_features(

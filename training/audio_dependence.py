@@ -9,6 +9,57 @@ import argparse
 import json
 
 import torch
+from transformers import TrainerCallback
+
+
+def rolled_audio(batch: dict) -> dict:
+    """The batch with each clip's audio frames taken from the previous clip, looped or cut to the clip's own
+    length, so every prompt keeps its number of audio tokens (a windowed bridge makes one set per window)."""
+    frames, mask = batch["audio_frames"], batch["audio_frame_mask"]
+    lengths = mask.sum(1).tolist()
+    out = torch.zeros_like(frames)
+    for i, length in enumerate(lengths):
+        source = (i - 1) % len(lengths)
+        other = frames[source, : lengths[source]]
+        reps = -(-length // max(other.shape[0], 1))
+        out[i, :length] = other.repeat(reps, 1)[:length]
+    return {**batch, "audio_frames": out}
+
+
+@torch.no_grad()
+def batch_gap(model, batch: dict) -> tuple[float, float, int]:
+    """Summed answer loss with own and with rolled audio over one batch, and its answer-token count."""
+    n = int((batch["labels"][:, 1:] != -100).sum())
+    own = model(**batch).loss.item() * n
+    rolled = model(**rolled_audio(batch)).loss.item() * n
+    return own, rolled, n
+
+
+class AudioDependenceCallback(TrainerCallback):
+    """At each evaluation, the audio-dependence gap on up to `batches` validation batches, logged as
+    `eval_audio_gap` (nats/token) beside `eval_loss`: the curve that says whether the LLM reads the audio."""
+
+    def __init__(self, batches: int = 4):
+        self.batches = batches
+
+    def on_evaluate(self, args, state, control, model=None, eval_dataloader=None, metrics=None, **kwargs):
+        if model is None or eval_dataloader is None:
+            return
+        was_training = model.training
+        model.eval()
+        own = rolled = tokens = 0.0
+        for i, batch in enumerate(eval_dataloader):
+            if i >= self.batches or "audio_frames" not in batch or batch["labels"].shape[0] < 2:
+                break
+            batch = {k: v.to(args.device) if hasattr(v, "to") else v for k, v in batch.items()}
+            o, r, n = batch_gap(model, batch)
+            own, rolled, tokens = own + o, rolled + r, tokens + n
+        model.train(was_training)
+        if tokens:
+            gap = {"eval_audio_gap": round((rolled - own) / tokens, 4), "step": state.global_step}
+            state.log_history.append(gap)
+            if metrics is not None:
+                metrics["eval_audio_gap"] = gap["eval_audio_gap"]
 
 
 @torch.no_grad()
@@ -38,12 +89,8 @@ def audio_dependence(model_dir: str, weights: str | None, data_dir: str, tasks: 
         batch = collator([data[i] for i in range(start, min(start + batch_size, len(data)))])
         if batch["labels"].shape[0] < 2:
             break
-        n = int((batch["labels"][:, 1:] != -100).sum())
-        shuffled = {**batch, "audio_frames": batch["audio_frames"].roll(1, 0),
-                    "audio_frame_mask": batch["audio_frame_mask"].roll(1, 0)}
-        own += model(**batch).loss.item() * n
-        rolled += model(**shuffled).loss.item() * n
-        tokens += n
+        o, r, n = batch_gap(model, batch)
+        own, rolled, tokens = own + o, rolled + r, tokens + n
     return {"own_audio": own / tokens, "rolled_audio": rolled / tokens, "gap": (rolled - own) / tokens,
             "clips": len(data), "tokens": int(tokens)}
 

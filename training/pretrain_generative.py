@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from modeling_mint import MintForConditionalGeneration, MintProcessor
 from training.collators import AudioLanguageCollator
@@ -48,6 +48,10 @@ class Stage2Recipe:
         "help": "end training after this many steps, keeping the learning-rate schedule of max_steps"})
     lm_weight: float = field(default=1.0, metadata={"help": "weight of the LLM's next-token loss; 0 skips the LLM"})
     ctc_weight: float = field(default=0.0, metadata={"help": "weight of the soft-prompt CTC loss (windowed bridge)"})
+    token_prompt_mix_start: float | None = field(default=None, metadata={
+        "help": "token-prompt mix at the first step (models with a CTC head); None leaves the model's value"})
+    token_prompt_mix_end: float | None = field(default=None, metadata={"help": "the mix reached after the anneal"})
+    token_prompt_mix_steps: int | None = field(default=None, metadata={"help": "steps of the linear anneal"})
     logits_at_labels: bool = field(default=True, metadata={
         "help": "run the LLM's head on the answer tokens only: the same loss and gradients, a fifth less per step"})
 
@@ -131,8 +135,8 @@ def soft_prompt_ctc_loss(soft_prompt: torch.Tensor, counts: list[int], output_em
 
 
 def ctc_parameters(checkpoint: str) -> dict[str, torch.Tensor]:
-    """The blank and scale of an earlier CTC run from one of its checkpoint folders (empty if it has none); only
-    those two tensors are read."""
+    """The blank and scale of an earlier CTC run from one of its checkpoint folders, as `ctc_blank` and
+    `ctc_log_scale` (empty if it has none); only those two tensors are read."""
     from pathlib import Path
 
     from safetensors import safe_open
@@ -141,12 +145,23 @@ def ctc_parameters(checkpoint: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         return {}
     with safe_open(str(path), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in ("ctc_blank", "ctc_log_scale") if k in f.keys()}
+        found = {}
+        for name in ("ctc_blank", "ctc_log_scale"):
+            for key in (name, f"model.{name}"):
+                if key in f.keys():
+                    found[name] = f.get_tensor(key)
+        return found
 
 
 def load_ctc_parameters(model, checkpoint: str):
     """The blank and scale of an earlier CTC run, when `checkpoint` is one of its checkpoint folders."""
-    model.load_state_dict(ctc_parameters(checkpoint), strict=False)
+    found = ctc_parameters(checkpoint)
+    blank, log_scale = ctc_head(model)
+    with torch.no_grad():
+        if "ctc_blank" in found:
+            blank.copy_(found["ctc_blank"])
+        if "ctc_log_scale" in found:
+            log_scale.copy_(found["ctc_log_scale"])
 
 
 class Stage2Trainer(Trainer):
@@ -164,11 +179,32 @@ class Stage2Trainer(Trainer):
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
+def ctc_head(mint):
+    """The blank and scale of the soft-prompt CTC head: the model's own (`token_prompt_mix` models) or the ones a
+    CTC run adds to the top-level model."""
+    owner = mint.model if hasattr(mint.model, "ctc_blank") else mint
+    return owner.ctc_blank, owner.ctc_log_scale
+
+
+def alignment_ctc_loss(mint, inputs: dict, tokens_for_frames, special_ids: torch.Tensor) -> torch.Tensor:
+    """The soft-prompt CTC loss of a collated batch (cached frames, answer labels): the projected query outputs,
+    before any token-prompt mix, spell each clip's answer tokens (special tokens left out). No LLM layer runs."""
+    audio = {k: inputs[k] for k in ("audio_frames", "audio_frame_mask", "bridge_input_ids", "bridge_attention_mask")
+             if k in inputs}
+    projected = mint.model.language_projection(mint.model.bridge_query_output(**audio))
+    counts = [tokens_for_frames(n) for n in inputs["audio_frame_mask"].sum(1).tolist()]
+    targets = [row[(row != -100)] for row in inputs["labels"]]
+    targets = [t[~torch.isin(t, special_ids)] for t in targets]
+    blank, log_scale = ctc_head(mint)
+    return soft_prompt_ctc_loss(projected, counts, mint.lm_head.weight, blank, targets, log_scale)
+
+
 class SoftPromptCTCTrainer(Stage2Trainer):
     """Stage 2 with an auxiliary CTC loss on the soft prompt (`ctc_weight`): every audio token, read through the
     LLM's output embeddings, must spell the transcript in time order. It pulls a windowed bridge's tokens towards
     the word pieces they carry, the alignment the frozen LLM's next-token loss alone teaches slowly. With
-    `lm_weight` 0 the LLM is never run: a cheap warm-up of the bridge."""
+    `lm_weight` 0 the LLM is never run: a cheap warm-up of the bridge. The CTC loss reads the projected query
+    outputs, before any token-prompt mix."""
 
     def __init__(self, *args, lm_weight: float, ctc_weight: float, tokens_for_frames, **kwargs):
         super().__init__(*args, **kwargs)
@@ -179,20 +215,11 @@ class SoftPromptCTCTrainer(Stage2Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mint = self.accelerator.unwrap_model(model)
+        outputs, loss, lm_loss = {}, 0.0, None
         if self.lm_weight:
             loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
-            soft_prompt, lm_loss = outputs.audio_hidden_states, loss.detach()
-            loss = self.lm_weight * loss
-        else:
-            audio = {k: inputs[k] for k in ("audio_frames", "audio_frame_mask", "bridge_input_ids",
-                                            "bridge_attention_mask") if k in inputs}
-            soft_prompt, lm_loss, outputs = mint.model.get_audio_features(**audio), None, {}
-            loss = 0.0
-        counts = [self.tokens_for_frames(n) for n in inputs["audio_frame_mask"].sum(1).tolist()]
-        targets = [row[(row != -100)] for row in inputs["labels"]]
-        targets = [t[~torch.isin(t, self.special_ids)] for t in targets]
-        ctc = soft_prompt_ctc_loss(soft_prompt, counts, mint.lm_head.weight, mint.ctc_blank, targets,
-                                   mint.ctc_log_scale)
+            lm_loss, loss = loss.detach(), self.lm_weight * loss
+        ctc = alignment_ctc_loss(mint, inputs, self.tokens_for_frames, self.special_ids)
         loss = loss + self.ctc_weight * ctc
         if model.training:
             self._parts["ctc_loss"].append(ctc.item())
@@ -208,26 +235,74 @@ class SoftPromptCTCTrainer(Stage2Trainer):
         super().log(logs, *args, **kwargs)
 
 
+class TokenPromptMixSchedule(TrainerCallback):
+    """Anneal `config.token_prompt_mix` linearly from `start` to `end` over `steps` optimizer steps (LegoSLM): the
+    frozen LLM first reads its own embeddings of the tokens the CTC head hears, then more and more the projected
+    query outputs. The value reached is what the saved config keeps for inference."""
+
+    def __init__(self, start: float, end: float, steps: int):
+        self.start, self.end, self.steps = start, end, max(steps, 1)
+
+    def value(self, step: int) -> float:
+        return self.start + (self.end - self.start) * min(step / self.steps, 1.0)
+
+    def _set(self, model, step: int):
+        config = model.config if hasattr(model, "config") else model.module.config
+        config.token_prompt_mix = self.value(step)
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._set(model, state.global_step)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self._set(model, state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.log_history:  # the entry the Trainer just logged
+            state.log_history[-1]["token_prompt_mix"] = round(self.value(state.global_step), 4)
+
+
+def generative_callbacks(model, recipe) -> list[TrainerCallback]:
+    """The token-prompt schedule (when the recipe has one) and, when the LLM is trained through, the audio-dependence
+    gap at every evaluation."""
+    from training.audio_dependence import AudioDependenceCallback
+
+    schedule = token_prompt_schedule(model, recipe)
+    return ([schedule] if schedule else []) + ([AudioDependenceCallback()] if recipe.lm_weight else [])
+
+
+def token_prompt_schedule(model, recipe) -> TokenPromptMixSchedule | None:
+    """The recipe's mix schedule, checked against the model (a mix needs the model's CTC head)."""
+    if recipe.token_prompt_mix_start is None:
+        return None
+    if not hasattr(model.model, "ctc_blank"):
+        raise ValueError("token_prompt_mix_start needs a model built with token_prompt_mix > 0 (its CTC head)")
+    end = recipe.token_prompt_mix_start if recipe.token_prompt_mix_end is None else recipe.token_prompt_mix_end
+    return TokenPromptMixSchedule(recipe.token_prompt_mix_start, end, recipe.token_prompt_mix_steps or 1)
+
+
 def main(recipe: Stage2Recipe, args: TrainingArguments):
     torch.manual_seed(args.seed)
     model, processor, train, evaluation, collator = build(recipe, args)
+    callbacks = generative_callbacks(model, recipe)
     if recipe.ctc_weight:
         if "audio_frames" not in collator([train[0]]):
             raise ValueError("the CTC loss needs cached encoder frames")
-        model.ctc_blank = nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
-        model.ctc_log_scale = nn.Parameter(torch.tensor(1.5))
+        if not hasattr(model.model, "ctc_blank"):
+            model.ctc_blank = nn.Parameter(torch.zeros(model.config.text_config.hidden_size))
+            model.ctc_log_scale = nn.Parameter(torch.tensor(1.5))
         if recipe.stage1_checkpoint:
             load_ctc_parameters(model, recipe.stage1_checkpoint)
         trainer = SoftPromptCTCTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
             processing_class=processor.tokenizer, lm_weight=recipe.lm_weight, ctc_weight=recipe.ctc_weight,
             tokens_for_frames=processor.tokens_for_frames, logits_at_labels=recipe.logits_at_labels,
+            callbacks=callbacks,
         )
         return train_and_report(trainer, recipe, "stage2_report.json")
     if recipe.lm_weight != 1.0:
         raise ValueError("lm_weight other than 1 is only used together with ctc_weight")
     trainer = Stage2Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
-                            data_collator=collator, logits_at_labels=recipe.logits_at_labels)
+                            data_collator=collator, logits_at_labels=recipe.logits_at_labels, callbacks=callbacks)
     return train_and_report(trainer, recipe, "stage2_report.json")
 
 

@@ -12,7 +12,7 @@ import torch
 from trl import SFTConfig, SFTTrainer
 
 from training.common import freeze_bridge_word_embeddings, parse_recipe, train_and_report
-from training.pretrain_generative import Stage2Recipe, build
+from training.pretrain_generative import Stage2Recipe, build, generative_callbacks
 
 
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q|k|v|o|wi|wi_0|wi_1|wo)"
@@ -27,6 +27,8 @@ class InstructRecipe(Stage2Recipe):
     stage2_weights: str | None = field(default=None, metadata={"help": "bridge.safetensors from stage 2"})
     lora_rank: int = field(default=0, metadata={"help": "LoRA rank on the LLM's linear layers; 0: no LoRA"})
     lora_alpha: int = field(default=16)
+    llm_adapter: str | None = field(default=None, metadata={
+        "help": "continue training this LoRA adapter folder (an earlier stage's llm_adapter/) instead of a new one"})
 
 
 def mint_lora_config(model, r: int = 8, lora_alpha: int = 16, **kwargs):
@@ -59,6 +61,31 @@ def freeze_peft_bridge_word_embeddings(model):
             parameter.requires_grad_(False)
 
 
+def with_llm_adapter(model, adapter: Path):
+    """`model` wrapped by PEFT with the LoRA adapter of an earlier stage, trainable, the connector training beside it
+    (as `llm_lora_config` sets up a new adapter)."""
+    import json
+
+    import re
+
+    from peft import get_peft_model
+    from safetensors.torch import load_file
+
+    if not (adapter / "adapter_model.safetensors").is_file():
+        raise FileNotFoundError(f"{adapter}: no adapter_model.safetensors (an llm_adapter/ folder of an earlier run)")
+    saved = json.loads((adapter / "adapter_config.json").read_text())
+    model = get_peft_model(model, llm_lora_config(model, saved["r"], saved["lora_alpha"]))
+    # saved without the adapter's name (`save_llm_adapter`); in the wrapped model it sits before `.weight`
+    state = {re.sub(r"\.(lora_[AB])\.weight$", r".\1.default.weight", k): v
+             for k, v in load_file(str(adapter / "adapter_model.safetensors")).items()}
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if ".lora_" in k]
+    if result.unexpected_keys or missing:
+        raise ValueError(f"{adapter}: does not fit the model: unexpected {result.unexpected_keys[:3]}, "
+                         f"missing {missing[:3]}")
+    return model
+
+
 def save_llm_adapter(model, out: Path):
     """The LoRA matrices alone as a PEFT adapter folder (`PeftModel.from_pretrained` loads it onto a MINT model):
     the bridge copies PEFT trains beside them ship in the bridge file instead."""
@@ -86,10 +113,15 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     model, processor, train, evaluation, collator = build(recipe, args)
     if recipe.stage2_weights:
         load_trained_bridge(model, Path(recipe.stage2_weights))
+    callbacks = generative_callbacks(model, recipe)
     peft_config = llm_lora_config(model, recipe.lora_rank, recipe.lora_alpha) if recipe.lora_rank else None
+    if recipe.llm_adapter:
+        model, peft_config = with_llm_adapter(model, Path(recipe.llm_adapter)), None
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
-                         data_collator=collator, processing_class=processor, peft_config=peft_config)
-    if peft_config and recipe.freeze_bridge_word_embeddings:
+                         data_collator=collator, processing_class=processor, peft_config=peft_config,
+                         callbacks=callbacks)
+    lora = peft_config is not None or recipe.llm_adapter is not None
+    if lora and recipe.freeze_bridge_word_embeddings:
         freeze_peft_bridge_word_embeddings(trainer.model)
 
     def merged(model):
@@ -101,7 +133,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
             freeze_bridge_word_embeddings(model)
         return model
 
-    return train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if peft_config else None)
+    return train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if lora else None)
 
 
 if __name__ == "__main__":

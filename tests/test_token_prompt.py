@@ -1,0 +1,141 @@
+"""The token prompt (a CTC head over the LLM vocabulary whose posteriors mix the LLM's own embeddings into the soft
+prompt), its anneal, the audio-dependence gap logged during training, and LoRA carried from stage 2 into
+instruction tuning: on the tiny random model, a few steps each."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from training.cli import main
+from training.corpus import QUICK_SOURCES, build
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    out, _ = build(tmp_path_factory.mktemp("corpus") / "corpus", max_per_source=8, sources=QUICK_SOURCES)
+    return out
+
+
+@pytest.fixture(scope="module")
+def token_prompt_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny random model, windowed (4 queries per 5 frames), with the CTC head and the mix at 1."""
+    out = tmp_path_factory.mktemp("models") / "token-prompt"
+    shutil.copytree(tiny_model_dir, out)
+    for name in ("config.json", "processor_config.json"):
+        config = json.loads((out / name).read_text())
+        config["bridge_window_frames"] = 5
+        if name == "config.json":
+            config["token_prompt_mix"] = 1.0
+        (out / name).write_text(json.dumps(config))
+    return out
+
+
+def test_mix_ends_are_the_projection_and_the_posterior_embeddings(token_prompt_dir):
+    from modeling_mint import MintForConditionalGeneration
+
+    model = MintForConditionalGeneration.from_pretrained(token_prompt_dir).model
+    projected = torch.randn(7, model.config.text_config.hidden_size)
+    embeddings = model.language_model.get_input_embeddings().weight
+    posteriors = model.token_posteriors(projected)
+    assert posteriors.shape == (7, embeddings.shape[0] + 1)
+    torch.testing.assert_close(posteriors.sum(-1), torch.ones(7))
+    model.config.token_prompt_mix = 0.0
+    assert torch.equal(model.mix_token_prompt(projected), projected)
+    model.config.token_prompt_mix = 1.0
+    torch.testing.assert_close(model.mix_token_prompt(projected), posteriors[:, :-1] @ embeddings)
+    # a head sure of one token hands the LLM that token's own embedding
+    with torch.no_grad():
+        model.ctc_log_scale.fill_(10.0)
+    sure = embeddings[5:6] * 3
+    torch.testing.assert_close(model.mix_token_prompt(sure), embeddings[5:6], atol=1e-3, rtol=0)
+
+
+def test_mix_is_validated():
+    from modeling_mint import MintConfig
+
+    with pytest.raises(ValueError, match="token_prompt_mix must be in"):
+        MintConfig(token_prompt_mix=1.5)
+
+
+def test_rolled_audio_keeps_each_prompts_token_count():
+    from training.audio_dependence import rolled_audio
+
+    frames = torch.arange(3 * 6, dtype=torch.float).reshape(3, 6, 1)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]])
+    rolled = rolled_audio({"audio_frames": frames, "audio_frame_mask": mask})
+    assert torch.equal(rolled["audio_frame_mask"], mask)
+    assert rolled["audio_frames"][0, :, 0].tolist() == [12, 13, 14, 15, 12, 13]  # clip 2's 4 frames, looped
+    assert rolled["audio_frames"][1, :2, 0].tolist() == [0, 1]  # clip 0's, cut
+    assert rolled["audio_frames"][2, :4, 0].tolist() == [6, 7, 6, 7]
+
+
+def test_schedule_anneals_linearly_and_holds():
+    from training.pretrain_generative import TokenPromptMixSchedule
+
+    schedule = TokenPromptMixSchedule(1.0, 0.5, 10)
+    assert [schedule.value(s) for s in (0, 5, 10, 20)] == [1.0, 0.75, 0.5, 0.5]
+
+
+def recipe(tmp_path, name, **fields):
+    import yaml
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(fields))
+    return str(path)
+
+
+def test_ctc_then_lora_stage2_then_instruct_carry_head_mix_and_adapter(token_prompt_dir, small_corpus, tmp_path):
+    """CTC alignment without the LLM, then stage 2 with LoRA and the mix annealed 1 -> 0.5 (gap logged at each
+    evaluation), then instruction tuning that continues the same adapter: the CTC head and the adapter travel."""
+    cache = tmp_path / "features"
+    base = dict(model_dir=str(token_prompt_dir), data_dir=str(small_corpus), feature_cache_dir=str(cache),
+                per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
+                seed=0, max_eval_clips=8, max_steps=2, tasks=["transcription", "captioning"])
+    ctc = tmp_path / "ctc"
+    main(["train", "stage2", "--recipe", recipe(tmp_path, "ctc", **base, output_dir=str(ctc), lm_weight=0.0,
+                                                ctc_weight=1.0, save_strategy="no")])
+    ctc_weights = load_file(str(ctc / "bridge.safetensors"))
+    assert ctc_weights["model.ctc_blank"].abs().sum() > 0  # trained, and saved with the bridge
+
+    stage2 = tmp_path / "stage2"
+    main(["train", "instruct", "--recipe", recipe(
+        tmp_path, "stage2", **base, output_dir=str(stage2), stage2_weights=str(ctc / "bridge.safetensors"),
+        instruction_in_prompt=False, instruction_in_bridge=False, lora_rank=4, token_prompt_mix_start=1.0,
+        token_prompt_mix_end=0.5, token_prompt_mix_steps=2, eval_strategy="steps", eval_steps=1,
+        save_strategy="no", bf16=False)])
+    report = json.loads((stage2 / "instruct_report.json").read_text())
+    mixes = [e["token_prompt_mix"] for e in report["log"] if "token_prompt_mix" in e and "loss" in e]
+    assert mixes[0] == 0.75 and mixes[-1] == 0.5
+    gaps = [e["eval_audio_gap"] for e in report["log"] if "eval_audio_gap" in e]
+    assert len(gaps) >= 2 and all(abs(g) < 50 for g in gaps)
+    weights = load_file(str(stage2 / "bridge.safetensors"))
+    torch.testing.assert_close(weights["model.ctc_blank"], ctc_weights["model.ctc_blank"])  # frozen, still shipped
+    adapter = load_file(str(stage2 / "llm_adapter" / "adapter_model.safetensors"))
+    assert adapter and all(".lora_" in k for k in adapter)
+
+    instruct = tmp_path / "instruct"
+    main(["train", "instruct", "--recipe", recipe(
+        tmp_path, "instruct", **base, output_dir=str(instruct), stage2_weights=str(stage2 / "bridge.safetensors"),
+        llm_adapter=str(stage2 / "llm_adapter"), token_prompt_mix_start=0.5, save_strategy="no", bf16=False)])
+    continued = load_file(str(instruct / "llm_adapter" / "adapter_model.safetensors"))
+    assert continued.keys() == adapter.keys()
+    assert any(not torch.equal(continued[k], adapter[k]) for k in adapter)  # the same adapter, trained further
+    with pytest.raises(FileNotFoundError, match="no adapter_model.safetensors"):
+        main(["train", "instruct", "--recipe", recipe(
+            tmp_path, "bad", **base, output_dir=str(tmp_path / "bad"), llm_adapter=str(tmp_path))])
+
+
+def test_stage_benchmark_times_every_stage_against_stage_2(tiny_model_dir, token_prompt_dir, tmp_path):
+    from benchmarks import stages
+
+    stages.main(["--model", str(tiny_model_dir), "--align-model", str(token_prompt_dir), "--quick", "--threads", "1",
+                 "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "stages.json").read_text())
+    assert set(report["results"]) == {"stage1", "align (CTC, no LLM)", "stage2", "instruct"}
+    assert all(r["gflop"] > 0 and r["samples_per_s"] > 0 for r in report["results"].values())
+    assert report["align_over_stage2"] == pytest.approx(
+        report["results"]["align (CTC, no LLM)"]["samples_per_s"] / report["results"]["stage2"]["samples_per_s"])
+    assert "Target 3x" in (tmp_path / "stages.md").read_text()
