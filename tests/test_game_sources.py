@@ -97,3 +97,9 @@ def test_whisper_check_keeps_the_right_line_and_refuses_a_wrong_one(drascula, tm
     assert games.verify_pairs([clip], cache=cache)[0] <= games.MAX_WER
     short = games.Pair("drascula", "x", "drascula/igor", "...", b"", 1.0, clip.path)
     assert games.verified([short], cache=cache)[2] == [short]  # no words: never checked, never kept
+
+
+def test_pairs_beyond_the_decoding_budget_are_unchecked_not_kept(drascula, tmp_path, monkeypatch):
+    clip = games.materialise([drascula[0]["302.ALS"]], tmp_path)[0]
+    monkeypatch.setattr(games, "whisper_transcribe", None)  # nothing may be decoded
+    assert games.verified([clip], cache=tmp_path / "none.json", budget_seconds=0) == ([], [], [clip])
