@@ -388,9 +388,10 @@ def test_training_report_from_runs(tmp_path):
     for folder in (run, evaluation, data):
         folder.mkdir(parents=True)
     (data / "data-00000-of-00001.arrow").write_bytes(b"rows")
-    log = [{"step": 10, "loss": 5.0, "lm_loss": 4.0}, {"step": 20, "loss": 3.0}, {"step": 20, "eval_loss": 3.5}]
+    log = [{"step": 10, "loss": 5.0, "lm_loss": 4.0}, {"step": 20, "loss": 3.0}, {"step": 20, "eval_loss": 3.5},
+           {"step": 20, "eval_audio_gap": 0.25}]
     (run / "stage2_report.json").write_text(json.dumps({"steps": 20, "train_seconds": 600, "batch_size": 16,
-                                                         "clips": {"train": 100}, "log": log}))
+                                                         "clips": {"train": 100}, "log": log, "torch_threads": 2}))
     (tmp_path / "recipe.yaml").write_text("learning_rate: 0.001\nper_device_train_batch_size: 16\n")
     (evaluation / "metrics.json").write_text(json.dumps({"transcription": {"all": {"WER": 0.5}}}))
     (evaluation / "metrics.md").write_text("| transcription | all | WER | 0.500 |\n")
@@ -401,6 +402,7 @@ def test_training_report_from_runs(tmp_path):
     text = (tmp_path / "reports" / "mint_x.md").read_text()
     assert "| stage 2 |" in text and "20 x 16" in text and "10.0 min" in text and "5.00 -> 3.00" in text
     assert "3.5 @ 20" in text and "## Findings" in text and "| transcription | all | WER | 0.500 |" in text
+    assert "| 0.33 |" in text and "0.25 @ 20" in text  # CPU hours (600 s on 2 threads) and the audio gap
     assert (tmp_path / "reports" / "mint_x_stage_2_loss.png").stat().st_size > 1000
 
 

@@ -5,6 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import torch
 from safetensors.torch import save_file
 from transformers import HfArgumentParser, TrainerCallback
 
@@ -150,7 +151,7 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
     run_training(trainer)
     report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
               "world_size": args.world_size, "batch_size": global_batch(args), "learning_rate": args.learning_rate,
-              "bf16": args.bf16, **extra}
+              "bf16": args.bf16, "torch_threads": torch.get_num_threads(), **extra}
     if trainer.eval_dataset is not None:
         report["clips"] = {"train": len(trainer.train_dataset), "validation": len(trainer.eval_dataset)}
         report["eval"] = trainer.evaluate()

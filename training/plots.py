@@ -19,7 +19,15 @@ def loss_curve(log: list[dict], path: str | Path, title: str, keys=("loss",)):
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    gaps = [(e["step"], e["eval_audio_gap"]) for e in log if "eval_audio_gap" in e and "step" in e]
+    if gaps:  # whether the LLM reads the audio: own vs another clip's audio, on its own axis
+        gap_ax = ax.twinx()
+        gap_ax.plot(*zip(*gaps), color="C3", marker="o", linestyle="--", label="audio gap (nats/token)")
+        gap_ax.set_ylabel("audio gap (nats/token)", color="C3")
+        more = gap_ax.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

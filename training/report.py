@@ -45,6 +45,8 @@ def stage_summary(recipe_path: str, run_dir: str) -> dict:
         "clips": report.get("clips", {}), "first_loss": train[0]["loss"] if train else None,
         "last_loss": train[-1]["loss"] if train else None,
         "eval_loss": sorted({e["step"]: round(e["eval_loss"], 3) for e in evals}.items()),
+        "audio_gap": sorted({e["step"]: round(e["eval_audio_gap"], 3) for e in log if "eval_audio_gap" in e}.items()),
+        "cpu_hours": round(report["train_seconds"] * report.get("torch_threads", 1) / 3600, 2),
         "learning_rate": recipe.get("learning_rate"),
     }
     for key in ("test_before", "test_after"):
@@ -62,14 +64,17 @@ def render(name: str, stages: dict, evals: dict, data_sha: str, command: str, fi
     total = sum(s["train_seconds"] for s in stages.values())
     lines += [f"Trained on 2 CPU cores, {total / 60:.0f} min of training in all. Corpus sha256 `{data_sha[:16]}`.",
               "", "Reproduce (after `make setup`):", "", f"    {command}", "", "## Stages", "",
-              "| stage | recipe | steps x batch | train clips | wall time | loss first -> last | eval loss |",
-              "|---|---|---|---|---|---|---|"]
+              "| stage | recipe | steps x batch | train clips | wall time | CPU hours | loss first -> last | eval loss "
+              "| audio gap (nats/token) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for stage, s in stages.items():
         evals_text = ", ".join(f"{v} @ {k}" for k, v in s["eval_loss"]) or "-"
         first = f"{s['first_loss']:.2f}" if s["first_loss"] is not None else "-"
         last = f"{s['last_loss']:.2f}" if s["last_loss"] is not None else "-"
+        gaps = ", ".join(f"{v} @ {k}" for k, v in s.get("audio_gap", [])) or "-"
         lines.append(f"| {stage} | `{s['recipe']}` | {s['steps']} x {s['batch_size']} | {s['clips'].get('train', '-')} "
-                     f"| {s['train_seconds'] / 60:.1f} min | {first} -> {last} | {evals_text} |")
+                     f"| {s['train_seconds'] / 60:.1f} min | {s.get('cpu_hours', '-')} | {first} -> {last} | "
+                     f"{evals_text} | {gaps} |")
     lines.append("")
     for stage, s in stages.items():
         lines.append(f"![{stage}]({s['plot']})")
