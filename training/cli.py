@@ -176,7 +176,7 @@ def _train(args) -> int:
     if args.data:
         own += ["--data_dir", existing(args.data, "data", "train", hub=True)]
     if args.model:
-        own += ["--model_dir", existing(args.model, "model", "train")]
+        own += ["--model_dir", existing(args.model, "model", "train", hub=True)]
     if args.out:
         own += ["--output_dir", args.out]
     script, recipe_class, config_class = _stage(args.stage)
@@ -259,7 +259,8 @@ def serve_until_ended(server) -> int:
     return 128 + ended[0] if ended else code
 
 
-BENCHMARKS = ("latency", "batching", "training", "stages", "feature_cache", "memory", "flops", "profile")
+BENCHMARKS = ("latency", "batching", "training", "stages", "feature_cache", "memory", "checkpointing", "flops", "profile",
+              "paper_size")
 
 
 def _bench(args) -> int:
