@@ -419,7 +419,7 @@ def verification_cache() -> Path:
     return cache_root() / "clips" / "whisper-tiny.en-hypotheses.json"
 
 
-def verify_pairs(pairs: list[Pair], cache: Path | None = None, batch_size: int = 16, save_every: int = 256,
+def verify_pairs(pairs: list[Pair], cache: Path | None = None, batch_size: int = 16, save_every: int = 64,
                  budget_seconds: float | None = None) -> list[float | None]:
     """The WER of each pair's line against Whisper tiny.en's transcript of its clip, or None for a clip left
     undecoded when `budget_seconds` of decoding ran out. Transcripts are cached by the clip's hash (the line is not
@@ -432,10 +432,13 @@ def verify_pairs(pairs: list[Pair], cache: Path | None = None, batch_size: int =
     todo = sorted({h: p for h, p in zip(hashes, pairs) if h not in known}.items(), key=lambda item: item[1].seconds)
     todo = [(h, p.path) for h, p in todo]
 
-    def save():
+    def save():  # merged with what another build may have saved meanwhile, then renamed into place
         cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_name(cache.name + ".tmp")
-        temporary.write_text(json.dumps(known, indent=0, sort_keys=True))
+        if cache.is_file():
+            known.update({h: t for h, t in json.loads(cache.read_text()).items() if h not in known})
+        handle, temporary = tempfile.mkstemp(prefix=f".{cache.name}-", dir=cache.parent)
+        with os.fdopen(handle, "w") as file:
+            json.dump(known, file, indent=0, sort_keys=True)
         os.replace(temporary, cache)
 
     if todo and budget_seconds != 0:
