@@ -124,7 +124,7 @@ def test_a_missing_pack_is_reported_not_fatal(tmp_path, monkeypatch):
         raise PackageUnavailable(f"Debian package {name!r} could not be downloaded")
 
     monkeypatch.setattr(effects, "debian_package", unavailable)
-    rows, missing, details = collect_rows(tmp_path, sources=["supertuxkart", "freedesktop"])
+    rows, missing, details = collect_rows(sources=["supertuxkart", "freedesktop"])
     assert missing == ["supertuxkart"] and "could not be downloaded" in details["missing_reasons"]["supertuxkart"]
     assert rows and {r["source"] for r in rows} == {"freedesktop", "alsa"}
 
@@ -192,7 +192,7 @@ def test_games_are_integrated_split_and_held_out(tmp_path, monkeypatch):
     stats = {"queen": {"clips": 30, "paired": 28, "kept": 28}, "drascula": {"clips": 15, "paired": 15, "kept": 15},
              "sky": {"missing": "Debian package 'beneath-a-steel-sky' could not be downloaded"}}
     games.game_speech_rows = lambda: ([{k: v for k, v in r.items() if k != "split"} for r in found], stats)
-    rows, missing, details = collect_rows(tmp_path, sources=["games"])
+    rows, missing, details = collect_rows(sources=["games"])
     assert missing == ["sky"] and details["games"]["queen"]["kept"] == 28
     assert all(len(s) == 1 for s in splits_per(rows, lambda r: r["speaker"]).values())
     assert {r["split"] for r in rows if r["source"] == "drascula"} == {"test"}
@@ -202,7 +202,7 @@ def test_games_are_integrated_split_and_held_out(tmp_path, monkeypatch):
         raise ImportError("no module named 'jiwer'")
 
     games.game_speech_rows = broken
-    assert collect_rows(tmp_path, sources=["games"])[1] == ["games"]
+    assert collect_rows(sources=["games"])[1] == ["games"]
 
 
 def test_built_corpus_keeps_held_out_sources_in_test_and_clips_in_one_split(sound_packs, tmp_path):

@@ -290,14 +290,27 @@ def make_clip(spec: dict, folder: Path) -> Path:
 
 
 def generated_rows(folder: Path, seed: int = 0, limit: int | None = None) -> list[dict]:
+    """Rows of the generated clips, made once into `folder/<digest of the specs>`: in a temporary folder renamed into
+    place when whole, so a killed build leaves nothing half made and a second build reuses them."""
     specs = generated_specs(seed)
     if limit is not None:
         specs = specs[:: max(1, len(specs) // limit)][:limit]
-    folder.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        paths = list(tqdm(pool.map(lambda s: make_clip(s, folder), specs), total=len(specs), desc="generating clips"))
-    return [row(path, spec["text"], spec["task"], "generated", spec["key"], spec["language"], spec.get("instruction"))
-            for spec, path in zip(specs, paths)]
+    digest = hashlib.md5(json.dumps([[s["key"], *s["make"]] for s in specs]).encode()).hexdigest()[:12]
+    target = folder / f"generated-{digest}"
+    if not (target / ".complete").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".generated-", dir=folder))
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(tqdm(pool.map(lambda s: make_clip(s, work), specs), total=len(specs), desc="generating clips"))
+            (work / ".complete").write_text("")
+            if target.exists():
+                shutil.rmtree(target)
+            work.rename(target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return [row(target / (spec["key"].replace("/", "_") + ".wav"), spec["text"], spec["task"], "generated",
+                spec["key"], spec["language"], spec.get("instruction")) for spec in specs]
 
 
 # ---- build --------------------------------------------------------------------------------------------------------
@@ -305,7 +318,7 @@ def generated_rows(folder: Path, seed: int = 0, limit: int | None = None) -> lis
 from training.sources.asterisk import asterisk_language_rows  # noqa: E402
 from training.sources.effects import effect_rows  # noqa: E402
 from training.sources.instruments import instrument_rows  # noqa: E402
-from training.sources.packages import PackageUnavailable  # noqa: E402
+from training.sources.packages import PackageUnavailable, cache_root  # noqa: E402
 from training.sources.voices import VOICES, voice_rows  # noqa: E402
 
 REAL_SOURCES = {
@@ -365,7 +378,7 @@ def game_rows() -> tuple[list[dict], dict]:
     return rows, stats
 
 
-def collect_rows(work: Path, max_per_source: int | None = None, seed: int = 0,
+def collect_rows(max_per_source: int | None = None, seed: int = 0,
                  sources: list[str] | None = None) -> tuple[list[dict], list[str], dict]:
     """Rows of the chosen `sources` (all when None), the sources missing, and details: why a source is missing
     and the games' pairing verification."""
@@ -406,7 +419,7 @@ def collect_rows(work: Path, max_per_source: int | None = None, seed: int = 0,
                     unavailable(game, FileNotFoundError(stats["missing"]))
             rows += cap(found)
     if "generated" in wanted:
-        rows += generated_rows(work / "generated", seed, limit=max_per_source)
+        rows += generated_rows(cache_root(), seed, limit=max_per_source)
         if not any((FORTUNES / name).is_file() for name in FORTUNE_FILES):
             missing.append("fortunes")
     if "synthetic-voices" in wanted:
@@ -437,7 +450,7 @@ def build(out: str | Path, max_per_source: int | None = None, seed: int = 0, sou
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".mint-corpus-", dir=out.parent))
     try:
-        rows, missing, details = collect_rows(work, max_per_source, seed, sources)
+        rows, missing, details = collect_rows(max_per_source, seed, sources)
         if not rows:
             raise FileNotFoundError("no audio sources found; run `make setup` (as root) to install them")
         durations = {}
