@@ -249,6 +249,8 @@ class MintProcessor(ProcessorMixin):
         if audio_window_seconds is None:
             audio_window_seconds = self._default_window_seconds(feature_extractor)
         self.audio_window_seconds = float(audio_window_seconds)
+        if chat_template is None:
+            chat_template = getattr(tokenizer, "chat_template", None)  # the LLM's own; Flan-T5 has none
         if isinstance(chat_template, dict):
             chat_template = {name: audio_chat_template(t, audio_token) for name, t in chat_template.items()}
         else:

@@ -1,4 +1,6 @@
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -186,8 +188,11 @@ def test_chat_batch_and_text_only(tiny_processor):
 
 def test_llm_without_chat_template_gets_a_plain_one(tiny_processor):
     """Flan-T5 has no chat template: the prompt is the turns' contents, the audio part as the placeholder."""
-    processor = MintProcessor(tiny_processor.feature_extractor, tiny_processor.tokenizer, tiny_processor.bridge_tokenizer,
+    tokenizer = copy.deepcopy(tiny_processor.tokenizer)  # the processor sets its template on the tokenizer
+    tokenizer.chat_template = None
+    processor = MintProcessor(tiny_processor.feature_extractor, tokenizer, tiny_processor.bridge_tokenizer,
                               num_query_tokens=4, chat_template=None)
+    assert tokenizer.chat_template == processor.chat_template
     messages = [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "What is it?"}]}]
     assert processor.apply_chat_template(messages, add_generation_prompt=True) == "<audio>\nWhat is it?"
 
