@@ -31,7 +31,8 @@ class MintZeroShotAudioClassificationPipeline(ZeroShotAudioClassificationPipelin
     def preprocess(self, audio, candidate_labels=None, hypothesis_template="This is a sound of {}."):
         if not candidate_labels:
             raise ValueError("zero-shot classification needs candidate_labels")
-        features = self.processor.prepare_audio(audio)
+        # a bare array is at the feature extractor's rate, as the stock pipeline takes it; dicts and files carry theirs
+        features = self.processor.prepare_audio(audio, self.processor.sampling_rate)
         sequences = [hypothesis_template.format(label) for label in candidate_labels]
         text = self.processor.bridge_tokenizer(sequences, padding=True, truncation=True,
                                                max_length=self.processor.bridge_max_length, return_tensors="pt")

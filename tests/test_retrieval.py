@@ -90,14 +90,17 @@ def test_zero_shot_audio_classification_pipeline(tmp_path):
         wav = np.load({str(tmp_path / 'wav.npy')!r})
         out = clf(wav, candidate_labels={labels!r})
         heard = int(clf.preprocess(wav, candidate_labels=["x"])["feature_attention_mask"].sum())
+        at_8k = {{"array": wav[::2], "sampling_rate": 8000}}  # an Audio-column dict at its own rate
+        heard_8k = int(clf.preprocess(at_8k, candidate_labels=["x"])["feature_attention_mask"].sum())
         processor = AutoProcessor.from_pretrained({str(folder)!r}, trust_remote_code=True)
         print(json.dumps({{"out": out, "model": type(clf.model).__name__, "processor": type(processor).__name__,
-                          "heard": heard}}))
+                          "heard": heard, "heard_8k": heard_8k}}))
         """,
         tmp_path, tmp_path / "hf_home",
     )
     assert result["model"] == "MintForAudioTextRetrieval" and result["processor"] == "MintProcessor"
     assert result["heard"] == len(wav) // processor.feature_extractor.hop_length  # all 2.5 s, not the first window
+    assert result["heard_8k"] == result["heard"]
     _check_scores(result["out"], _expected_scores(model, processor, wav, labels))
 
 
