@@ -6,9 +6,9 @@
   the sound (`anvil`, `rain`) in the shared and tileset folders.
 - SuperTuxKart (Debian `supertuxkart-data`): `data/sfx/<name>.ogg`.
 
-The tables below map names to a clean label and a short caption (reviewed by listening to names, not clips, so they
-only say what the name makes certain). Unit acknowledgements and selections (`archer_ack1`) are voice lines of game
-units, interface chimes and music say nothing about a sound, so they are left out: a name no rule matches is skipped.
+The tables below map names to a clean label and a short caption that say only what the name makes certain. Unit
+acknowledgements and selections (`archer_ack1`) are voice lines of game units, and interface chimes and music say
+nothing about a sound, so they are left out: a name no rule matches is skipped.
 """
 
 import re
