@@ -50,7 +50,8 @@ def test_asterisk_languages_pair_real_prompts_with_their_text():
 # ---- labelled sound effects ----------------------------------------------------------------------------------------
 def test_label_tables():
     assert effects.zero_ad_label("audio/ambient/weather/rain_2.ogg") == ("rain", "Rain falls.")
-    assert effects.zero_ad_label("audio/actor/singlesteps/fs_snow_3.ogg") == ("footsteps on snow", "A footstep on snow.")
+    assert effects.zero_ad_label("audio/actor/singlesteps/fs_snow_3.ogg") == ("footsteps on snow",
+                                                                            "A footstep on snow.")
     assert effects.zero_ad_label("audio/attack/impact/arrow_metal_4.ogg") == ("arrow hitting metal",
                                                                             "An arrow strikes metal.")
     assert effects.zero_ad_label("audio/ambient/water/river_raging.ogg")[1] == "A raging river flows."
@@ -93,7 +94,8 @@ def sound_packs(tmp_path, monkeypatch):
     units = "usr/share/games/megaglest/techs/megapack/factions/norsemen/units"
     miniature(tmp_path, "megaglest-data", {
         f"{units}/archer/sounds/archer_attack2.wav": REAL_WAV, f"{units}/archer/sounds/archer_ack1.wav": REAL_WAV,
-        f"{units}/cow/sounds/cow_die1.wav": REAL_WAV, "usr/share/games/megaglest/tilesets/autumn/sounds/rain.ogg": REAL_OGG,
+        f"{units}/cow/sounds/cow_die1.wav": REAL_WAV,
+        "usr/share/games/megaglest/tilesets/autumn/sounds/rain.ogg": REAL_OGG,
         "usr/share/games/megaglest/data/core/menu/sound/click_a.wav": REAL_WAV})
     miniature(tmp_path, "supertuxkart-data", {
         "usr/share/games/supertuxkart/data/sfx/thunder.ogg": REAL_OGG,

@@ -487,6 +487,11 @@ def _hours(rows) -> float:
     return round(sum({r["clip"]: r["seconds"] for r in rows}.values()) / 3600, 3)
 
 
+def _named(rows) -> set[str]:
+    """The identifiable speakers of `rows` (lines of an unnamed game character are not one speaker)."""
+    return {r["speaker"] for r in rows if r["speaker"] and not r["speaker"].endswith("/unidentified")}
+
+
 def corpus_stats(rows, missing, seconds, folder: Path, details: dict | None = None) -> dict:
     """Counts for the card and the command's JSON line. Rows carry `clip` (the audio file: one clip, whatever number
     of tasks it serves) and `seconds`."""
@@ -496,14 +501,12 @@ def corpus_stats(rows, missing, seconds, folder: Path, details: dict | None = No
     english = [r for r in real if r["task"] == "transcription" and r["language"].split("-")[0] == "en"
                and r["source"] not in WORD_SOURCES]
     sounds = [r for r in rows if r["task"] in SOUND_TASKS and r["source"] not in SYNTHETIC_SOURCES]
-    named = {r["speaker"] for r in real if r["speaker"] and not r["speaker"].endswith("/unidentified")}
-    english_named = {r["speaker"] for r in english if r["speaker"] and not r["speaker"].endswith("/unidentified")}
     per_source = {}
     for source in sorted({r["source"] for r in rows}):
         mine = [r for r in rows if r["source"] == source]
         per_source[source] = {
             "clips": len({r["clip"] for r in mine}), "rows": len(mine), "hours": _hours(mine),
-            "speakers": len({r["speaker"] for r in mine if r["speaker"] and not r["speaker"].endswith("/unidentified")}),
+            "speakers": len(_named(mine)),
             "labels": len({r["text"] for r in mine if r["task"] == "classification"}),
             "licenses": sorted({r["license"] for r in mine}),
             "held_out": source in HELD_OUT_SOURCES,
@@ -519,8 +522,8 @@ def corpus_stats(rows, missing, seconds, folder: Path, details: dict | None = No
         "real_speech_hours": _hours(speech),
         "english_speech_hours": _hours(english),
         "english_speech_sources": sorted({r["source"] for r in english}),
-        "speakers": len(named),
-        "english_speakers": len(english_named),
+        "speakers": len(_named(real)),
+        "english_speakers": len(_named(english)),
         "labelled_sound_clips": len({r["clip"] for r in sounds}),
         "sound_labels": len({r["text"] for r in sounds if r["task"] == "classification"}),
         "sources": sorted(per_source),
@@ -556,8 +559,9 @@ def dataset_card(stats: dict) -> str:
         if "missing" in info:
             games.append(f"| {game} | missing: {info['missing']} |||||||")
             continue
-        games.append(f"| {game} | {info['clips']} | {info['paired']} | {info['kept'] + info['dropped']} | "
-                     f"{info['kept']} | {info['dropped']} | {info['unchecked']} | {info['hours']} | {info['speakers']} |")
+        checked = info["kept"] + info["dropped"]
+        games.append(f"| {game} | {info['clips']} | {info['paired']} | {checked} | {info['kept']} | {info['dropped']} | "
+                     f"{info['unchecked']} | {info['hours']} | {info['speakers']} |")
     held_out = "\n".join(f"- **{source}**: {why}." for source, why in stats["held_out_sources"].items()) or "- none"
     missing = "\n".join(f"- {name}: {stats['missing_reasons'].get(name, 'not installed')}"
                         for name in stats["missing_sources"]) or "- none"

@@ -24,8 +24,8 @@ LICENSE = "CC-BY-SA-3.0"
 
 
 def prompts(language: str) -> list[tuple[str, Path, str]]:
-    """(prompt name, path of the clip, transcript) for every prompt of `language` whose clip exists; bracketed or parenthesised
-    entries describe tones (`[ascending tones]`, `(ahooga)`), not speech, and are left out."""
+    """(prompt name, path of the clip, transcript) for every prompt of `language` whose clip exists; bracketed or
+    parenthesised entries describe tones (`[ascending tones]`, `(ahooga)`), not speech, and are left out."""
     voice = VOICES[language][0]
     texts = debian_package(f"asterisk-core-sounds-{language}") / "usr/share/doc" / f"asterisk-core-sounds-{language}"
     sounds = debian_package(f"asterisk-core-sounds-{language}-wav") / "usr/share/asterisk/sounds" / voice

@@ -99,8 +99,8 @@ def clip_specs(per_program: int = PER_PROGRAM, seed: int = 0) -> list[dict]:
                 rising = rng.random() < 0.5
                 notes = [start + s for s in (steps if rising else steps[::-1])]
                 beats = [0.5] * len(notes)
-                caption = (f"A short {'rising' if rising else 'falling'} phrase played {'loudly' if loud else 'softly'} "
-                           f"on a {name}.")
+                direction, how = "rising" if rising else "falling", "loudly" if loud else "softly"
+                caption = f"A short {direction} phrase played {how} on a {name}."
             else:
                 note = rng.randint(low, high)
                 long = rng.random() < 0.5
@@ -196,7 +196,8 @@ def instrument_rows(seed: int = 0) -> list[dict]:
     rows = []
     for spec, path in rendered_clips(seed):
         fields = {"source": "instruments", "key": spec["key"], "language": "", "license": LICENSE}
-        rows += [row(path, spec["label"], "classification", **fields), row(path, spec["caption"], "captioning", **fields)]
+        rows += [row(path, spec["label"], "classification", **fields),
+                 row(path, spec["caption"], "captioning", **fields)]
         if spec["family"] != "drum kit":
             rows.append(row(path, spec["family"], "question_answering", **fields,
                             instruction="Which family of instruments is playing?"))
