@@ -172,7 +172,7 @@ class MintPreTrainedModel(PreTrainedModel):
         return {rf"(?:^|\.){name}(?:\.|$)" if name.isidentifier() else name: kept for name, kept in plan.items()}
 
     def _set_gradient_checkpointing(self, enable: bool = True, **kwargs):
-        """Also reaches the frozen towers: `train` re-applies their layers' flags (see `MintAudioBridgeMixin.train`)."""
+        """Also reaches the frozen towers: `train` sets their checkpointed layers' mode (`MintAudioBridgeMixin.train`)."""
         super()._set_gradient_checkpointing(enable=enable, **kwargs)
         self.train(self.training)
 
@@ -293,10 +293,17 @@ class MintAudioBridgeMixin:
             tower = getattr(self, name, None)
             if tower is not None and not any(p.requires_grad for p in tower.parameters()):
                 tower.eval()
-                for layer in tower.modules():
-                    if isinstance(layer, GradientCheckpointingLayer) and layer.gradient_checkpointing:
-                        layer.training = mode
+        self.checkpoint_frozen_towers()
         return self
+
+    def checkpoint_frozen_towers(self):
+        """The checkpointed layers of the towers kept in eval mode follow the model's mode, and only theirs."""
+        for name in ("audio_tower", "language_model"):
+            tower = getattr(self, name, None)
+            if tower is not None and not tower.training:
+                for layer in tower.modules():
+                    if isinstance(layer, GradientCheckpointingLayer):
+                        layer.training = self.training and layer.gradient_checkpointing
 
     def _frames_per_window(self, valid: torch.Tensor, window_frames: int) -> torch.Tensor:
         """Number of encoder frames produced by `valid` input frames/samples of one window."""
@@ -1091,7 +1098,9 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
         all_frames, all_frame_mask = _gather_all(frames.detach()), _gather_all(frame_mask)  # frozen encoder
         all_ids, all_mask = _gather_all(input_ids), _gather_all(attention_mask)
         all_groups = _gather_all(group_ids) if group_ids is not None else None
-        neg_text, neg_audio = sample_hard_negatives(sim_a2t, sim_t2a, all_groups)
+        # evaluation draws from a fixed seed, so that a model in eval mode gives the same loss every time
+        generator = None if self.training else torch.Generator(sim_a2t.device).manual_seed(0)
+        neg_text, neg_audio = sample_hard_negatives(sim_a2t, sim_t2a, all_groups, generator)
         frames_, frame_mask_ = _pad_to(frames, all_frames.shape[1]), _pad_to(frame_mask, all_frames.shape[1])
         ids_, mask_ = _pad_to(input_ids, all_ids.shape[1]), _pad_to(attention_mask, all_ids.shape[1])
         atm_logits = self._matching_logits(
