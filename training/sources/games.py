@@ -328,7 +328,7 @@ def drascula_pairs(clips_dir: Path, dat: Path) -> tuple[list[Pair], int]:
 
 # ---- clips as WAV files ------------------------------------------------------------------------------------------
 def clean_text(text: str) -> str:
-    """A line without the scripts' leftovers: collapsed spaces, no stray quotes or dots around nothing."""
+    """A line with its whitespace collapsed and no dashes or spaces at its ends (segment boundaries leave them)."""
     text = " ".join(text.replace("\t", " ").split())
     return text.strip(" -")
 
