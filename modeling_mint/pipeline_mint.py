@@ -111,7 +111,7 @@ class AudioTextToTextPipeline(AnyToAnyPipeline):
             return Pipeline.__call__(self, [_Instruction(a, t, token) for a, t in zip(audio, text)], **kwargs)
         if text is not None:
             kwargs["instruction"] = text
-        return Pipeline.__call__(self, audio, **kwargs)
+        return Pipeline.__call__(self, list(audio) if isinstance(audio, tuple) else audio, **kwargs)
 
     def _sanitize_parameters(
         self, instruction=None, sampling_rate=None, timeout=None, continue_final_message=None, processor_kwargs=None,

@@ -140,37 +140,6 @@ def test_push_then_load_by_repo_id(hub, pushable, tmp_path):
                                   "HuggingFaceTB/SmolLM2-135M-Instruct"]
 
 
-def test_model_push_to_hub_then_pipeline_by_repo_id(hub, tiny_model_dir, wav_file, tmp_path):
-    """`model.push_to_hub` from a process without the package (the model loaded with remote code) uploads a folder
-    that the pipeline loads by repo id, answering as the folder it came from."""
-    url, root = hub
-    repo = "mint-org/pushed-by-model"
-    gen = "dict(max_new_tokens=6, min_new_tokens=6, do_sample=False)"
-    pushed = run_online(
-        f"""
-        import json
-        from transformers import AutoModelForCausalLM, pipeline
-        model = AutoModelForCausalLM.from_pretrained({str(tiny_model_dir)!r}, trust_remote_code=True)
-        answer = pipeline("audio-text-to-text", model=model)({str(wav_file)!r}, return_tensors=True, **{gen})
-        model.push_to_hub({repo!r}, token={TOKEN!r})
-        print(json.dumps(answer["generated_token_ids"].tolist()))
-        """,
-        url, tmp_path / "hf_home_push", tmp_path, hide_package=True,
-    )
-    assert {"processing_mint.py", "pipeline_mint.py", "processor_config.json", "tokenizer.json"} <= {
-        p.name for p in (root / repo).iterdir()}
-    loaded = run_online(
-        f"""
-        import json
-        from transformers import pipeline
-        pipe = pipeline("audio-text-to-text", model={repo!r}, trust_remote_code=True)
-        print(json.dumps(pipe({str(wav_file)!r}, return_tensors=True, **{gen})["generated_token_ids"].tolist()))
-        """,
-        url, tmp_path / "hf_home_fresh", tmp_path, hide_package=True,
-    )
-    assert loaded == pushed
-
-
 def test_private_push_is_not_readable_without_a_token(hub, pushable, tmp_path):
     url, root = hub
     result = run_online(

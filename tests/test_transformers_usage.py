@@ -2,6 +2,8 @@
 the pipeline's keywords and input kinds, and folders saved by any route that load again. Each runs in a fresh process
 where the package is hidden, as a Hub user loads the model."""
 
+from tests import mockhub
+from tests.test_push import TOKEN, run_online
 from tests.test_remote_code import run_fresh
 
 
@@ -99,46 +101,51 @@ def test_pipeline_keywords_and_inputs(tiny_model_dir, wav_file, tmp_path):
 
 
 ROUTES = ("model", "trainer", "pipeline")
+REPO = "mint-org/pushed-by-model"
 
 
 def test_saved_folders_load_in_a_fresh_process(tiny_model_dir, wav_file, tmp_path):
-    """A remote-code model saved by `save_pretrained`, `Trainer.save_model` and the pipeline's `save_pretrained`, in
-    a process without the package (its pipeline took the model object itself), loads in another such process and
-    answers as before."""
-    saved = run_fresh(
-        f"""
-        import json
-        from transformers import AutoModelForCausalLM, Trainer, TrainingArguments, pipeline
-        out = {str(tmp_path)!r}
-        model = AutoModelForCausalLM.from_pretrained({str(tiny_model_dir)!r}, trust_remote_code=True)
-        pipe = pipeline("audio-text-to-text", model=model)
-        answer = pipe({str(wav_file)!r}, return_tensors=True, **{GEN})["generated_token_ids"].tolist()
-        model.save_pretrained(out + "/model")
-        Trainer(model=model, args=TrainingArguments(output_dir=out + "/run", report_to=[], use_cpu=True)).save_model(
-            out + "/trainer")
-        pipe.save_pretrained(out + "/pipeline")
-        print(json.dumps({{"answer": answer}}))
-        """,
-        tmp_path, tmp_path / "hf_home",
-    )
-    for route in ROUTES:
-        names = {p.name for p in (tmp_path / route).iterdir()}
-        assert {"configuration_mint.py", "modeling_mint.py", "losses_mint.py", "processing_mint.py", "pipeline_mint.py",
-                "processor_config.json", "tokenizer.json", "chat_template.jinja", "bridge_tokenizer"} <= names, route
-    loaded = run_fresh(
-        f"""
-        import json
-        from transformers import AutoProcessor, pipeline
-        result = {{}}
-        for route in {ROUTES!r}:
-            folder = {str(tmp_path)!r} + "/" + route
-            pipe = pipeline("audio-text-to-text", model=folder, trust_remote_code=True)
+    """A remote-code model saved by `save_pretrained`, `Trainer.save_model`, the pipeline's `save_pretrained` and
+    `push_to_hub` (to the mock Hub), in a process without the package (its pipeline took the model object itself),
+    loads in another such process, from each folder and by repo id, and answers as before."""
+    with mockhub.running(tmp_path / "hub") as url:
+        saved = run_online(
+            f"""
+            import json
+            from transformers import AutoModelForCausalLM, Trainer, TrainingArguments, pipeline
+            out = {str(tmp_path)!r}
+            model = AutoModelForCausalLM.from_pretrained({str(tiny_model_dir)!r}, trust_remote_code=True)
+            pipe = pipeline("audio-text-to-text", model=model)
             answer = pipe({str(wav_file)!r}, return_tensors=True, **{GEN})["generated_token_ids"].tolist()
-            processor = AutoProcessor.from_pretrained(folder, trust_remote_code=True)
-            result[route] = {{"answer": answer, "processor": type(processor).__name__}}
-        print(json.dumps(result))
-        """,
-        tmp_path, tmp_path / "hf_home_fresh",
-    )
-    for route in ROUTES:
-        assert loaded[route] == {"answer": saved["answer"], "processor": "MintProcessor"}, route
+            model.save_pretrained(out + "/model")
+            args = TrainingArguments(output_dir=out + "/run", report_to=[], use_cpu=True)
+            Trainer(model=model, args=args).save_model(out + "/trainer")
+            pipe.save_pretrained(out + "/pipeline")
+            model.push_to_hub({REPO!r}, token={TOKEN!r})
+            print(json.dumps({{"answer": answer}}))
+            """,
+            url, tmp_path / "hf_home", tmp_path, hide_package=True,
+        )
+        sources = {route: str(tmp_path / route) for route in ROUTES} | {"hub": REPO}
+        for source in [*(tmp_path / route for route in ROUTES), tmp_path / "hub" / REPO]:
+            names = {p.name for p in source.iterdir()}
+            assert {"configuration_mint.py", "modeling_mint.py", "losses_mint.py", "processing_mint.py",
+                    "pipeline_mint.py", "processor_config.json", "tokenizer.json", "chat_template.jinja",
+                    "bridge_tokenizer"} <= names, source
+        loaded = run_online(
+            f"""
+            import json
+            from transformers import AutoProcessor, pipeline
+            result = {{}}
+            for route, source in {sources!r}.items():
+                pipe = pipeline("audio-text-to-text", model=source, trust_remote_code=True)
+                answer = pipe({str(wav_file)!r}, return_tensors=True, **{GEN})["generated_token_ids"].tolist()
+                processor = AutoProcessor.from_pretrained(source, trust_remote_code=True)
+                result[route] = {{"answer": answer, "processor": type(processor).__name__}}
+            print(json.dumps(result))
+            """,
+            url, tmp_path / "hf_home_fresh", tmp_path, hide_package=True,
+        )
+    assert set(loaded) == set(sources)
+    for route, result in loaded.items():
+        assert result == {"answer": saved["answer"], "processor": "MintProcessor"}, route
