@@ -141,7 +141,8 @@ def test_chat_template_renders_audio_parts_as_the_placeholder(tiny_processor):
     """A chat with an audio part renders as the LLM's own template does the string prompt the model was trained on;
     string content is unchanged, and the tokenizer saved beside the processor shares the template."""
     parts = tiny_processor.apply_chat_template(_chat({"type": "audio"}), add_generation_prompt=True)
-    plain = [{"role": "system", "content": "Answer in a few words."}, {"role": "user", "content": "<audio>\nWhat is it?"}]
+    plain = [{"role": "system", "content": "Answer in a few words."},
+             {"role": "user", "content": "<audio>\nWhat is it?"}]
     assert parts == tiny_processor.apply_chat_template(plain, add_generation_prompt=True)
     assert parts == ("<|im_start|>system\nAnswer in a few words.<|im_end|>\n<|im_start|>user\n<audio>\nWhat is it?"
                      "<|im_end|>\n<|im_start|>assistant\n")

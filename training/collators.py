@@ -21,9 +21,9 @@ class AudioLanguageCollator:
 
     The prompt is the processor's chat template around the audio (and the instruction, unless `instruction_in_prompt`
     is off), as at inference; the answer is `text` plus the end-of-turn token. Labels are -100 on the prompt, the
-    audio placeholders and the padding. `instruction_in_bridge` also gives the instruction to the Bridge-Net (InstructBLIP style), so what
-    the queries extract depends on the task. For encoder-decoder LLMs the prompt goes to the encoder and the answer
-    is the decoder's target.
+    audio placeholders and the padding. `instruction_in_bridge` also gives the instruction to the Bridge-Net
+    (InstructBLIP style), so what the queries extract depends on the task. For encoder-decoder LLMs the prompt goes to
+    the encoder and the answer is the decoder's target.
 
     Args:
         processor: a [`MintProcessor`].
