@@ -155,15 +155,16 @@ class MintPreTrainedModel(PreTrainedModel):
                 shutil.copyfile(cached_file(self.name_or_path, name), out / name)
             except OSError:
                 logger.warning(f"{out}: the config names {name}, which {self.name_or_path!r} does not have")
-        if not (out / "processor_config.json").is_file():
+        if (out / "processor_config.json").is_file():
+            return
+        if cached_file(self.name_or_path, "processor_config.json", _raise_exceptions_for_missing_entries=False,
+                       _raise_exceptions_for_connection_errors=False):
             from .processing_mint import MintProcessor
 
-            try:  # the model's own code runs already, so the folder it came from is trusted
-                processor = MintProcessor.from_pretrained(self.name_or_path, trust_remote_code=True)
-            except (OSError, ValueError):
-                logger.warning(f"{out} has no processor (none at {self.name_or_path!r}): save yours there too")
-            else:
-                processor.save_pretrained(out)
+            # the model's own code runs already, so the folder it came from is trusted
+            MintProcessor.from_pretrained(self.name_or_path, trust_remote_code=True).save_pretrained(out)
+        else:
+            logger.warning(f"{out} has no processor (none at {self.name_or_path!r}): save yours there too")
 
     def _get_dtype_plan(self, dtype: torch.dtype) -> dict:
         """The sub-models' fp32 module names matched as whole name components when loading: transformers searches

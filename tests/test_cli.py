@@ -124,6 +124,8 @@ def test_version_and_train_help_list_the_recipe_fields(capsys):
         assert flag in out, flag
     assert main(["train", "stage1", "--help"]) == 0
     assert "--train-heads-only" in capsys.readouterr().out
+    assert main(["train", "--help"]) == 0
+    assert "stage1,stage2,instruct" in capsys.readouterr().out
 
 
 def test_console_script_installed(tmp_path):

@@ -166,6 +166,11 @@ def _train(args) -> int:
     command-line overrides of recipe and `TrainingArguments` / `SFTConfig` fields."""
     from training.common import parse_recipe
 
+    if args.help and args.stage is None:
+        args.parser.print_help()
+        return 0
+    if args.stage is None:
+        raise SystemExit(f"mint train: give a stage: {', '.join(STAGES)}")
     if args.help:
         _train_help(args.parser, args.stage)
         return 0
@@ -329,8 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", add_help=False,
                        help="train one stage on your data or from a recipe; other --field value pairs override it")
-    p.add_argument("stage", choices=list(STAGES))
-    p.add_argument("-h", "--help", action="store_true", help="this help, and every field of the stage's recipe")
+    p.add_argument("stage", nargs="?", choices=list(STAGES))
+    p.add_argument("-h", "--help", action="store_true", help="this help; after a stage, every field of its recipe")
     p.add_argument("--data", default=None, help="your clips: a folder of audio with a CSV/JSONL of audio,text"
                    "[,instruction], such a table, a saved `datasets` dataset or a Hub dataset id (with an Audio "
                    "column); a validation split is made if there is none. Default: the recipe's data_dir")
