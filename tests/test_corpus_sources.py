@@ -16,7 +16,7 @@ import soundfile as sf
 from training.corpus import HELD_OUT_SOURCES, SENTENCES, build, collect_rows, fortune_sentences, speaker_splits
 from training.sources import effects, instruments, voices
 from training.sources.asterisk import VOICES, asterisk_language_rows, prompts
-from training.sources.packages import PackageUnavailable
+from training.sources.packages import PackageUnavailable, debian_package
 
 
 REAL_OGG = Path("/usr/share/tuxpaint/stamps/animals/mammals/badger.ogg")  # Tux Paint stamps: installed by setup
@@ -82,8 +82,12 @@ def miniature(cache: Path, package: str, files: dict[str, Path]) -> Path:
 
 @pytest.fixture
 def sound_packs(tmp_path, monkeypatch):
-    """0 A.D.'s `public.zip`, MegaGlest's unit folders and SuperTuxKart's sfx folder, in miniature."""
+    """0 A.D.'s `public.zip`, MegaGlest's unit folders and SuperTuxKart's sfx folder, in miniature, in a data cache
+    that shares the Asterisk packages fetched once for every test."""
+    shared = [debian_package(f"asterisk-core-sounds-{code}{kind}") for code in VOICES for kind in ("", "-wav")]
     monkeypatch.setenv("MINT_DATA_CACHE", str(tmp_path))
+    for package in shared:
+        (tmp_path / package.name).symlink_to(package)
     zipped = tmp_path / "public.zip"
     with zipfile.ZipFile(zipped, "w") as archive:
         for member in ("audio/ambient/weather/rain_1.ogg", "audio/resource/mining/mine_stone_3.ogg",
