@@ -19,10 +19,16 @@ class GenerationTesterMixin:
         inputs = {k: v for k, v in inputs.items() if k not in ("labels", "decoder_input_ids", "decoder_attention_mask")}
         return config, inputs
 
-    def _model(self, model_class, config, attn="eager"):
+    def _model(self, model_class, config, attn="eager", dtype=torch.float32):
         config = copy.deepcopy(config)
         config._attn_implementation = attn
-        return model_class(config).eval()
+        return model_class(config).to(dtype).eval()
+
+    @staticmethod
+    def _in_double(inputs):
+        """Float inputs in float64: where two paths compute the same logits in different chunks (a prefill against
+        token-by-token decoding), random tiny weights can leave two logits close enough for float32 to swap them."""
+        return {k: v.double() if v.is_floating_point() else v for k, v in inputs.items()}
 
     def _generate(self, model, inputs, **kwargs):
         kwargs = {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.max_new_tokens, "do_sample": False,
@@ -45,7 +51,7 @@ class GenerationTesterMixin:
     def test_greedy_generate_without_cache_matches_with_cache(self):
         for model_class in self.all_generative_model_classes:
             config, inputs = self._generation_inputs()
-            model = self._model(model_class, config)
+            model, inputs = self._model(model_class, config, "eager", torch.float64), self._in_double(inputs)
             cached = self._generate(model, inputs, use_cache=True)
             uncached = self._generate(model, inputs, use_cache=False)
             self.assertEqual(cached.tolist(), uncached.tolist())
@@ -93,7 +99,7 @@ class GenerationTesterMixin:
         """A second `generate` on the first one's output and cache continues exactly as one longer call would."""
         for model_class in self.all_generative_model_classes:
             config, inputs = self._generation_inputs()
-            model = self._model(model_class, config, attn="sdpa")
+            model, inputs = self._model(model_class, config, "sdpa", torch.float64), self._in_double(inputs)
             whole = self._generate(model, inputs, max_new_tokens=2 * self.max_new_tokens,
                                    min_new_tokens=2 * self.max_new_tokens)
             first = self._generate(model, inputs, return_dict_in_generate=True)
@@ -111,9 +117,9 @@ class GenerationTesterMixin:
         """The same architecture as its own assistant (random weights of its own): the output is greedy search's."""
         for model_class in self.all_generative_model_classes:
             config, inputs = self._generation_inputs()
-            model = self._model(model_class, config, attn="sdpa")
-            assistant = self._model(model_class, config, attn="sdpa")
-            one = {k: v[:1] for k, v in inputs.items()}  # assisted decoding takes one sequence at a time
+            model = self._model(model_class, config, "sdpa", torch.float64)
+            assistant = self._model(model_class, config, "sdpa", torch.float64)
+            one = {k: v[:1] for k, v in self._in_double(inputs).items()}  # assisted decoding takes one sequence at a time
             greedy = self._generate(model, one)
             assisted = self._generate(model, one, assistant_model=assistant)
             self.assertEqual(assisted.tolist(), greedy.tolist())
