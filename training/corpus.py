@@ -562,6 +562,9 @@ def dataset_card(stats: dict) -> str:
         checked = info["kept"] + info["dropped"]
         games.append(f"| {game} | {info['clips']} | {info['paired']} | {checked} | {info['kept']} | {info['dropped']} | "
                      f"{info['unchecked']} | {info['hours']} | {info['speakers']} |")
+    if not stats["games"]:
+        why = "its source is missing (below)" if "games" in stats["missing_sources"] else "`--sources` without `games`"
+        games = [f"No game speech in this build: {why}."]
     held_out = "\n".join(f"- **{source}**: {why}." for source, why in stats["held_out_sources"].items()) or "- none"
     missing = "\n".join(f"- {name}: {stats['missing_reasons'].get(name, 'not installed')}"
                         for name in stats["missing_sources"]) or "- none"
