@@ -81,6 +81,8 @@ def test_own_data_refuses_what_it_cannot_read(tmp_path):
         own_dataset(str(tmp_path / "bad"))
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         own_dataset(str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="my_clipz: no such file or folder, and no Hub dataset"):
+        own_dataset("my_clipz")  # a typo reads as a Hub id; offline, it is refused as missing
 
 
 def test_fine_tune_on_eight_clips_in_one_command(tiny_model_dir, tmp_path, capsys):

@@ -119,7 +119,8 @@ def _run(args) -> int:
 def _data_build(args) -> int:
     from training.corpus import build
 
-    out, stats = build(args.out, max_per_source=args.max_per_source, seed=args.seed, sources=args.sources)
+    out, stats = build(args.out, max_per_source=args.max_per_source, seed=args.seed, sources=args.sources,
+                       verify_budget=args.verify_budget)
     keys = ("clips", "real_clips", "rendered_clips", "generated_clips", "real_speech_hours", "english_speech_hours",
             "english_speech_sources", "speakers", "english_speakers", "labelled_sound_clips", "sound_labels", "sources",
             "held_out_sources", "build_seconds", "disk_bytes", "missing_sources")
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="seed of the generated clips")
     b.add_argument("--sources", nargs="+", default=None,
                    help="build only these sources (default all: see training.corpus.ALL_SOURCES)")
+    b.add_argument("--verify-budget", type=float, default=None, metavar="SECONDS",
+                   help="cap Whisper's check of the game speech at SECONDS of decoding per game; pairs not reached "
+                   "are left out this time (the transcripts are cached, so the next build goes further)")
     b.set_defaults(func=_data_build)
 
     p = sub.add_parser("train", add_help=False,
@@ -406,7 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     if overrides and args.command != "train":
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     args.overrides = overrides
-    return args.func(args)
+    try:
+        return args.func(args)
+    except FileNotFoundError as error:  # a path found missing deep in a command: still one line, not a traceback
+        raise SystemExit(f"mint {args.command}: {error}")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,10 @@ def own_dataset(data: str, seed: int = 0, validation_fraction: float = 0.1):
     elif path.is_absolute() or data.startswith((".", "~")) or data.count("/") > 1:
         raise FileNotFoundError(f"{data}: no such file or folder")
     else:
-        dataset = load_dataset(data)  # a Hub dataset id
+        try:
+            dataset = load_dataset(data)  # a Hub dataset id
+        except (FileNotFoundError, ConnectionError) as error:
+            raise FileNotFoundError(f"{data}: no such file or folder, and no Hub dataset of that id ({error})") from error
     dataset = dataset if isinstance(dataset, DatasetDict) else DatasetDict({"train": dataset})
     if "train" not in dataset:
         raise ValueError(f"{data}: no train split (splits: {', '.join(dataset)})")
