@@ -197,14 +197,15 @@ def test_games_are_integrated_split_and_held_out(tmp_path, monkeypatch):
     found = game_like({"joe": 20, "anderson": 4, "frank": 4}) + game_like({"hero": 10, "igor": 5}, "drascula")
     stats = {"queen": {"clips": 30, "paired": 28, "kept": 28}, "drascula": {"clips": 15, "paired": 15, "kept": 15},
              "sky": {"missing": "Debian package 'beneath-a-steel-sky' could not be downloaded"}}
-    games.game_speech_rows = lambda: ([{k: v for k, v in r.items() if k != "split"} for r in found], stats)
+    games.game_speech_rows = lambda budget_seconds: ([{k: v for k, v in r.items() if k != "split"} for r in found],
+                                                     stats)
     rows, missing, details = collect_rows(sources=["games"])
     assert missing == ["sky"] and details["games"]["queen"]["kept"] == 28
     assert all(len(s) == 1 for s in splits_per(rows, lambda r: r["speaker"]).values())
     assert {r["split"] for r in rows if r["source"] == "drascula"} == {"test"}
     assert all(r["held_out"] == (r["source"] in HELD_OUT_SOURCES) for r in rows)
 
-    def broken():
+    def broken(budget_seconds):
         raise ImportError("no module named 'jiwer'")
 
     games.game_speech_rows = broken
