@@ -391,6 +391,12 @@ class MintProcessor(ProcessorMixin):
             expanded.append(text.replace(self.audio_token, self.audio_token * tokens))
         return expanded
 
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """A rendered prompt (placeholders expanded) tokenized as `apply_chat_template` tokenizes it: with the
+        tokenizer's special tokens (Flan-T5's `</s>`) unless the template wrote the BOS itself."""
+        bos = self.tokenizer.bos_token
+        return self.tokenizer(prompt, add_special_tokens=not (bos and prompt.startswith(bos)))["input_ids"]
+
     def _check_length(self, input_ids) -> None:
         limit = self.text_token_limit
         longest = max((len(ids) for ids in input_ids), default=0)

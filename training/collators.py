@@ -60,7 +60,7 @@ class AudioLanguageCollator:
         else:
             counts = self.processor.audio_tokens_per_clip(batch["feature_attention_mask"].numpy())
         prompts = self.processor._expand([self.prompt(r.get("instruction", "")) for r in rows], len(rows), counts)
-        prompt_ids = [self._ids(p) for p in prompts]
+        prompt_ids = [self.processor.prompt_ids(p) for p in prompts]
         answer_ids = [self._ids(r["text"])[: self.max_answer_tokens] + self._ids(self.end) for r in rows]
         if self.encoder_decoder:
             batch.update(_pad(prompt_ids, pad, "input_ids", "attention_mask"))

@@ -98,11 +98,8 @@ class Generator:
             counts = [self.processor.tokens_for_frames(n) for n in frame_mask.sum(1).tolist()]
             prompts = self.processor._expand([self.collator.prompt(r["instruction"]) for r in batch_rows],
                                              len(batch_rows), counts)
-            side, tokenizer.padding_side = tokenizer.padding_side, "left"
-            try:
-                inputs = tokenizer(prompts, padding=True, add_special_tokens=False, return_tensors="pt")
-            finally:
-                tokenizer.padding_side = side
+            ids = {"input_ids": [self.processor.prompt_ids(p) for p in prompts]}  # as training and inference do
+            inputs = tokenizer.pad(ids, padding=True, padding_side="left", return_tensors="pt")
             if self.instruction:
                 bridge = self.processor.bridge_tokenizer([r["instruction"] for r in batch_rows], padding=True,
                                                          truncation=True, return_tensors="pt")
