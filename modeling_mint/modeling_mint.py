@@ -14,7 +14,8 @@ from torch import nn
 from transformers import AutoModel, GenerationMixin, PreTrainedModel
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ModelOutput
-from transformers.utils import cached_file, can_return_tuple, logging
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs, cached_file, can_return_tuple, logging
 from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
@@ -646,7 +647,7 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         use_cache: bool | None = None,
         audio_frames: torch.Tensor | None = None,
         audio_frame_mask: torch.Tensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> MintModelOutputWithPast:
         r"""
         Args:
@@ -809,7 +810,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         audio_frames: torch.Tensor | None = None,
         audio_frame_mask: torch.Tensor | None = None,
         logits_at_labels: bool = False,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> MintCausalLMOutputWithPast:
         r"""
         Args:
