@@ -612,7 +612,9 @@ identifiable real speaker, `<source>/<name>`; empty when unknown or synthetic), 
 
 ## Game speech: pairing verification
 Every clip-line pair is transcribed by Whisper tiny.en and kept only when the word error rate of its line against the
-transcript is at most 0.5; pairs with no words or longer than Whisper's 30-s window are left unchecked and out.
+transcript is at most 0.5. Pairs with no words, longer than Whisper's 30-s window, or not reached within the decoding
+budget (`mint data build --verify-budget`; transcripts are cached, so a later build checks more) are unchecked and left
+out.
 
 {chr(10).join(games)}
 
