@@ -84,6 +84,27 @@ train-mint-tiny: setup
 		--eval "mint-tiny-windowed, English speech=runs/eval/mint-tiny-windowed" \
 		--findings training/reports/mint_tiny_findings.md
 
+# The token-prompt variant (windowed Bridge-Net with a CTC head over SmolLM2's vocabulary): CTC alignment without the
+# LLM, then instruction tuning with LoRA and the token-prompt mix annealed; shipped, compared with mint-tiny and
+# Whisper tiny.en on the same test clips, reported (training/reports/mint_tiny_token_prompt.md). About 1.5 h on 2 cores.
+train-mint-tiny-token-prompt: setup
+	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
+	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
+	$(BIN)/mint train stage2 --recipe $(R)/token_prompt_ctc.yaml
+	$(BIN)/mint train instruct --recipe $(R)/token_prompt_instruct.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct/bridge.safetensors \
+		--adapter runs/token_prompt_instruct/llm_adapter
+	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
+	$(BIN)/python -m training.compare --out runs/eval/compare_tp --whisper-baseline --max-per-task 48 --languages en \
+		--any-language-tasks spoken_word language_id \
+		--model "mint-tiny (shipped)=models/mint-tiny" --model "token prompt=runs/token_prompt_instruct"
+	$(BIN)/python -m training.report --name mint-tiny-token-prompt --command "make train-mint-tiny-token-prompt" \
+		--stage "CTC alignment=$(R)/token_prompt_ctc.yaml:runs/token_prompt_ctc" \
+		--stage "instruct=$(R)/token_prompt_instruct.yaml:runs/token_prompt_instruct" \
+		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md
+	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
+	cp runs/eval/compare_tp/comparison.png training/reports/mint_tiny_token_prompt_comparison.png
+
 # The 32-query variant: stage 1, stage 2, instruction tuning (LoRA on the LLM), retrieval heads refit to the final
 # bridge, shipped.
 train-mint-tiny-32:
