@@ -26,8 +26,13 @@ def test_parts_are_the_pretrained_ones(tmp_path):
     smol = AutoModelForCausalLM.from_pretrained(smollm2_135m_instruct()).eval()
     tokenizer = AutoTokenizer.from_pretrained(smollm2_135m_instruct())
     ids = tokenizer("The capital of France is", return_tensors="pt")
-    with torch.no_grad():  # text only: the LLM inside MINT is SmolLM2, unchanged
-        torch.testing.assert_close(model(**ids).logits[..., : smol.config.vocab_size], smol(**ids).logits)
+    inner = model.model.language_model.state_dict()  # the LLM inside MINT is SmolLM2, unchanged
+    for key, weight in smol.state_dict().items():  # MINT's embedding table has one more row, for <audio>
+        if key.removeprefix("model.") in inner:
+            assert torch.equal(inner[key.removeprefix("model.")][: weight.shape[0]], weight), key
+    with torch.no_grad():  # text only; the two load paths may pick different fp32 kernels, so not bit for bit
+        torch.testing.assert_close(model(**ids).logits[..., : smol.config.vocab_size], smol(**ids).logits,
+                                   atol=1e-4, rtol=1e-4)
     _, encoder = whisper_encoder_window(whisper_tiny_en(), 10)
     features = torch.randn(1, 80, 1000)
     with torch.no_grad():

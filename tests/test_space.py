@@ -228,7 +228,18 @@ def test_mint_demo_serves_the_app_on_localhost(monkeypatch):
     from training import cli
 
     calls = []
-    monkeypatch.setattr(subprocess, "call", lambda command, **kwargs: calls.append((command, kwargs)) or 0)
+
+    class Server:  # stands in for the app's process: exits at once with status 0
+        def __init__(self, command, **kwargs):
+            calls.append((command, kwargs))
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Server)
     assert cli.main(["demo", "--model", "gen", "--retrieval", "ret", "--port", "7999"]) == 0
     [(command, kwargs)] = calls
     assert command[1:] == [str(APP), "--model", "gen", "--retrieval", "ret", "--host", "127.0.0.1", "--port", "7999"]
