@@ -32,16 +32,10 @@ class AlignStep(StageStep):
         tokenizer = self.processor.tokenizer
         self.special_ids = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
 
-    def step(self, cached: bool = True, **model_kwargs) -> float:
+    def loss(self, batch: dict, **model_kwargs) -> torch.Tensor:
         from training.pretrain_generative import alignment_ctc_loss
 
-        batch = self.collator(self.cached_rows)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = alignment_ctc_loss(self.model, batch, self.processor.tokens_for_frames, self.special_ids)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        return alignment_ctc_loss(self.model, batch, self.processor.tokens_for_frames, self.special_ids)
 
 
 def main(argv=None):

@@ -145,10 +145,13 @@ class StageStep:
             mint.model.encode_audio(torch.from_numpy(audio["input_features"]),
                                     torch.from_numpy(audio["feature_attention_mask"]))
 
+    def loss(self, batch: dict, **model_kwargs) -> torch.Tensor:
+        return self.model(**batch, **model_kwargs).loss
+
     def step(self, cached: bool = True, **model_kwargs) -> float:
         batch = self.batch(cached)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = self.model(**batch, **model_kwargs).loss
+            loss = self.loss(batch, **model_kwargs)
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -296,19 +296,12 @@ def generated_rows(folder: Path, seed: int = 0, limit: int | None = None) -> lis
     if limit is not None:
         specs = specs[:: max(1, len(specs) // limit)][:limit]
     digest = hashlib.md5(json.dumps([[s["key"], *s["make"]] for s in specs]).encode()).hexdigest()[:12]
-    target = folder / f"generated-{digest}"
-    if not (target / ".complete").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".generated-", dir=folder))
-        try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                list(tqdm(pool.map(lambda s: make_clip(s, work), specs), total=len(specs), desc="generating clips"))
-            (work / ".complete").write_text("")
-            if target.exists():
-                shutil.rmtree(target)
-            work.rename(target)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+
+    def make(work: Path):
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(tqdm(pool.map(lambda s: make_clip(s, work), specs), total=len(specs), desc="generating clips"))
+
+    target = complete_folder(Path(folder), f"generated-{digest}", make)
     return [row(target / (spec["key"].replace("/", "_") + ".wav"), spec["text"], spec["task"], "generated",
                 spec["key"], spec["language"], spec.get("instruction")) for spec in specs]
 
@@ -318,7 +311,7 @@ def generated_rows(folder: Path, seed: int = 0, limit: int | None = None) -> lis
 from training.sources.asterisk import asterisk_language_rows  # noqa: E402
 from training.sources.effects import effect_rows  # noqa: E402
 from training.sources.instruments import instrument_rows  # noqa: E402
-from training.sources.packages import PackageUnavailable, cache_root  # noqa: E402
+from training.sources.packages import PackageUnavailable, cache_root, complete_folder  # noqa: E402
 from training.sources.voices import VOICES, voice_rows  # noqa: E402
 
 REAL_SOURCES = {

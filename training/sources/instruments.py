@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.sources.packages import cache_root
+from training.sources.packages import cache_root, complete_folder
 
 
 SOUND_FONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -182,10 +182,7 @@ def rendered_clips(seed: int = 0) -> list[tuple[dict, Path]]:
     specs = clip_specs(seed=seed)
     digest = hashlib.md5(json.dumps(specs, sort_keys=True).encode() + str(SOUND_FONT.stat().st_size).encode()
                          if SOUND_FONT.is_file() else b"").hexdigest()[:12]
-    folder = cache_root() / f"rendered-instruments-{digest}"
-    if not (folder / ".complete").is_file():
-        render(specs, folder)
-        (folder / ".complete").write_text("")
+    folder = complete_folder(cache_root(), f"rendered-instruments-{digest}", lambda work: render(specs, work))
     return [(spec, folder / (spec["key"].replace("/", "_") + ".wav")) for spec in specs]
 
 

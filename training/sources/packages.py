@@ -23,15 +23,16 @@ class PackageUnavailable(RuntimeError):
     """The package could not be fetched (no registry, no such package): the source is reported missing."""
 
 
-def _unpacked(name: str, fetch) -> Path:
-    root = cache_root()
+def complete_folder(root: Path, name: str, make) -> Path:
+    """`root/name`, made once by `make(work)` in a temporary folder renamed into place when whole (marked by
+    `.complete`), so an interrupted run never leaves a half-made folder; later calls reuse it."""
     target = root / name
     if (target / ".complete").is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        fetch(work)
+        make(work)
         (work / ".complete").write_text("")
         if target.exists():
             shutil.rmtree(target)
@@ -55,7 +56,7 @@ def debian_package(name: str) -> Path:
             subprocess.run(["dpkg-deb", "-x", str(deb), str(work)], check=True)
         shutil.rmtree(download)
 
-    return _unpacked(f"deb-{name}", fetch)
+    return complete_folder(cache_root(), f"deb-{name}", fetch)
 
 
 def pypi_package(requirement: str) -> Path:
@@ -75,4 +76,4 @@ def pypi_package(requirement: str) -> Path:
         shutil.rmtree(download)
 
     safe = requirement.replace("=", "-").replace("<", "-").replace(">", "-")
-    return _unpacked(f"pypi-{safe}", fetch)
+    return complete_folder(cache_root(), f"pypi-{safe}", fetch)
