@@ -173,8 +173,8 @@ def _match(rules, name: str):
 
 def zero_ad_label(path: str):
     """(label, caption) of a path under `audio/` in 0 A.D.'s `public.zip`, or None when it is not a labelled sound."""
-    name = re.sub(r"(?:_?\d+)?\.(?:ogg|wav)$", "", path.lower().removeprefix("audio/"))
-    return _match(ZERO_AD, name)
+    name, audio = re.subn(r"(?:_?\d+)?\.(?:ogg|wav)$", "", path.lower().removeprefix("audio/"))
+    return _match(ZERO_AD, name) if audio else None  # `audio/` also holds the XML that places sounds on actors
 
 
 def megaglest_label(unit: str, stem: str):
