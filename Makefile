@@ -38,13 +38,13 @@ test: setup
 	$(BIN)/python -m pytest -q tests
 
 # On a CUDA machine: every stage, batched generation and `accelerate launch` in bf16 on mint-tiny-random; the report
-# goes to benchmarks/reports/gpu_check.md. `python -m benchmarks.gpu_check --dry-run` runs it on the CPU (CI does).
+# goes to benchmarks/reports/gpu_check.md. `python -m mint.bench.gpu_check --dry-run` runs it on the CPU (CI does).
 gpu-check: setup
-	$(BIN)/python -m benchmarks.gpu_check
+	$(BIN)/python -m mint.bench.gpu_check
 
 demo: setup
 	$(BIN)/mint assemble mint-tiny --out $(MODEL_DIR)
-	$(BIN)/python -m training.demo --model $(MODEL_DIR)
+	$(BIN)/python -m mint.training.demo --model $(MODEL_DIR)
 
 # Trains and ships mint-tiny and mint-tiny-windowed from the pretrained parts and the offline corpus, then writes
 # the report (training/reports/mint_tiny.md) and the comparison with the dense-projector baseline trained on the same
@@ -60,17 +60,17 @@ train-mint-tiny: setup
 	$(BIN)/mint assemble mint-tiny --retrieval --out models/mint-tiny-retrieval
 	$(BIN)/mint assemble mint-tiny-windowed --out models/mint-tiny-windowed
 	$(BIN)/mint assemble mint-tiny-pooled --out models/mint-tiny-pooled
-	$(BIN)/python -m training.compare --out runs/eval/compare --whisper-baseline --max-per-task 96 \
+	$(BIN)/python -m mint.training.compare --out runs/eval/compare --whisper-baseline --max-per-task 96 \
 		--model "mint-tiny=models/mint-tiny" --model "dense projector=models/mint-tiny-pooled" \
 		--retrieval "mint-tiny=models/mint-tiny-retrieval"
 	cp runs/eval/compare/comparison.md training/reports/mint_tiny_comparison.md
 	cp runs/eval/compare/comparison.png training/reports/mint_tiny_comparison.png
 	$(BIN)/mint eval --model models/mint-tiny-windowed --tasks transcription --languages en \
 		--out runs/eval/mint-tiny-windowed
-	$(BIN)/python -m training.ctc_probe --model models/mint-tiny-windowed-base \
+	$(BIN)/python -m mint.training.ctc_probe --model models/mint-tiny-windowed-base \
 		--checkpoint runs/stage2_windowed_ctc_sentences/checkpoint-800 --split test \
 		--out training/reports/mint_tiny_windowed_ctc_probe.json
-	$(BIN)/python -m training.report --name mint-tiny \
+	$(BIN)/python -m mint.training.report --name mint-tiny \
 		--stage "stage 1=$(R)/stage1_mint_tiny.yaml:runs/stage1_mint_tiny" \
 		--stage "stage 2=$(R)/stage2_mint_tiny.yaml:runs/stage2_mint_tiny" \
 		--stage "instruct=$(R)/instruct_mint_tiny.yaml:runs/instruct_mint_tiny" \
@@ -95,10 +95,10 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct/bridge.safetensors \
 		--adapter runs/token_prompt_instruct/llm_adapter
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
-	$(BIN)/python -m training.compare --out runs/eval/compare_tp --whisper-baseline --max-per-task 48 --languages en \
+	$(BIN)/python -m mint.training.compare --out runs/eval/compare_tp --whisper-baseline --max-per-task 48 --languages en \
 		--any-language-tasks spoken_word language_id \
 		--model "mint-tiny (shipped)=models/mint-tiny" --model "token prompt=runs/token_prompt_instruct"
-	$(BIN)/python -m training.report --name mint-tiny-token-prompt --command "make train-mint-tiny-token-prompt" \
+	$(BIN)/python -m mint.training.report --name mint-tiny-token-prompt --command "make train-mint-tiny-token-prompt" \
 		--stage "CTC alignment=$(R)/token_prompt_ctc.yaml:runs/token_prompt_ctc" \
 		--stage "instruct=$(R)/token_prompt_instruct.yaml:runs/token_prompt_instruct" \
 		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md

@@ -1,6 +1,6 @@
 """Batching: clips/s of the `audio-text-to-text` pipeline at batch 1, 4 and 16 on the same real clips.
 
-    python -m benchmarks.batching [--model .cache/models/mint-tiny] [--clips 16]
+    python -m mint.bench.batching [--model .cache/models/mint-tiny] [--clips 16]
 
 The pipeline is built from this checkout's code (`modeling_mint.pipeline_mint`) around the loaded model, so it
 measures the code in the repository rather than the copy inside the model folder. Every batch size answers the
@@ -8,7 +8,7 @@ same clips with the same instruction and exactly `--new-tokens` tokens each (gre
 max_new_tokens`), so the work per clip is equal and only the batching differs.
 """
 
-from benchmarks.common import (
+from mint.bench.common import (
     interleaved,
     machine,
     machine_note,

@@ -1,6 +1,6 @@
 """Gradient checkpointing: peak memory of a stage-2 training step with and without it, and the loss of each.
 
-    python -m benchmarks.checkpointing [--model models/mint-tiny-base] [--batch-size 16]
+    python -m mint.bench.checkpointing [--model models/mint-tiny-base] [--batch-size 16]
 
 Stage 2's backward pass runs through the frozen LLM (SmolLM2-135M's 30 layers in mint-tiny) to reach the soft
 prompt, so the LLM's activations are kept for it; checkpointing keeps each layer's input alone and recomputes the
@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from benchmarks.common import DEFAULT_BASE, ROOT, machine, machine_note, parser, setup, table, write_report
-from benchmarks.memory import _peak_mb
+from mint.bench.common import DEFAULT_BASE, ROOT, machine, machine_note, parser, setup, table, write_report
+from mint.bench.memory import _peak_mb
 
 
 SIDES = ("plain", "checkpointing")
@@ -28,7 +28,7 @@ def child(side: str, model_dir: str, batch_size: int) -> dict:
     """One side, in the subprocess: peak RSS after loading, after the warm-up step and over the measured step."""
     from transformers.modeling_layers import GradientCheckpointingLayer
 
-    from benchmarks.training import StageStep, asterisk_rows, recipe_forward
+    from mint.bench.training import StageStep, asterisk_rows, recipe_forward
 
     with tempfile.TemporaryDirectory() as root:
         runner = StageStep("stage2", model_dir, asterisk_rows(batch_size), root)
@@ -61,7 +61,7 @@ def main(argv=None):
         return None
     results = {}
     for side in SIDES:
-        command = [sys.executable, "-m", "benchmarks.checkpointing", "--child", side, "--model", args.model,
+        command = [sys.executable, "-m", "mint.bench.checkpointing", "--child", side, "--model", args.model,
                    "--threads", str(torch.get_num_threads()), "--batch-size", str(batch_size)]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode != 0:

@@ -130,7 +130,7 @@ def real_clips(n: int, max_seconds: float = 10.0) -> list[np.ndarray]:
     from modeling_mint import load_audio
 
     try:
-        from training.data import asterisk_pairs
+        from mint.training.data import asterisk_pairs
 
         pairs = asterisk_pairs()
     except FileNotFoundError:

@@ -1,21 +1,21 @@
 """How much the frozen-feature cache saves by itself: encoding clips through the audio tower (decoding, log-mel
 windows, the encoder, writing the frames) against reading their cached frames, on the same real clips in one run.
 
-    python -m benchmarks.feature_cache [--model .cache/models/mint-tiny] [--clips 64]
+    python -m mint.bench.feature_cache [--model .cache/models/mint-tiny] [--clips 64]
 
-A whole training step gains less, since the rest of the step is unchanged: see `python -m benchmarks.training`.
+A whole training step gains less, since the rest of the step is unchanged: see `python -m mint.bench.training`.
 """
 
 import tempfile
 
-from benchmarks.common import interleaved, machine, machine_note, median, parser, setup, table, write_report
+from mint.bench.common import interleaved, machine, machine_note, median, parser, setup, table, write_report
 
 
 def main(argv=None):
     from modeling_mint import MintForConditionalGeneration, MintProcessor
-    from benchmarks.training import asterisk_rows
-    from training.common import feature_cache
-    from training.features import load_frames
+    from mint.bench.training import asterisk_rows
+    from mint.training.common import feature_cache
+    from mint.training.features import load_frames
 
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--clips", type=int, default=64)

@@ -1,7 +1,7 @@
 """Distance to the machine's limit: achieved GFLOP/s of a stage-2 training step and of inference, against the fp32
 matrix-multiply peak measured in the same run with the same thread count.
 
-    python -m benchmarks.flops [--model models/mint-tiny-base]
+    python -m mint.bench.flops [--model models/mint-tiny-base]
 
 FLOPs are counted once per workload with `torch.utils.flop_counter.FlopCounterMode` (matrix products, convolutions
 and attention; element-wise work is not counted, so achieved GFLOP/s is a lower bound). The peak is a large square
@@ -13,7 +13,7 @@ import tempfile
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import (
+from mint.bench.common import (
     DEFAULT_BASE,
     chat_prompt,
     interleaved,
@@ -48,7 +48,7 @@ def main(argv=None):
     p.add_argument("--matmul-size", type=int, default=2048)
     args = p.parse_args(argv)
     setup(args)
-    from benchmarks.training import StageStep, asterisk_rows, recipe_forward
+    from mint.bench.training import StageStep, asterisk_rows, recipe_forward
     from modeling_mint import MintForConditionalGeneration, MintProcessor
 
     batch_size, new_tokens = (4, 4) if args.quick else (args.batch_size, args.new_tokens)

@@ -1,7 +1,7 @@
 """GPU check: every stage, batched generation and `accelerate launch` on one CUDA device, in bf16.
 
-    python -m benchmarks.gpu_check             # on a CUDA machine (`make gpu-check`): benchmarks/reports/gpu_check.md
-    python -m benchmarks.gpu_check --dry-run   # the same checks on the CPU (CI runs it)
+    python -m mint.bench.gpu_check             # on a CUDA machine (`make gpu-check`): benchmarks/reports/gpu_check.md
+    python -m mint.bench.gpu_check --dry-run   # the same checks on the CPU (CI runs it)
 
 mint-tiny-random (`hub_configs/mint-tiny-random`, random weights) in bf16 with SDPA attention, and again with
 flash attention where `flash_attn` is installed: a few AdamW steps of stage 1 (ATC + ATM + AGTG), stage 2 (the LM
@@ -165,7 +165,7 @@ def launch(device: str) -> dict:
         return {"ok": False, "error": "accelerate is not installed"}
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
                "--mixed_precision", "bf16", "--dynamo_backend", "no", *(["--cpu"] if device == "cpu" else []),
-               "--module", "benchmarks.gpu_check", "--accelerate-worker"]
+               "--module", "mint.bench.gpu_check", "--accelerate-worker"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
@@ -204,7 +204,7 @@ def run(device: str) -> dict:
 
 
 def report(results: dict, dry_run: bool) -> str:
-    command = "`python -m benchmarks.gpu_check --dry-run`, on the CPU" if dry_run else "`make gpu-check`"
+    command = "`python -m mint.bench.gpu_check --dry-run`, on the CPU" if dry_run else "`make gpu-check`"
     lines = ["# GPU check", "", f"{command} ({time.strftime('%Y-%m-%d')})", "",
              f"Device: {results['device']}; torch {torch.__version__}. Result: **{'pass' if results['ok'] else 'FAIL'}**.",
              "", "| attention | stage | losses | seconds | peak MB | ok |", "|---|---|---|---|---|---|"]
@@ -238,7 +238,7 @@ def main(argv=None):
         print(json.dumps(accelerate_worker()))
         return None
     if not args.dry_run and not torch.cuda.is_available():
-        raise SystemExit("gpu-check: no CUDA device here; `python -m benchmarks.gpu_check --dry-run` runs the same "
+        raise SystemExit("gpu-check: no CUDA device here; `python -m mint.bench.gpu_check --dry-run` runs the same "
                          "checks on the CPU")
     device = "cpu" if args.dry_run else "cuda"
     results = run(device)

@@ -1,7 +1,7 @@
 """MINT against the dense-projector baseline (same Whisper encoder, same LLM): time to first token, total latency
 for a fixed number of new tokens, and the LLM prompt length, for 10-s, 30-s and 120-s clips of real speech.
 
-    python -m benchmarks.latency [--model .cache/models/mint-tiny] [--baseline .cache/models/mint-tiny-pooled]
+    python -m mint.bench.latency [--model .cache/models/mint-tiny] [--baseline .cache/models/mint-tiny-pooled]
 
 Both models hear the whole clip: `max_audio_windows` is raised on both configs and processors to the windows of
 the longest clip. Time to first token is `generate(max_new_tokens=1)`; total latency is `generate` of exactly
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import (
+from mint.bench.common import (
     ROOT,
     chat_prompt,
     interleaved,

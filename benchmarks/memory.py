@@ -1,6 +1,6 @@
 """Memory: peak resident set size of inference and of one training step of each stage, each in its own process.
 
-    python -m benchmarks.memory [--model models/mint-tiny-base]
+    python -m mint.bench.memory [--model models/mint-tiny-base]
 
 Each case runs in a fresh subprocess and reports its peak RSS (`VmHWM` of `/proc/self/status`) after loading the
 model and again at the end (the peak over the whole process). Inference: generate exactly `--new-tokens` tokens for
@@ -16,7 +16,7 @@ import tempfile
 
 import torch
 
-from benchmarks.common import DEFAULT_BASE, ROOT, machine, machine_note, parser, setup, table, write_report
+from mint.bench.common import DEFAULT_BASE, ROOT, machine, machine_note, parser, setup, table, write_report
 
 
 CASES = ("inference", "stage1", "stage2", "instruct")
@@ -38,7 +38,7 @@ def child(case: str, model_dir: str, batch_size: int, new_tokens: int, seconds: 
     """Runs in the subprocess: one case, its peak RSS after loading and at the end."""
     start = _peak_mb()
     if case == "inference":
-        from benchmarks.common import chat_prompt, long_clip
+        from mint.bench.common import chat_prompt, long_clip
         from modeling_mint import MintForConditionalGeneration, MintProcessor
 
         model = MintForConditionalGeneration.from_pretrained(model_dir).eval()
@@ -49,7 +49,7 @@ def child(case: str, model_dir: str, batch_size: int, new_tokens: int, seconds: 
         with torch.inference_mode():
             model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
     else:
-        from benchmarks.training import StageStep, asterisk_rows
+        from mint.bench.training import StageStep, asterisk_rows
 
         with tempfile.TemporaryDirectory() as root:
             rows = asterisk_rows(batch_size)
@@ -73,7 +73,7 @@ def main(argv=None):
         return None
     results = {}
     for case in CASES:
-        command = [sys.executable, "-m", "benchmarks.memory", "--child", case, "--model", args.model,
+        command = [sys.executable, "-m", "mint.bench.memory", "--child", case, "--model", args.model,
                    "--threads", str(torch.get_num_threads()), "--batch-size", str(batch_size), "--new-tokens",
                    str(new_tokens), "--seconds", str(args.seconds)] + (["--quick"] if args.quick else [])
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)

@@ -1,6 +1,6 @@
 """Paper size: the paper-faithful variant at full size, its parameters per part and one training step per stage.
 
-    python -m benchmarks.paper_size
+    python -m mint.bench.paper_size
 
 `hub_configs/mint-paper` (data2vec-audio-base, a bert-base-uncased Bridge-Net with cross-attention every 2nd layer
 and 32 queries, Flan-T5-XL) needs the Hub for its weights; its architecture does not. The configs below are those
@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from benchmarks.common import ROOT, machine, machine_note, parser, setup, table, write_report
-from benchmarks.memory import _peak_mb
+from mint.bench.common import ROOT, machine, machine_note, parser, setup, table, write_report
+from mint.bench.memory import _peak_mb
 
 
 # The published configs of facebook/data2vec-audio-base, google-bert/bert-base-uncased and google/flan-t5-xl.
@@ -108,7 +108,7 @@ def main(argv=None):
     info = machine()
     results = {}
     for case in CASES:
-        command = [sys.executable, "-m", "benchmarks.paper_size", "--child", case, "--threads",
+        command = [sys.executable, "-m", "mint.bench.paper_size", "--child", case, "--threads",
                    str(torch.get_num_threads()), "--batch-size", str(args.batch_size), "--text-tokens",
                    str(args.text_tokens)]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)

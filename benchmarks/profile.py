@@ -1,7 +1,7 @@
 """Hot paths and the optimizations they point to: where inference and a stage-2 step spend their time
 (`torch.profiler`), and each optimization timed off and on, interleaved in the same run.
 
-    python -m benchmarks.profile [--model models/mint-tiny-base]
+    python -m mint.bench.profile [--model models/mint-tiny-base]
 
 Optimizations measured (off -> on):
 - encoder windows: a clip's windows through Whisper one call per window vs all in one batched call (what
@@ -18,7 +18,7 @@ import tempfile
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.common import (
+from mint.bench.common import (
     DEFAULT_BASE,
     chat_prompt,
     interleaved,
@@ -55,7 +55,7 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=30.0)
     args = p.parse_args(argv)
     setup(args)
-    from benchmarks.training import StageStep, asterisk_rows
+    from mint.bench.training import StageStep, asterisk_rows
     from modeling_mint import MintForConditionalGeneration, MintProcessor
 
     batch_size = 4 if args.quick else args.batch_size

@@ -1,6 +1,6 @@
 """Every training stage's samples/s and share of the matrix-multiply peak, in one run.
 
-    python -m benchmarks.stages [--model models/mint-tiny-base] [--align-model models/mint-tiny-token-prompt-base]
+    python -m mint.bench.stages [--model models/mint-tiny-base] [--align-model models/mint-tiny-token-prompt-base]
 
 Stages: stage 1 (ATC + ATM + AGTG, no LLM), the alignment stage of the token prompt (the windowed Bridge-Net's CTC
 over the LLM vocabulary, no LLM layer), stage 2 (the LLM's loss through the soft prompt) and instruction tuning
@@ -14,10 +14,10 @@ import tempfile
 
 import torch
 
-from benchmarks.common import DEFAULT_BASE, ROOT, interleaved, machine, machine_note, median, parser, setup, table, \
+from mint.bench.common import DEFAULT_BASE, ROOT, interleaved, machine, machine_note, median, parser, setup, table, \
     verdict, write_report
-from benchmarks.flops import count_flops, matmul
-from benchmarks.training import StageStep, asterisk_rows, recipe_forward
+from mint.bench.flops import count_flops, matmul
+from mint.bench.training import StageStep, asterisk_rows, recipe_forward
 
 
 DEFAULT_ALIGN = ROOT / "models" / "mint-tiny-token-prompt-base"
@@ -33,7 +33,7 @@ class AlignStep(StageStep):
         self.special_ids = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
 
     def loss(self, batch: dict, **model_kwargs) -> torch.Tensor:
-        from training.pretrain_generative import alignment_ctc_loss
+        from mint.training.pretrain_generative import alignment_ctc_loss
 
         return alignment_ctc_loss(self.model, batch, self.processor.tokens_for_frames, self.special_ids)
 
@@ -97,7 +97,7 @@ def main(argv=None):
         return fig
 
     return write_report("stages", args.out, "Samples/s and share of the matmul peak per training stage", sections,
-                        data, plot, "python -m benchmarks.stages")
+                        data, plot, "python -m mint.bench.stages")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Training throughput of each stage (stage 1, stage 2, instruction tuning) with and without the frozen-feature cache.
 
-    python -m benchmarks.training [--model models/mint-tiny-base] [--batch-size 16]
+    python -m mint.bench.training [--model models/mint-tiny-base] [--batch-size 16]
 
 One step is what the stage's Trainer does per batch: collate the rows, forward under bf16 autocast (the recipes'
 `bf16: true`), backward, AdamW step. With the cache the collator loads each clip's stored encoder frames
@@ -13,7 +13,7 @@ import tempfile
 
 import torch
 
-from benchmarks.common import (
+from mint.bench.common import (
     DEFAULT_BASE,
     interleaved,
     machine,
@@ -42,7 +42,7 @@ def recipe_forward(stage: str) -> dict:
     """What a stage's Trainer adds to the model's forward by default (stage 2: `logits_at_labels`, its recipe's)."""
     if stage != "stage2":
         return {}
-    from training.pretrain_generative import Stage2Recipe
+    from mint.training.pretrain_generative import Stage2Recipe
 
     return {"logits_at_labels": Stage2Recipe.__dataclass_fields__["logits_at_labels"].default}
 
@@ -70,7 +70,7 @@ def with_encoder_shape(model, shape: dict):
 def asterisk_rows(n: int) -> list[dict]:
     """`n` real clips with their transcripts (tones with a label if the Asterisk package is missing)."""
     try:
-        from training.data import asterisk_pairs
+        from mint.training.data import asterisk_pairs
 
         pairs = asterisk_pairs()
         pairs = [pairs[i * len(pairs) // n] for i in range(n)]
@@ -87,9 +87,9 @@ class StageStep:
     def __init__(self, stage: str, model_dir: str, rows: list[dict], cache_root: str,
                  encoder_shape: dict | None = None):
         from modeling_mint import MintForAudioTextRetrieval, MintForConditionalGeneration, MintProcessor
-        from training.collators import AudioLanguageCollator
-        from training.common import feature_cache, freeze_bridge_word_embeddings
-        from training.pretrain_bridge import Stage1Collator
+        from mint.training.collators import AudioLanguageCollator
+        from mint.training.common import feature_cache, freeze_bridge_word_embeddings
+        from mint.training.pretrain_bridge import Stage1Collator
 
         self.stage = stage
         self.processor = MintProcessor.from_pretrained(model_dir)
@@ -119,7 +119,7 @@ class StageStep:
         """The instruct recipe's LoRA (rank 8 on the LLM's linear layers, the connector trained beside it)."""
         from peft import get_peft_model
 
-        from training.sft import freeze_peft_bridge_word_embeddings, llm_lora_config
+        from mint.training.sft import freeze_peft_bridge_word_embeddings, llm_lora_config
 
         model = get_peft_model(model, llm_lora_config(model, rank=8, alpha=16))
         freeze_peft_bridge_word_embeddings(model)
@@ -214,7 +214,7 @@ def main(argv=None):
         "cross-attention reads fewer frames. The ratio is bounded by (step with cache + encoder) / (step with "
         "cache): where the trainable part's forward and backward (the frozen LLM's, through the soft prompt, in "
         "stage 2 and instruct) costs more than the encoder, no cache can give 4x. "
-        "`python -m benchmarks.feature_cache` times encoding against reading the frames alone, without a step.",
+        "`python -m mint.bench.feature_cache` times encoding against reading the frames alone, without a step.",
         "",
         machine_note(info),
     ]
@@ -239,7 +239,7 @@ def main(argv=None):
     name, title = "training", "Training throughput with and without the feature cache"
     if args.encoder_shape:
         name, title = f"training-{args.encoder_shape}", f"{title}, with a {args.encoder_shape}-sized encoder"
-    command = "python -m benchmarks.training" + (f" --encoder-shape {args.encoder_shape}" if args.encoder_shape else "")
+    command = "python -m mint.bench.training" + (f" --encoder-shape {args.encoder_shape}" if args.encoder_shape else "")
     return write_report(name, args.out, title, sections, data, plot, command)
 
 

@@ -27,8 +27,8 @@ from transformers import (
 )
 
 import modeling_mint
-from hub_configs import components
-from hub_configs.model_card import model_card
+from mint.hub import components
+from mint.hub.model_card import model_card
 from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintForConditionalGeneration, MintProcessor
 
 

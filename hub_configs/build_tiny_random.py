@@ -1,6 +1,6 @@
 """Write `hub_configs/mint-tiny-random/`: a tiny Whisper + Llama MINT config with tokenizers trained offline.
 
-Run once (`python -m hub_configs.build_tiny_random`); the output is committed and used by the tests and CI.
+Run once (`python -m mint.hub.build_tiny_random`); the output is committed and used by the tests and CI.
 """
 
 from pathlib import Path

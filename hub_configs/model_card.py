@@ -30,7 +30,7 @@ def results_section(variant: str) -> str:
         parts += ["## Results", "", comparison.read_text().strip(), ""]
     report = REPORTS / f"{slug}.json"
     if report.is_file():
-        from training.corpus import LICENSES
+        from mint.training.corpus import LICENSES
 
         data = json.loads(report.read_text())
         stages = data["stages"]

@@ -261,7 +261,7 @@ def warn_if_connector_frozen(model: nn.Module):
         present = [name for name in CONNECTOR_MODULES if getattr(model, name, None) is not None]
         warnings.warn(
             "MINT is training with its Bridge-Net frozen: only other weights (a PEFT adapter?) get gradients. With "
-            f"PEFT, add modules_to_save={present} to the LoraConfig (training.sft.mint_lora_config does) to train "
+            f"PEFT, add modules_to_save={present} to the LoraConfig (mint.training.sft.mint_lora_config does) to train "
             "the connector too.", stacklevel=2,
         )
 
@@ -820,7 +820,7 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
             logits_at_labels (`bool`, defaults to `False`): decoder-only training, opt-in: run the LM head only where
                 there is a next-token target (`labels[:, 1:] != -100`), not on the prompt and the audio tokens. The
                 loss is the same; `logits` is then `(n_targets, V)`, the targets' rows in order. About a fifth of a
-                stage-2 step is the 49k-way head on every position (`python -m benchmarks.profile`).
+                stage-2 step is the 49k-way head on every position (`python -m mint.bench.profile`).
 
         The other arguments are those of [`MintModel.forward`].
         """

@@ -1,7 +1,7 @@
 """Example clips: real recordings from the test split of the MINT corpus (never seen in training).
 
 They come from the Debian packages in `packages.txt`, so the Space needs no audio of its own; clips whose package
-is missing are skipped. The split is the corpus's md5 rule (`training.data.split_of`), fixed here so the Space does
+is missing are skipped. The split is the corpus's md5 rule (`mint.training.data.split_of`), fixed here so the Space does
 not need the `training` package.
 """
 

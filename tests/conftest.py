@@ -53,7 +53,7 @@ def tiny_processor():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """mint-tiny-random assembled once per session into a complete folder."""
-    from hub_configs.assemble import assemble
+    from mint.hub.assemble import assemble
 
     return assemble("mint-tiny-random", tmp_path_factory.mktemp("models") / "mint-tiny-random")
 
@@ -71,7 +71,7 @@ def space_url(tmp_path_factory):
     for clip in (SPEECH, HAMMER):
         if not os.path.isfile(clip):
             pytest.skip(f"{clip} is missing (see DEBIAN_PACKAGES in the Makefile)")
-    from hub_configs.assemble import assemble
+    from mint.hub.assemble import assemble
 
     models = tmp_path_factory.mktemp("space_models")
     model = assemble("mint-tiny", models / "mint-tiny")

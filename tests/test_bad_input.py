@@ -153,7 +153,7 @@ def cli_results(tiny_model_dir, files):
     import contextlib
     import io
 
-    from training.cli import main
+    from mint.cli import main
 
     def run(paths, prompt):
         out = io.StringIO()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.cli import main
+from mint.cli import main
 
 
 def test_assemble_and_run(tmp_path, wav_file, capsys):
@@ -151,7 +151,7 @@ def test_demo_ends_its_server_when_ended(tiny_model_dir, tmp_path):
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    demo = subprocess.Popen([sys.executable, "-m", "training.cli", "demo", "--model", str(tiny_model_dir),
+    demo = subprocess.Popen([sys.executable, "-m", "mint.cli", "demo", "--model", str(tiny_model_dir),
                              "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(tmp_path / "demo.log", "w"))
     try:
@@ -180,7 +180,7 @@ def test_trained_bridge_weights_round_trip(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from hub_configs.assemble import load_trained_bridge, trained_state
+    from mint.hub.assemble import load_trained_bridge, trained_state
     from modeling_mint import MintConfig, MintForConditionalGeneration
     from tests.conftest import TINY
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertModel
 
-from hub_configs.components import bridge_config_from_bert, init_bridge_from_bert, minilm_path
+from mint.hub.components import bridge_config_from_bert, init_bridge_from_bert, minilm_path
 from modeling_mint import MintBridgeModel
 
 
@@ -41,7 +41,7 @@ def test_bert_that_does_not_fit_raises():
 
 
 def test_cached_conversion_is_idempotent_and_follows_the_source(tmp_path, monkeypatch):
-    from hub_configs.components import cached_conversion
+    from mint.hub.components import cached_conversion
 
     monkeypatch.setenv("MINT_CACHE", str(tmp_path / "cache"))
     source = tmp_path / "weights.bin"

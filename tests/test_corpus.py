@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from datasets import Audio, load_from_disk
 
-from training.corpus import PITCHES, QUICK_SOURCES, build, generated_specs, make_clip, tuxpaint_rows
+from mint.training.corpus import PITCHES, QUICK_SOURCES, build, generated_specs, make_clip, tuxpaint_rows
 
 
 COLUMNS = {"audio", "text", "task", "instruction", "source", "license", "split", "language", "clip_id", "speaker",
@@ -84,7 +84,7 @@ def test_generated_tones_have_the_stated_count_and_pitch(tmp_path):
 def test_sentences_are_natural_read_aloud_and_deterministic(tmp_path):
     import soundfile as sf
 
-    from training.corpus import fortune_sentences
+    from mint.training.corpus import fortune_sentences
 
     sentences = fortune_sentences(50)
     assert len(set(sentences)) == 50 and sentences == fortune_sentences(50)
@@ -96,7 +96,7 @@ def test_sentences_are_natural_read_aloud_and_deterministic(tmp_path):
 
 
 def test_asterisk_rows_share_the_stage1_split():
-    from training.corpus import asterisk_rows
-    from training.data import asterisk_pairs
+    from mint.training.corpus import asterisk_rows
+    from mint.training.data import asterisk_pairs
 
     assert [r["split"] for r in asterisk_rows()] == [p["split"] for p in asterisk_pairs()]

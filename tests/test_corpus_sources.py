@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from training.corpus import HELD_OUT_SOURCES, SENTENCES, build, collect_rows, fortune_sentences, speaker_splits
-from training.sources import effects, instruments, voices
-from training.sources.asterisk import VOICES, asterisk_language_rows, prompts
-from training.sources.packages import PackageUnavailable, debian_package
+from mint.training.corpus import HELD_OUT_SOURCES, SENTENCES, build, collect_rows, fortune_sentences, speaker_splits
+from mint.training.sources import effects, instruments, voices
+from mint.training.sources.asterisk import VOICES, asterisk_language_rows, prompts
+from mint.training.sources.packages import PackageUnavailable, debian_package
 
 
 REAL_OGG = Path("/usr/share/tuxpaint/stamps/animals/mammals/badger.ogg")  # Tux Paint stamps: installed by setup
@@ -193,8 +193,8 @@ def test_game_speech_is_split_by_speaker():
 
 def test_games_are_integrated_split_and_held_out(tmp_path, monkeypatch):
     """The games module's rows (its loaders and Whisper check have their own tests) are split and held out here."""
-    games = types.ModuleType("training.sources.games")
-    monkeypatch.setitem(sys.modules, "training.sources.games", games)
+    games = types.ModuleType("mint.training.sources.games")
+    monkeypatch.setitem(sys.modules, "mint.training.sources.games", games)
     found = game_like({"joe": 20, "anderson": 4, "frank": 4}) + game_like({"hero": 10, "igor": 5}, "drascula")
     stats = {"queen": {"clips": 30, "paired": 28, "kept": 28}, "drascula": {"clips": 15, "paired": 15, "kept": 15},
              "sky": {"missing": "Debian package 'beneath-a-steel-sky' could not be downloaded"}}
@@ -233,7 +233,7 @@ def test_built_corpus_keeps_held_out_sources_in_test_and_clips_in_one_split(soun
 
 
 def test_stats_count_only_real_speech_and_named_speakers(tmp_path):
-    from training.corpus import corpus_stats
+    from mint.training.corpus import corpus_stats
 
     def clip(source, task, seconds, language="en", speaker="", text="x", path=None):
         return {"source": source, "task": task, "seconds": seconds, "language": language, "speaker": speaker,

@@ -2,8 +2,8 @@
 
 import soundfile as sf
 
-from training.data import split_of
-from training.demo import demo_clips
+from mint.training.data import split_of
+from mint.training.demo import demo_clips
 
 
 def test_demo_clips_are_real_test_split_clips_with_references(tmp_path):

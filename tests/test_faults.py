@@ -18,8 +18,8 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.test_training import common, recipe, small_corpus  # noqa: F401  (small_corpus is a fixture)
-from training.cli import main
-from training.corpus import QUICK_SOURCES
+from mint.cli import main
+from mint.training.corpus import QUICK_SOURCES
 
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
@@ -63,7 +63,7 @@ def losses(out: Path) -> list[float]:
 
 
 def last_complete_checkpoint(out: Path) -> Path:
-    from training.common import complete_checkpoint
+    from mint.training.common import complete_checkpoint
 
     for folder in sorted(out.glob("checkpoint-*"), key=lambda p: -int(p.name.split("-")[1])):
         try:
@@ -83,7 +83,7 @@ def test_training_killed_with_sigkill_resumes_onto_the_same_curve(tiny_model_dir
     killed = tmp_path / "killed"
     settings = common(tiny_model_dir, small_corpus, killed, cache, max_steps=8, save_strategy="steps", save_steps=2)
     log = tmp_path / "killed.log"
-    proc = start(["-m", "training.cli", "train", "stage2", "--recipe", recipe(tmp_path, "killed", **settings)], log)
+    proc = start(["-m", "mint.cli", "train", "stage2", "--recipe", recipe(tmp_path, "killed", **settings)], log)
     kill_when(proc, lambda: any(killed.glob("checkpoint-*/trainer_state.json")), log)
     assert not (killed / "stage2_report.json").exists()  # it died mid-run
     checkpoint = last_complete_checkpoint(killed)
@@ -108,7 +108,7 @@ def test_resuming_a_checkpoint_cut_short_is_refused(tiny_model_dir, small_corpus
 CACHE_BUILD = """
 import sys, numpy as np, torch
 from modeling_mint import MintForConditionalGeneration, MintProcessor
-from training.features import FrozenFeatureCache
+from mint.training.features import FrozenFeatureCache
 model_dir, root, mode = sys.argv[1:4]
 model, processor = MintForConditionalGeneration.from_pretrained(model_dir), MintProcessor.from_pretrained(model_dir)
 cache = FrozenFeatureCache(root, model.model.audio_tower, processor.feature_extractor, "tiny")
@@ -135,7 +135,7 @@ def test_feature_cache_killed_midway_leaves_no_entry_a_later_run_reads(tiny_mode
     import torch
 
     from modeling_mint import MintForConditionalGeneration, MintProcessor
-    from training.features import FrozenFeatureCache, load_frames
+    from mint.training.features import FrozenFeatureCache, load_frames
 
     root, log = tmp_path / "cache", tmp_path / "build.log"
     proc = start(["-c", CACHE_BUILD, str(tiny_model_dir), str(root), mode], log)
@@ -162,7 +162,7 @@ def test_corpus_build_killed_midway_leaves_the_old_corpus(small_corpus, tmp_path
     shutil.copytree(small_corpus, out)
     before = {split: len(ds) for split, ds in load_from_disk(str(out)).items()}
     log = tmp_path / "build.log"
-    proc = start(["-m", "training.cli", "data", "build", "--out", str(out), "--max-per-source", "6", "--sources",
+    proc = start(["-m", "mint.cli", "data", "build", "--out", str(out), "--max-per-source", "6", "--sources",
                   *QUICK_SOURCES], log)
     kill_when(proc, lambda: "reading audio" in log.read_text() or any(tmp_path.glob(".mint-corpus-*/generated/*")),
               log)
@@ -174,7 +174,7 @@ def test_feature_cache_on_a_full_disk(tiny_model_dir, tmp_path, monkeypatch):
     import torch
 
     from modeling_mint import MintForConditionalGeneration, MintProcessor
-    from training.features import FrozenFeatureCache
+    from mint.training.features import FrozenFeatureCache
 
     model = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
     processor = MintProcessor.from_pretrained(tiny_model_dir)
@@ -204,7 +204,7 @@ def test_shipped_weights_on_a_full_disk(tmp_path, monkeypatch):
     import torch
     from safetensors.torch import load_file, save_file
 
-    from hub_configs import assemble
+    from mint.hub import assemble
 
     bridge = tmp_path / "bridge.safetensors"
     save_file({"model.bridge.x": torch.ones(4)}, str(bridge))
@@ -220,7 +220,7 @@ def test_shipped_weights_on_a_full_disk(tmp_path, monkeypatch):
 def test_corpus_on_a_full_disk(small_corpus, tmp_path, monkeypatch):  # noqa: F811
     from datasets import DatasetDict, load_from_disk
 
-    from training.corpus import build
+    from mint.training.corpus import build
 
     out = tmp_path / "corpus"
     shutil.copytree(small_corpus, out)

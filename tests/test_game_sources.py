@@ -9,8 +9,8 @@ import wave
 
 import pytest
 
-from training.sources import games
-from training.sources.packages import debian_package
+from mint.training.sources import games
+from mint.training.sources.packages import debian_package
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The GPU check's CPU dry run (`python -m benchmarks.gpu_check --dry-run`): the code `make gpu-check` runs on a CUDA
+"""The GPU check's CPU dry run (`python -m mint.bench.gpu_check --dry-run`): the code `make gpu-check` runs on a CUDA
 machine, every stage, batched generation and `accelerate launch`, in bf16 on the CPU."""
 
 import json
@@ -9,7 +9,7 @@ from conftest import ROOT
 
 
 def test_gpu_check_dry_run(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--dry-run", "--out", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "mint.bench.gpu_check", "--dry-run", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "gpu_check.json").read_text())

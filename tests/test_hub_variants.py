@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from hub_configs.assemble import variants
+from mint.hub.assemble import variants
 from tests import mockhub
 from tests.conftest import ROOT
 from tests.hub_fixtures import build_tiny_hub
@@ -26,7 +26,7 @@ def mock_hub(tmp_path_factory):
 def assemble_from_hub(variant, out, endpoint, hf_home):
     env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0",
            "HF_HUB_DISABLE_XET": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "training.cli", "assemble", variant, "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "mint.cli", "assemble", variant, "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-4000:]
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from hub_configs.assemble import assemble
-from hub_configs.components import smollm2_135m_instruct, whisper_encoder_window, whisper_tiny_en
+from mint.hub.assemble import assemble
+from mint.hub.components import smollm2_135m_instruct, whisper_encoder_window, whisper_tiny_en
 from modeling_mint import MintForConditionalGeneration, MintProcessor
 from tests.test_remote_code import run_fresh
-from training.data import asterisk_pairs
+from mint.training.data import asterisk_pairs
 
 
 @pytest.fixture(scope="module")

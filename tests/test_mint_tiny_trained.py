@@ -5,10 +5,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoTokenizer
 
-from hub_configs.assemble import MAX_SHIPPED_BYTES, assemble, variant_dir
+from mint.hub.assemble import MAX_SHIPPED_BYTES, assemble, variant_dir
 from modeling_mint import MintForAudioTextRetrieval, MintForConditionalGeneration, load_audio
-from training.data import asterisk_pairs
-from training.metrics import retrieval_metrics
+from mint.training.data import asterisk_pairs
+from mint.training.metrics import retrieval_metrics
 
 
 @pytest.fixture(scope="module")

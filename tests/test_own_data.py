@@ -13,8 +13,8 @@ import torch
 
 from tests.conftest import TINY
 from tests.test_remote_code import run_fresh
-from training.cli import main
-from training.data import asterisk_pairs, own_dataset, own_rows
+from mint.cli import main
+from mint.training.data import asterisk_pairs, own_dataset, own_rows
 
 
 def eight_clips(folder: Path, table: str = "metadata.csv") -> list[dict]:
@@ -131,7 +131,7 @@ def test_peft_users_lora_config_and_frozen_bridge_warning():
     from peft import LoraConfig, get_peft_model
 
     from modeling_mint import MintConfig, MintForConditionalGeneration
-    from training.sft import mint_lora_config
+    from mint.training.sft import mint_lora_config
 
     config = MintConfig.from_pretrained(TINY)
     plain = get_peft_model(MintForConditionalGeneration(config), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))

@@ -60,7 +60,7 @@ def test_benchmark_runs_quick(name, tiny_model_dir, tmp_path):
 
 
 def test_mint_bench_command(tiny_model_dir, tmp_path):
-    from training.cli import main
+    from mint.cli import main
 
     assert main(["bench", "flops", "--model", str(tiny_model_dir), "--quick", "--threads", "1",
                  "--out", str(tmp_path)]) == 0
@@ -72,7 +72,7 @@ def test_mint_bench_command(tiny_model_dir, tmp_path):
 def test_training_benchmark_swaps_in_an_encoder_of_another_shape(tiny_model_dir):
     """`--encoder-shape`: a random encoder of another width in the audio tower, the Bridge-Net's cross-attention
     resized to it, every other weight kept, and the frames still flow to the queries."""
-    from benchmarks.training import with_encoder_shape
+    from mint.bench.training import with_encoder_shape
     from modeling_mint import MintForConditionalGeneration, MintProcessor
 
     model = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
@@ -128,7 +128,7 @@ def test_memory_peak_is_the_childs_own_not_its_parents():
     import sys
 
     block = np.ones(1_500_000_000, dtype=np.uint8)  # touched pages: resident in this process
-    code = "import benchmarks.memory as m; print(m._peak_mb())"
+    code = "import mint.bench.memory as m; print(m._peak_mb())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(ROOT)).stdout
     assert block[-1] == 1 and float(out.split()[-1]) < 1000
@@ -139,7 +139,7 @@ def test_other_cpu_busy_sees_another_process_spinning():
     import subprocess
     import sys
 
-    from benchmarks.common import other_cpu_busy
+    from mint.bench.common import other_cpu_busy
 
     spin = "import time\nend = time.time() + 3\nwhile time.time() < end: pass"
     spinner = subprocess.Popen([sys.executable, "-c", spin])

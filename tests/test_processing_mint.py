@@ -200,7 +200,7 @@ def test_llm_without_chat_template_gets_a_plain_one(tiny_processor):
 
 def test_collator_prompt_is_the_processor_s(tiny_processor):
     """Training prompts are the ones inference builds: the collator's prompt tokens are `apply_chat_template`'s."""
-    from training.collators import AudioLanguageCollator
+    from mint.training.collators import AudioLanguageCollator
 
     collator = AudioLanguageCollator(tiny_processor)
     batch = collator([{"audio": {"array": tone(1.0), "sampling_rate": 16000}, "text": "a tone",

@@ -13,7 +13,7 @@ import soundfile as sf
 
 from tests import mockhub
 from tests.conftest import ROOT, tone
-from training.public_corpora import load_public, to_dataset_dict
+from mint.training.public_corpora import load_public, to_dataset_dict
 
 
 def wav(path, seconds=0.5, freq=440):
@@ -107,7 +107,7 @@ def test_from_hub_dataset_repo(tmp_path):
     make_clotho(tmp_path / "hub" / "datasets" / "mint-test" / "clotho")
     with mockhub.running(tmp_path / "hub") as url:
         code = ("import json\n"
-                "from training.public_corpora import load_public\n"
+                "from mint.training.public_corpora import load_public\n"
                 "rows, report = load_public('clotho', 'mint-test/clotho')\n"
                 "print(json.dumps(report))")
         env = {**os.environ, "HF_ENDPOINT": url, "HF_HOME": str(tmp_path / "hf"),

@@ -11,12 +11,12 @@ import urllib.request
 
 import pytest
 
-from hub_configs.model_card import model_card
+from mint.hub.model_card import model_card
 from tests import mockhub
 from tests.conftest import ROOT
 from tests.test_remote_code import HIDE_PACKAGE
-from training.cli import main
-from training.data import asterisk_pairs
+from mint.cli import main
+from mint.training.data import asterisk_pairs
 
 
 REPO = "mint-org/mint-tiny-random"
@@ -66,7 +66,7 @@ def test_push_then_load_by_repo_id(hub, pushable, tmp_path):
     pushed = run_online(
         f"""
         import contextlib, io, json, os
-        from training.cli import main
+        from mint.cli import main
         os.environ["HF_TOKEN"] = {TOKEN!r}
         urls = []
         for _ in range(2):  # the second push of the unchanged folder
@@ -147,7 +147,7 @@ def test_private_push_is_not_readable_without_a_token(hub, pushable, tmp_path):
         import json
         from huggingface_hub import HfApi, hf_hub_download
         from huggingface_hub.errors import RepositoryNotFoundError
-        from training.cli import main
+        from mint.cli import main
 
         repo = "mint-org/private-tiny"
         main(["push", {str(pushable)!r}, "--repo-id", repo, "--private", "--token", {TOKEN!r}])
@@ -206,12 +206,12 @@ def _no_card(folder):
     (_no_card, r"README\.md \(the model card\) is missing"),
 ])
 def test_incomplete_folder_is_refused_before_any_request(pushable, tmp_path, monkeypatch, break_folder, message):
-    import hub_configs.push
+    import mint.hub.push
 
     def no_hub(*args, **kwargs):
         raise AssertionError("the Hub was contacted")
 
-    monkeypatch.setattr(hub_configs.push, "HfApi", no_hub)
+    monkeypatch.setattr(mint.hub.push, "HfApi", no_hub)
     folder = tmp_path / "mint-tiny-random"
     shutil.copytree(pushable, folder)
     break_folder(folder)

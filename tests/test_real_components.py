@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperForConditionalGeneration, WhisperProcessor
 
-from hub_configs.components import package_dir, smollm2_135m_instruct, whisper_encoder_window, whisper_tiny_en
+from mint.hub.components import package_dir, smollm2_135m_instruct, whisper_encoder_window, whisper_tiny_en
 from modeling_mint import load_audio
-from training.data import asterisk_pairs
+from mint.training.data import asterisk_pairs
 
 
 def normalize(text: str) -> str:

@@ -68,9 +68,9 @@ def _check_scores(rows, expected):
 def test_zero_shot_audio_classification_pipeline(tmp_path):
     """The retrieval-only folder: transformers' `zero-shot-audio-classification` call runs the stage-1 model as it
     runs CLAP, on all of a long clip; the folder has its processor and model card and passes `mint push`'s check."""
-    from hub_configs.assemble import export_retrieval
-    from hub_configs.model_card import model_card
-    from hub_configs.push import check_folder
+    from mint.hub.assemble import export_retrieval
+    from mint.hub.model_card import model_card
+    from mint.hub.push import check_folder
     from modeling_mint import MintProcessor
 
     processor = MintProcessor.from_pretrained(TINY)

@@ -51,7 +51,7 @@ def test_no_mint_code_unpickles_files():
 
 
 def test_a_planted_cache_file_cannot_run_code(tmp_path):
-    from training.features import load_frames
+    from mint.training.features import load_frames
 
     sentinel = tmp_path / "pwned"
     path = tmp_path / "ab" / "abcdef.pt"

@@ -225,7 +225,7 @@ def test_example_clips_come_from_the_packages_the_space_installs():
 
 
 def test_mint_demo_serves_the_app_on_localhost(monkeypatch):
-    from training import cli
+    from mint.training import cli
 
     calls = []
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.cli import main
-from training.corpus import QUICK_SOURCES, build
+from mint.cli import main
+from mint.training.corpus import QUICK_SOURCES, build
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_mix_is_validated():
 
 
 def test_rolled_audio_keeps_each_prompts_token_count():
-    from training.audio_dependence import rolled_audio
+    from mint.training.audio_dependence import rolled_audio
 
     frames = torch.arange(3 * 6, dtype=torch.float).reshape(3, 6, 1)
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]])
@@ -73,7 +73,7 @@ def test_rolled_audio_keeps_each_prompts_token_count():
 
 
 def test_schedule_anneals_linearly_and_holds():
-    from training.pretrain_generative import TokenPromptMixSchedule
+    from mint.training.pretrain_generative import TokenPromptMixSchedule
 
     schedule = TokenPromptMixSchedule(1.0, 0.5, 10)
     assert [schedule.value(s) for s in (0, 5, 10, 20)] == [1.0, 0.75, 0.5, 0.5]
@@ -129,7 +129,7 @@ def test_ctc_then_lora_stage2_then_instruct_carry_head_mix_and_adapter(token_pro
 
 
 def test_stage_benchmark_times_every_stage_against_stage_2(tiny_model_dir, token_prompt_dir, tmp_path):
-    from benchmarks import stages
+    from mint.bench import stages
 
     stages.main(["--model", str(tiny_model_dir), "--align-model", str(token_prompt_dir), "--quick", "--threads", "1",
                  "--out", str(tmp_path)])

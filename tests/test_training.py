@@ -9,8 +9,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from training.cli import main
-from training.corpus import QUICK_SOURCES, build
+from mint.cli import main
+from mint.training.corpus import QUICK_SOURCES, build
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def check_llm_adapter_ships_and_merges(tmp_path, settings, run):
     """The LoRA matrices of the LLM ship beside the bridge (fp16) and assembly merges them: W + (alpha / r) B A."""
     import torch
 
-    from hub_configs.assemble import load_trained_bridge, merge_llm_adapter, ship_weights
+    from mint.hub.assemble import load_trained_bridge, merge_llm_adapter, ship_weights
     from modeling_mint import MintForConditionalGeneration
 
     lora = load_file(str(run / "llm_adapter" / "adapter_model.safetensors"))
@@ -103,7 +103,7 @@ def check_heads_refit_and_shipping(tmp_path, settings, stage1, bridge):
     """Stage-1 heads refit on a frozen, later-stage bridge; the bridge and heads then ship as one fp16 file."""
     import torch
 
-    from hub_configs.assemble import MAX_SHIPPED_BYTES, load_trained_bridge, ship_weights
+    from mint.hub.assemble import MAX_SHIPPED_BYTES, load_trained_bridge, ship_weights
     from modeling_mint import MintForConditionalGeneration
 
     heads = tmp_path / "heads"
@@ -184,7 +184,7 @@ def test_two_process_run(tiny_model_dir, small_corpus, tmp_path, stage, report):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([str(accelerate), "launch", "--config_file", str(ROOT / "training/accelerate/cpu_ddp.yaml"),
                            "--main_process_port", str(free_port()),
-                           "-m", "training.cli", "train", stage, "--recipe", recipe(tmp_path, stage, **settings)],
+                           "-m", "mint.cli", "train", stage, "--recipe", recipe(tmp_path, stage, **settings)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     errors = [line for line in proc.stderr.splitlines() if "Error" in line or "Traceback" in line]
     assert proc.returncode == 0, "\n".join(errors[:40]) + proc.stderr[-2000:]
@@ -195,7 +195,7 @@ def test_two_process_run(tiny_model_dir, small_corpus, tmp_path, stage, report):
 def test_soft_prompt_ctc_loss_rewards_tokens_that_spell_the_transcript():
     import torch
 
-    from training.pretrain_generative import soft_prompt_ctc_loss
+    from mint.training.pretrain_generative import soft_prompt_ctc_loss
 
     torch.manual_seed(0)
     embeddings = torch.randn(50, 16)
@@ -257,8 +257,8 @@ def check_ctc_parameters_carry_over_and_probe(model_dir, corpus, cache, checkpoi
     from torch import nn
 
     from modeling_mint import MintForConditionalGeneration
-    from training import ctc_probe
-    from training.pretrain_generative import load_ctc_parameters
+    from mint.training import ctc_probe
+    from mint.training.pretrain_generative import load_ctc_parameters
 
     saved = load_file(str(checkpoint / "model.safetensors"))
     model = MintForConditionalGeneration.from_pretrained(model_dir)
@@ -287,7 +287,7 @@ def pooled_copy(model_dir, out):
 
 
 def test_compare_evaluates_peers_on_the_same_clips(tiny_model_dir, small_corpus, tmp_path):
-    from training import compare
+    from mint.training import compare
 
     pooled = pooled_copy(tiny_model_dir, tmp_path / "pooled-model")
     out = tmp_path / "compare"
@@ -322,7 +322,7 @@ def test_pooled_baseline_trains_with_the_same_scripts(tiny_model_dir, small_corp
 
 def test_speed_perturbation_changes_tempo(wav_file):
     from modeling_mint import load_audio
-    from training.pretrain_generative import speed_perturbed
+    from mint.training.pretrain_generative import speed_perturbed
 
     wave = load_audio(str(wav_file), None, 16000)
     faster = speed_perturbed(str(wav_file), 1.25)
@@ -332,11 +332,11 @@ def test_speed_perturbation_changes_tempo(wav_file):
 
 
 def test_eval_writes_every_task_metric(tiny_model_dir, small_corpus, tmp_path):
-    from training.evaluate import evaluate
+    from mint.training.evaluate import evaluate
 
-    from training.data import corpus_rows
+    from mint.training.data import corpus_rows
 
-    from hub_configs.assemble import export_retrieval
+    from mint.hub.assemble import export_retrieval
     from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintProcessor
 
     retrieval = export_retrieval(MintForAudioTextRetrieval(MintConfig.from_pretrained(tiny_model_dir)),
@@ -367,13 +367,13 @@ def test_eval_writes_every_task_metric(tiny_model_dir, small_corpus, tmp_path):
     ("An electric kettle.", "A kettle.", False),
 ])
 def test_caption_acceptance_rule(reference, prediction, accepted):
-    from training.evaluate import caption_accepted
+    from mint.training.evaluate import caption_accepted
 
     assert caption_accepted(reference, prediction) is accepted
 
 
 def test_caption_scores_with_the_coco_toolkit():
-    from training.evaluate import caption_scores
+    from mint.training.evaluate import caption_scores
 
     refs = {"a": ["A dog barks twice.", "A dog is barking."], "b": ["Three short beeps."]}
     same = caption_scores(refs, {"a": "A dog barks twice.", "b": "Three short beeps."})
@@ -383,7 +383,7 @@ def test_caption_scores_with_the_coco_toolkit():
 
 
 def test_training_report_from_runs(tmp_path):
-    from training.report import main as report
+    from mint.training.report import main as report
 
     run, evaluation, data = tmp_path / "run", tmp_path / "eval", tmp_path / "corpus" / "train"
     for folder in (run, evaluation, data):
@@ -410,7 +410,7 @@ def test_training_report_from_runs(tmp_path):
 def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_corpus, tmp_path):
     """Three of the four pipelines, two seeds: the same samples each, stages chained, shared prefixes trained once,
     mean and std per metric."""
-    from training import ablation
+    from mint.training import ablation
 
     cache = tmp_path / "features"
     base = dict(feature_cache_dir=str(cache), learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
@@ -461,7 +461,7 @@ def test_audio_dependence_is_zero_when_the_soft_prompt_ignores_the_audio(tiny_mo
     import torch
     from safetensors.torch import load_file, save_file
 
-    from training.audio_dependence import audio_dependence
+    from mint.training.audio_dependence import audio_dependence
 
     kwargs = dict(data_dir=str(small_corpus), tasks=["captioning", "transcription"], clips=6, batch_size=3,
                   split="train", feature_cache_dir=str(tmp_path / "features"))

@@ -2,7 +2,7 @@
 Four pipelines on the same data and the same number of training samples, each with several seeds, evaluated on the
 same test clips; mean and standard deviation per metric.
 
-    python -m training.ablation --recipe training/recipes/ablation_mint_tiny.yaml
+    python -m mint.training.ablation --recipe training/recipes/ablation_mint_tiny.yaml
 
 (a) stage 2 only; (b) stage 1 + stage 2; (c) stage 1 + 2 + instruction tuning with the instruction in the Bridge-Net
 and the LLM prompt; (d) as (c) with the instruction in the LLM prompt only. Compute is matched in training samples:
@@ -79,7 +79,7 @@ def run_pipeline(pipeline: str, seed: int, r: AblationRecipe) -> Path:
     """Train one pipeline with one seed; each stage starts from the previous one's weights. A stage's folder is
     nested in the one it starts from and named by its settings, so a prefix that pipelines share (the same stages
     and steps with the same seed: (b), (c) and (d) share stage 1, (c) and (d) stage 2) is trained once."""
-    from training.cli import main as mint
+    from mint.cli import main as mint
 
     previous = None
     for stage, recipe, overrides in stages(pipeline, r):
@@ -103,7 +103,7 @@ def run_pipeline(pipeline: str, seed: int, r: AblationRecipe) -> Path:
 
 
 def evaluate_run(pipeline: str, seed: int, last: Path, r: AblationRecipe) -> dict:
-    from training.evaluate import evaluate
+    from mint.training.evaluate import evaluate
 
     out = Path(r.out) / pipeline / f"seed{seed}" / "eval"
     if (out / "metrics.json").is_file():
@@ -163,7 +163,7 @@ def markdown(table: dict, r: AblationRecipe) -> str:
 
 
 def plot(table: dict, path: Path):
-    from training.plots import bar_panels
+    from mint.training.plots import bar_panels
 
     columns = [f"{task} {metric}" for task, (metric, _) in HEADLINE.items()]
     bar_panels({c: {f"({p})": (table[p][c]["mean"], table[p][c]["std"]) for p in table if c in table[p]}

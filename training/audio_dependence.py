@@ -2,7 +2,7 @@
 same batch with the audio rolled by one clip (every answer paired with another clip's sound). With no gap the LLM
 answers from the text alone, and no bridge initialization, stage 1's included, can show in what it generates.
 
-    python -m training.audio_dependence --model models/mint-tiny-base --weights RUN/bridge.safetensors
+    python -m mint.training.audio_dependence --model models/mint-tiny-base --weights RUN/bridge.safetensors
 """
 
 import argparse
@@ -70,9 +70,9 @@ def audio_dependence(model_dir: str, weights: str | None, data_dir: str, tasks: 
     """Mean answer loss (nats per token) on `clips` rows of `split`, with their own audio and with the batch's
     audio rolled by one; `gap` = rolled - own (> 0: the answers depend on the audio)."""
     from modeling_mint import MintForConditionalGeneration, MintProcessor
-    from training.collators import AudioLanguageCollator
-    from training.common import feature_cache, frames_dataset, load_stage1_bridge
-    from training.data import corpus_rows
+    from mint.training.collators import AudioLanguageCollator
+    from mint.training.common import feature_cache, frames_dataset, load_stage1_bridge
+    from mint.training.data import corpus_rows
 
     if batch_size < 2:
         raise ValueError("rolling the audio needs batches of at least 2 clips")

@@ -2,7 +2,7 @@
 
 import torch
 
-from training.features import load_frames
+from mint.training.features import load_frames
 
 
 def pad_frames(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

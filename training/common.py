@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import save_file
 from transformers import HfArgumentParser, TrainerCallback
 
-from hub_configs.assemble import TRAINABLE_PREFIXES, save_folder, trained_state
-from hub_configs.components import cache_dir
-from training.features import FrozenFeatureCache
+from mint.hub.assemble import TRAINABLE_PREFIXES, save_folder, trained_state
+from mint.hub.components import cache_dir
+from mint.training.features import FrozenFeatureCache
 
 
 def parse_recipe(recipe_class, args_class, argv: list[str] | None = None):

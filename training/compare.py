@@ -1,7 +1,7 @@
 """MINT next to its peers in one run on the same test clips: each model through `mint eval` with the same rows, then
 one table of the headline numbers (markdown, JSON and a PNG).
 
-    python -m training.compare --out runs/eval/compare --whisper-baseline \
+    python -m mint.training.compare --out runs/eval/compare --whisper-baseline \
         --model "mint-tiny=models/mint-tiny" --model "dense projector=models/mint-tiny-pooled" \
         --retrieval "mint-tiny=models/mint-tiny-retrieval"
 """
@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from training.evaluate import evaluate
+from mint.training.evaluate import evaluate
 
 
 # (row label, path into metrics.json, higher is better, format)
@@ -71,7 +71,7 @@ def table(results: dict[str, dict], whisper: dict | None, tokens: dict[str, int]
 
 
 def plot(data: dict, path: Path):
-    from training.plots import bar_panels
+    from mint.training.plots import bar_panels
 
     bar_panels({label: {n: v for n, v in values.items() if v is not None} for label, values in data.items()
                 if len([v for v in values.values() if v is not None]) > 1}, path)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.languages and args.any_language_tasks:
         scope += f" ({', '.join(args.any_language_tasks)} in all)"
     markdown = (f"{args.split.capitalize()} split, {scope}, the same clips for every model (one run of "
-                f"`python -m training.compare`).\n\n" + markdown)
+                f"`python -m mint.training.compare`).\n\n" + markdown)
     (out / "comparison.md").write_text(markdown)
     (out / "comparison.json").write_text(json.dumps({"tokens_per_10s": tokens, "metrics": data}, indent=2))
     plot(data, out / "comparison.png")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from training.data import ASTERISK_SOUNDS, asterisk_pairs, split_of
+from mint.training.data import ASTERISK_SOUNDS, asterisk_pairs, split_of
 
 
 INSTRUCTIONS = {
@@ -308,11 +308,11 @@ def generated_rows(folder: Path, seed: int = 0, limit: int | None = None) -> lis
 
 # ---- build --------------------------------------------------------------------------------------------------------
 # The corpus v2 sources build their rows with `row` above, so they are imported here, after it.
-from training.sources.asterisk import asterisk_language_rows  # noqa: E402
-from training.sources.effects import effect_rows  # noqa: E402
-from training.sources.instruments import instrument_rows  # noqa: E402
-from training.sources.packages import PackageUnavailable, cache_root, complete_folder  # noqa: E402
-from training.sources.voices import VOICES, voice_rows  # noqa: E402
+from mint.training.sources.asterisk import asterisk_language_rows  # noqa: E402
+from mint.training.sources.effects import effect_rows  # noqa: E402
+from mint.training.sources.instruments import instrument_rows  # noqa: E402
+from mint.training.sources.packages import PackageUnavailable, cache_root, complete_folder  # noqa: E402
+from mint.training.sources.voices import VOICES, voice_rows  # noqa: E402
 
 REAL_SOURCES = {
     "asterisk": asterisk_rows,
@@ -360,9 +360,9 @@ def speaker_splits(rows: list[dict]) -> None:
 
 
 def game_rows(verify_budget: float | None = None) -> tuple[list[dict], dict]:
-    """Verified voice-acted game speech (`training.sources.games`), split by speaker. `verify_budget` caps the
+    """Verified voice-acted game speech (`mint.training.sources.games`), split by speaker. `verify_budget` caps the
     seconds of Whisper decoding per game: pairs it does not reach are left out (and counted unchecked) this time."""
-    from training.sources.games import game_speech_rows
+    from mint.training.sources.games import game_speech_rows
 
     found, stats = game_speech_rows(budget_seconds=verify_budget)
     rows = []

@@ -2,7 +2,7 @@
 embeddings (the reading the CTC loss trains), scored by WER on English transcription clips. It tells whether the
 audio tokens carry the words before any LLM is asked to read them.
 
-    python -m training.ctc_probe --model models/mint-tiny-windowed-base \
+    python -m mint.training.ctc_probe --model models/mint-tiny-windowed-base \
         --checkpoint runs/stage2_windowed_ctc_warmup/checkpoint-2000 --split test --sources asterisk
 """
 
@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 from modeling_mint import MintForConditionalGeneration, MintProcessor
-from training.collators import pad_frames
-from training.common import feature_cache, frames_dataset, load_stage1_bridge
-from training.data import corpus_rows
-from training.features import load_frames
-from training.pretrain_generative import ctc_parameters
+from mint.training.collators import pad_frames
+from mint.training.common import feature_cache, frames_dataset, load_stage1_bridge
+from mint.training.data import corpus_rows
+from mint.training.features import load_frames
+from mint.training.pretrain_generative import ctc_parameters
 
 
 @torch.no_grad()
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None, help="write the metrics and transcripts here as JSON")
     args = parser.parse_args(argv)
 
-    from training.evaluate import word_error_rate
+    from mint.training.evaluate import word_error_rate
 
     model = MintForConditionalGeneration.from_pretrained(args.model).eval()
     processor = MintProcessor.from_pretrained(args.model)

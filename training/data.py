@@ -165,7 +165,7 @@ def own_rows(data: str, split: str, tasks: list[str] | None = None, limit: int |
     the data has no test split."""
     import random
 
-    from training.corpus import INSTRUCTIONS
+    from mint.training.corpus import INSTRUCTIONS
 
     dataset = own_dataset(data, seed)
     split = split if split in dataset else "validation" if split == "test" else split

@@ -1,6 +1,6 @@
 """`make demo`: the model answers three test-split clips, each printed beside its reference, whatever the answers.
 
-    python -m training.demo --model .cache/models/mint-tiny
+    python -m mint.training.demo --model .cache/models/mint-tiny
 
 The clips were fixed by rule before the model was trained: English speech is an Asterisk prompt of the test split;
 the sound effect is the first test-split Tux Paint stamp sound by clip id; the instrument is the first test-split
@@ -12,7 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from training.data import ASTERISK_SOUNDS, split_of
+from mint.training.data import ASTERISK_SOUNDS, split_of
 
 
 def demo_clips(work: Path) -> list[dict]:
@@ -22,7 +22,7 @@ def demo_clips(work: Path) -> list[dict]:
              {"kind": "sound effect", "audio": "/usr/share/tuxpaint/stamps/animals/amphibians/frog.ogg",
               "instruction": "What do you hear?", "reference": "A frog."}]
     try:
-        from training.sources.instruments import clip_specs, render
+        from mint.training.sources.instruments import clip_specs, render
 
         spec = next(s for s in clip_specs() if split_of(f"instruments/{s['key']}") == "test")
         path = render([spec], work)[0]

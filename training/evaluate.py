@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-import mint_metrics
-from mint_metrics.mint_wer.mint_wer import normalize  # the text both sides of WER and accuracy see
+import mint.metrics
+from mint.metrics.mint_wer.mint_wer import normalize  # the text both sides of WER and accuracy see
 
-from training.collators import AudioLanguageCollator, pad_frames
-from training.common import feature_cache, frames_dataset
-from training.data import corpus_rows
-from training.features import load_frames
+from mint.training.collators import AudioLanguageCollator, pad_frames
+from mint.training.common import feature_cache, frames_dataset
+from mint.training.data import corpus_rows
+from mint.training.features import load_frames
 
 
 GENERATION_TASKS = ("transcription", "captioning", "classification", "spoken_word", "letter", "language_id",
@@ -29,7 +29,7 @@ GENERATION_TASKS = ("transcription", "captioning", "classification", "spoken_wor
 LABEL_TASKS = ("classification", "spoken_word", "letter", "language_id")
 
 
-METRICS = Path(mint_metrics.__file__).parent
+METRICS = Path(mint.metrics.__file__).parent
 
 
 @functools.cache
@@ -154,7 +154,7 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
     from transformers import AutoTokenizer
 
     from modeling_mint import MintForAudioTextRetrieval
-    from training.metrics import retrieval_metrics
+    from mint.training.metrics import retrieval_metrics
 
     model = MintForAudioTextRetrieval.from_pretrained(retrieval_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(retrieval_dir, subfolder="bridge_tokenizer")  # the processor's
@@ -204,7 +204,7 @@ def whisper_wer(rows: list[dict], batch_size: int = 16) -> dict:
     """Whisper tiny.en's own decoder (greedy, 30-s window) on the same English transcription clips."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from hub_configs.components import whisper_tiny_en
+    from mint.hub.components import whisper_tiny_en
     from modeling_mint import load_audio
 
     path = whisper_tiny_en()
@@ -243,7 +243,7 @@ PLOTTED = {"transcription": "WER", "captioning": "CIDEr", "classification": "acc
 
 def plot_metrics(metrics: dict, path: Path):
     """One panel per task: its headline metric per source (and over all), chance drawn beside accuracies."""
-    from training.plots import bar_panels
+    from mint.training.plots import bar_panels
 
     panels = {}
     for task, name in PLOTTED.items():
@@ -262,7 +262,7 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
              any_language_tasks: tuple[str, ...] = ()) -> dict:
     """`languages` filters every task but `any_language_tasks` (kept in all languages, e.g. language id)."""
     from modeling_mint import MintForConditionalGeneration, MintProcessor
-    from training.common import load_stage1_bridge
+    from mint.training.common import load_stage1_bridge
 
     model = MintForConditionalGeneration.from_pretrained(model_dir)
     if weights:  # a run's bridge.safetensors or checkpoint folder on top of the assembled model

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainingArguments
 
-from hub_configs.assemble import RETRIEVAL_HEADS, export_retrieval
+from mint.hub.assemble import RETRIEVAL_HEADS, export_retrieval
 from modeling_mint import MintForAudioTextRetrieval, MintProcessor
-from training.collators import pad_frames
-from training.common import (
+from mint.training.collators import pad_frames
+from mint.training.common import (
     feature_cache,
     frames_dataset,
     freeze_bridge_word_embeddings,
@@ -25,9 +25,9 @@ from training.common import (
     parse_recipe,
     run_training,
 )
-from training.data import corpus_rows
-from training.features import load_frames
-from training.metrics import retrieval_metrics
+from mint.training.data import corpus_rows
+from mint.training.features import load_frames
+from mint.training.metrics import retrieval_metrics
 
 
 @dataclass
@@ -107,7 +107,7 @@ def load_part(model: MintForAudioTextRetrieval, path: str, prefixes: tuple[str, 
 
 
 def save_heads(model: MintForAudioTextRetrieval, path: Path):
-    """The retrieval, matching and generation heads (what `hub_configs.assemble.ship_weights` adds to a bridge)."""
+    """The retrieval, matching and generation heads (what `mint.hub.assemble.ship_weights` adds to a bridge)."""
     from safetensors.torch import save_file
 
     heads = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith(RETRIEVAL_HEADS)}
@@ -121,7 +121,7 @@ def load_split(recipe: Stage1Recipe, split: str, limit, seed: int, cache):
 
 
 def main(recipe: Stage1Recipe, args: TrainingArguments):
-    from training.common import save_trainable
+    from mint.training.common import save_trainable
 
     args.remove_unused_columns = False  # the collator needs the raw rows
     torch.manual_seed(args.seed)

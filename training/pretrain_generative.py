@@ -11,8 +11,8 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from modeling_mint import MintForConditionalGeneration, MintProcessor
-from training.collators import AudioLanguageCollator
-from training.common import (
+from mint.training.collators import AudioLanguageCollator
+from mint.training.common import (
     feature_cache,
     frames_dataset,
     freeze_bridge_word_embeddings,
@@ -20,7 +20,7 @@ from training.common import (
     parse_recipe,
     train_and_report,
 )
-from training.data import corpus_rows
+from mint.training.data import corpus_rows
 
 
 @dataclass
@@ -264,7 +264,7 @@ class TokenPromptMixSchedule(TrainerCallback):
 def generative_callbacks(model, recipe) -> list[TrainerCallback]:
     """The token-prompt schedule (when the recipe has one) and, when the LLM is trained through, the audio-dependence
     gap at every evaluation."""
-    from training.audio_dependence import AudioDependenceCallback
+    from mint.training.audio_dependence import AudioDependenceCallback
 
     schedule = token_prompt_schedule(model, recipe)
     return ([schedule] if schedule else []) + ([AudioDependenceCallback()] if recipe.lm_weight else [])

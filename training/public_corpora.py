@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from training.corpus import INSTRUCTIONS, pick
+from mint.training.corpus import INSTRUCTIONS, pick
 
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg"}
@@ -102,7 +102,7 @@ def audiocaps(root: Path, audio: dict) -> list[dict]:
 
 
 def wavcaps(root: Path, audio: dict) -> list[dict]:
-    from training.data import split_of
+    from mint.training.data import split_of
 
     rows = []
     for file in sorted((root / "json_files").rglob("*.json")):

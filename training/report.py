@@ -1,7 +1,7 @@
 """The training report of a trained variant: per stage the recipe, data, wall time and loss curve; then the test-split
 metrics of `mint eval`.
 
-    python -m training.report --name mint-tiny --out training/reports \
+    python -m mint.training.report --name mint-tiny --out training/reports \
         --stage "stage 1=training/recipes/stage1_mint_tiny.yaml:runs/stage1_mint_tiny" ... \
         --eval "mint-tiny=runs/eval/mint-tiny" ...
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from training.plots import loss_curve
+from mint.training.plots import loss_curve
 
 
 REPORTS = ("stage1_report.json", "stage2_report.json", "instruct_report.json")

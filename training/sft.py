@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from trl import SFTConfig, SFTTrainer
 
-from training.common import freeze_bridge_word_embeddings, parse_recipe, train_and_report
-from training.pretrain_generative import Stage2Recipe, build, generative_callbacks
+from mint.training.common import freeze_bridge_word_embeddings, parse_recipe, train_and_report
+from mint.training.pretrain_generative import Stage2Recipe, build, generative_callbacks
 
 
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q|k|v|o|wi|wi_0|wi_1|wo)"
@@ -103,7 +103,7 @@ def save_llm_adapter(model, out: Path):
 
 
 def main(recipe: InstructRecipe, args: SFTConfig):
-    from hub_configs.assemble import load_trained_bridge
+    from mint.hub.assemble import load_trained_bridge
 
     if recipe.ctc_weight or recipe.lm_weight != 1.0:
         raise ValueError("instruction tuning trains on the LLM's loss alone: leave lm_weight 1 and ctc_weight 0")

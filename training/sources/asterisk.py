@@ -9,7 +9,7 @@ import gzip
 import re
 from pathlib import Path
 
-from training.sources.packages import debian_package
+from mint.training.sources.packages import debian_package
 
 
 # language: (voice folder, speaker, split); es_MX "Allison" is Allison Smith, the voice of the English prompts.
@@ -46,7 +46,7 @@ def prompts(language: str) -> list[tuple[str, Path, str]]:
 
 def asterisk_language_rows() -> list[dict]:
     """Transcription in the prompt's language, and language identification of the same clip."""
-    from training.corpus import row
+    from mint.training.corpus import row
 
     rows = []
     for language, (_, speaker, split) in VOICES.items():

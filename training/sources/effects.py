@@ -15,7 +15,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from training.sources.packages import cache_root, debian_package
+from mint.training.sources.packages import cache_root, debian_package
 
 
 LICENSES = {
@@ -257,7 +257,7 @@ CLIPS = {"0ad": zero_ad_clips, "megaglest": megaglest_clips, "supertuxkart": sup
 
 def effect_rows(source: str) -> list[dict]:
     """Classification (the label) and captioning (the caption) of every labelled clip of `source`, split by file."""
-    from training.corpus import row
+    from mint.training.corpus import row
 
     rows = []
     for key, path, label, caption in CLIPS[source]():

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.sources.packages import PackageUnavailable, cache_root, debian_package
+from mint.training.sources.packages import PackageUnavailable, cache_root, debian_package
 
 
 MAX_WER = 0.5
@@ -379,13 +379,13 @@ def clip_hash(path: Path) -> str:
 
 def whisper_transcribe(paths: list[Path], batch_size: int = 16, progress: bool = True):
     """Yields (path, hypothesis) with Whisper tiny.en's own decoder, greedy over the 30-s window as
-    `training.evaluate.whisper_wer` runs it; in bf16 on CPUs with native bf16 (as `audio_tower_dtype="auto"`),
+    `mint.training.evaluate.whisper_wer` runs it; in bf16 on CPUs with native bf16 (as `audio_tower_dtype="auto"`),
     which decodes 2.6x faster here and made the same keep/drop decision as fp32 on 48 of 48 sampled pairs."""
     import torch
     from tqdm.auto import tqdm
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from hub_configs.components import whisper_tiny_en
+    from mint.hub.components import whisper_tiny_en
     from modeling_mint import load_audio
     from modeling_mint.modeling_mint import native_bf16_cpu
 
@@ -407,7 +407,7 @@ def pair_wer(reference: str, hypothesis: str) -> float:
     """WER of one pair after the project's WER normalisation (`mint_metrics/mint_wer`)."""
     import jiwer
 
-    from mint_metrics.mint_wer.mint_wer import normalize
+    from mint.metrics.mint_wer.mint_wer import normalize
 
     reference, hypothesis = normalize(reference), normalize(hypothesis)
     if not reference:
@@ -458,7 +458,7 @@ def verified(pairs: list[Pair], max_wer: float = MAX_WER, cache: Path | None = N
     """(kept, dropped, unchecked): kept pairs have a WER of at most `max_wer` against Whisper tiny.en's transcript.
     Unchecked pairs have no words to compare, are longer than Whisper's window, or were not reached within
     `budget_seconds`; they are not kept either."""
-    from mint_metrics.mint_wer.mint_wer import normalize
+    from mint.metrics.mint_wer.mint_wer import normalize
 
     checkable = [p for p in pairs if normalize(p.text) and p.seconds <= MAX_SECONDS]
     unchecked = [p for p in pairs if not (normalize(p.text) and p.seconds <= MAX_SECONDS)]
@@ -507,7 +507,7 @@ def game_speech_rows(max_wer: float = MAX_WER, batch_size: int = 16,
     check took. With every transcript cached the check takes seconds; from nothing it decodes about 0.3 CPU-seconds
     per clip (bf16). A game whose package cannot be fetched is reported with `missing`. Rows carry `speaker`; their
     split is the caller's to assign."""
-    from training.corpus import INSTRUCTIONS, pick
+    from mint.training.corpus import INSTRUCTIONS, pick
 
     games, stats = game_pairs()
     folder = cache_root() / "clips"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.sources.packages import cache_root, complete_folder
+from mint.training.sources.packages import cache_root, complete_folder
 
 
 SOUND_FONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -188,7 +188,7 @@ def rendered_clips(seed: int = 0) -> list[tuple[dict, Path]]:
 
 def instrument_rows(seed: int = 0) -> list[dict]:
     """Classification (the instrument or drum), captioning, and a question on the instrument family, split by clip."""
-    from training.corpus import row
+    from mint.training.corpus import row
 
     rows = []
     for spec, path in rendered_clips(seed):

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from training.sources.packages import PackageUnavailable, cache_root, pypi_package
+from mint.training.sources.packages import PackageUnavailable, cache_root, pypi_package
 
 
 # voice: (engine, engine's voice name, license)
@@ -87,7 +87,7 @@ def synthesise(voice: str, sentences: list[str], folder: Path) -> list[Path]:
 
 def voice_sentences(per_voice: int = PER_VOICE, seed: int = 0) -> dict[str, list[str]]:
     """Each voice reads its own sentences, none of which espeak-ng reads."""
-    from training.corpus import SENTENCES, fortune_sentences
+    from mint.training.corpus import SENTENCES, fortune_sentences
 
     unread = fortune_sentences(limit=SENTENCES + per_voice * len(VOICES), seed=seed)[SENTENCES:]
     return {voice: unread[i * per_voice : (i + 1) * per_voice] for i, voice in enumerate(VOICES)}
@@ -96,7 +96,7 @@ def voice_sentences(per_voice: int = PER_VOICE, seed: int = 0) -> dict[str, list
 def voice_rows(per_voice: int = PER_VOICE, seed: int = 0) -> list[dict]:
     """English transcription rows, split by sentence; the source is `synthetic-voices`. A voice whose package
     cannot be fetched is left out; no voice at all is an error."""
-    from training.corpus import row
+    from mint.training.corpus import row
 
     voices = available_voices()
     if not voices:

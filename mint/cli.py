@@ -31,7 +31,7 @@ def existing(path: str, what: str, command: str, hub: bool = False) -> str:
 
 
 def _assemble(args) -> int:
-    from hub_configs.assemble import assemble
+    from mint.hub.assemble import assemble
 
     out = assemble(args.variant, args.out, seed=args.seed, retrieval=args.retrieval,
                    untrained=args.untrained)
@@ -40,7 +40,7 @@ def _assemble(args) -> int:
 
 
 def _ship(args) -> int:
-    from hub_configs.assemble import ship_weights, variant_dir
+    from mint.hub.assemble import ship_weights, variant_dir
 
     src = variant_dir(args.variant)
     spec = json.loads((src / "variant.json").read_text())
@@ -51,7 +51,7 @@ def _ship(args) -> int:
 
 
 def _push(args) -> int:
-    from hub_configs.push import push
+    from mint.hub.push import push
 
     print(push(args.folder, args.repo_id, private=args.private, token=args.token, commit_message=args.commit_message))
     return 0
@@ -117,7 +117,7 @@ def _run(args) -> int:
 
 
 def _data_build(args) -> int:
-    from training.corpus import build
+    from mint.training.corpus import build
 
     out, stats = build(args.out, max_per_source=args.max_per_source, seed=args.seed, sources=args.sources,
                        verify_budget=args.verify_budget)
@@ -129,9 +129,9 @@ def _data_build(args) -> int:
 
 
 STAGES = {
-    "stage1": ("training.pretrain_bridge", "Stage1Recipe", "TrainingArguments"),
-    "stage2": ("training.pretrain_generative", "Stage2Recipe", "TrainingArguments"),
-    "instruct": ("training.sft", "InstructRecipe", "SFTConfig"),
+    "stage1": ("mint.training.pretrain_bridge", "Stage1Recipe", "TrainingArguments"),
+    "stage2": ("mint.training.pretrain_generative", "Stage2Recipe", "TrainingArguments"),
+    "instruct": ("mint.training.sft", "InstructRecipe", "SFTConfig"),
 }
 OWN_DATA_RECIPE = Path(__file__).parent / "recipes" / "own_data.yaml"
 
@@ -165,7 +165,7 @@ def _train_help(parser: argparse.ArgumentParser, stage: str):
 def _train(args) -> int:
     """Each stage parses its recipe (YAML; your own data: `--data` on the defaults of `recipes/own_data.yaml`) and
     command-line overrides of recipe and `TrainingArguments` / `SFTConfig` fields."""
-    from training.common import parse_recipe
+    from mint.training.common import parse_recipe
 
     if args.help and args.stage is None:
         args.parser.print_help()
@@ -197,7 +197,7 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    from training.evaluate import evaluate, markdown_table
+    from mint.training.evaluate import evaluate, markdown_table
 
     existing(args.model, "model", "eval", hub=True)
     existing(args.data, "data", "eval", hub=True)
@@ -215,7 +215,7 @@ def _demo(args) -> int:
     import os
     import subprocess
 
-    from hub_configs.assemble import assemble
+    from mint.hub.assemble import assemble
 
     root = Path(__file__).resolve().parents[1]
     app = root / "spaces_demo" / "app.py"
@@ -288,7 +288,7 @@ def _bench(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError, version
 
-    from hub_configs.assemble import variants
+    from mint.hub.assemble import variants
 
     try:
         installed = version("mint-audio")
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-per-source", type=int, default=None, help="cap clips per source (quick builds)")
     b.add_argument("--seed", type=int, default=0, help="seed of the generated clips")
     b.add_argument("--sources", nargs="+", default=None,
-                   help="build only these sources (default all: see training.corpus.ALL_SOURCES)")
+                   help="build only these sources (default all: see mint.training.corpus.ALL_SOURCES)")
     b.add_argument("--verify-budget", type=float, default=None, metavar="SECONDS",
                    help="cap Whisper's check of the game speech at SECONDS of decoding per game; pairs not reached "
                    "are left out this time (the transcripts are cached, so the next build goes further)")
