@@ -10,11 +10,9 @@ A variant is a folder in `hub_configs/` holding either
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import (
     AutoConfig,
@@ -29,7 +27,17 @@ from transformers import (
 import modeling_mint
 from mint.hub import components
 from mint.hub.model_card import model_card
+from mint.hub.weights import (
+    ADAPTER_WEIGHTS,
+    RETRIEVAL_HEADS,
+    TRAINABLE_PREFIXES,
+    has_retrieval_heads,
+    load_trained_bridge,
+    read_by_prefix,
+)
+from mint.io import atomic_file, atomic_folder
 from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintForConditionalGeneration, MintProcessor
+from modeling_mint import audio_encoder_facts
 
 
 VARIANTS_DIR = Path(__file__).parent
@@ -39,11 +47,7 @@ OFFLINE = {
     "all-MiniLM-L6-v2": components.minilm_path,
     "smollm2-135m-instruct": components.smollm2_135m_instruct,
 }
-TRAINABLE_PREFIXES = ("model.query_tokens.", "model.bridge.", "model.language_projection.", "model.multi_modal_projector.",
-                      "model.ctc_blank", "model.ctc_log_scale")
-RETRIEVAL_HEADS = ("audio_projection.", "text_projection.", "atm_head.", "agtg_head.", "temperature")
 MAX_SHIPPED_BYTES = 64 * 2**20
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 def variants() -> list[str]:
@@ -68,36 +72,13 @@ def resolve(part: str) -> str:
 
 # ---- writing --------------------------------------------------------------------------------------------------
 def _write_atomically(out: str | Path, write) -> Path:
-    """`write(tmp_dir)` plus the remote-code files, swapped into `out` (see `_swap_in`)."""
-
-    def write_with_code(tmp: Path):
+    """`write(tmp_dir)` plus the remote-code files, swapped into `out` whole: a half-written folder never replaces a
+    good one."""
+    with atomic_folder(out) as tmp:
         write(tmp)
         for name in modeling_mint.REMOTE_CODE_FILES:
             shutil.copy2(CODE_DIR / name, tmp / name)
-
-    return _swap_in(out, write_with_code)
-
-
-def _swap_in(out: str | Path, write) -> Path:
-    """Run `write(tmp_dir)`, then swap the result into `out`: a half-written folder never replaces a good one."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
-    try:
-        write(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
 
 
 def _save_processor(processor: MintProcessor, folder: Path):
@@ -131,7 +112,9 @@ def save_folder(model: MintForConditionalGeneration, processor: MintProcessor, f
 
 def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path, card=None) -> Path:
     """`save_folder` into a fresh `out`, swapped in whole."""
-    return _swap_in(out, lambda tmp: save_folder(model, processor, tmp, card))
+    with atomic_folder(out) as tmp:
+        save_folder(model, processor, tmp, card)
+    return Path(out)
 
 
 def export_retrieval(model: MintForAudioTextRetrieval, processor: MintProcessor, out: str | Path, card=None) -> Path:
@@ -163,7 +146,7 @@ def _audio_part(source: str, window_seconds: int):
     if config.model_type == "whisper":
         encoder = AutoModel.from_pretrained(source).get_encoder()
         state = encoder.state_dict()
-        positions = 50 * window_seconds
+        positions = int(audio_encoder_facts(config).frames_per_second * window_seconds)
         state["embed_positions.weight"] = state["embed_positions.weight"][:positions]
         config.max_source_positions = positions
         features = WhisperFeatureExtractor.from_pretrained(source, chunk_length=window_seconds)
@@ -201,7 +184,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
     """Join pretrained parts as `spec` (a `variant.json`) says; load trained Bridge-Net weights if given."""
     window = spec.get("audio_window_seconds", 10)
     audio_config, audio_state, features = _audio_part(resolve(spec["audio_encoder"]), window)
-    waveform = audio_config.model_type not in ("whisper", "audio-spectrogram-transformer")
+    facts = audio_encoder_facts(audio_config)  # where the audio config does not fix the window, MINT sets it
     bridge_config, bridge_state, bridge_tokenizer = _bridge_part(
         resolve(spec["bridge_init"]), cross_attention_frequency=spec.get("cross_attention_frequency", 2),
         encoder_hidden_size=None,
@@ -214,7 +197,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         audio_config=audio_config.to_dict(), bridge_config=bridge_config.to_dict(), text_config=text_config.to_dict(),
         num_query_tokens=spec.get("num_query_tokens", 32), audio_token_index=audio_token,
         projection_dim=spec.get("projection_dim", 256), max_audio_windows=spec.get("max_audio_windows", 3),
-        audio_window_size=window * features.sampling_rate if waveform else None,
+        audio_window_size=None if facts.window_attribute else window * facts.input_rate,
         bridge_window_frames=spec.get("bridge_window_frames"), connector_type=spec.get("connector_type", "bridge"),
         retrieval_heads=heads,
         token_prompt_mix=spec.get("token_prompt_mix", 0.0),
@@ -256,44 +239,15 @@ def _load_language_model(model: MintForConditionalGeneration, backbone: dict, he
         model.lm_head.weight.copy_(head)
 
 
-def trained_state(model) -> dict[str, torch.Tensor]:
-    """What a trained MINT ships: the parameters of the queries, Bridge-Net and projection that were trained (a
-    frozen part, such as the bridge word embeddings, is rebuilt from its pretrained source at assembly), and the
-    CTC head of a token-prompt model, which later stages keep frozen."""
-    return {k: v.detach().contiguous() for k, v in model.named_parameters()
-            if (v.requires_grad or ".ctc_" in k) and k.startswith(TRAINABLE_PREFIXES)}
-
-
-def has_retrieval_heads(path: Path | None) -> bool:
-    """Whether a shipped weights file holds stage 1's heads beside the Bridge-Net."""
-    if path is None:
-        return False
-    with safe_open(str(path), framework="pt") as f:
-        return any(k.startswith(RETRIEVAL_HEADS) for k in f.keys())
-
-
-def load_trained_bridge(model, path: Path) -> dict[str, torch.Tensor]:
-    """Trained queries, Bridge-Net and projection into `model`; returns the retrieval heads the file also holds."""
-    state = load_file(str(path))
-    unknown = [k for k in state if not k.startswith(TRAINABLE_PREFIXES + RETRIEVAL_HEADS)]
-    if unknown:
-        raise ValueError(f"{path}: not Bridge-Net weights: {unknown[:5]}")
-    bridge = {k: v for k, v in state.items() if k.startswith(TRAINABLE_PREFIXES)}
-    result = model.load_state_dict(bridge, strict=False)
-    if result.unexpected_keys:
-        raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
-    return {k: v for k, v in state.items() if k.startswith(RETRIEVAL_HEADS)}
-
-
 def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, adapter: str | Path | None = None,
                  adapter_out: str | Path | None = None) -> dict:
     """What a trained variant ships: a generation model's trained queries, Bridge-Net and projection, plus the
     retrieval heads fitted to that bridge (a stage-1 folder's `heads.safetensors`), in fp16, written atomically to
     `out`; and, when the LLM was tuned with LoRA, the adapter folder (`adapter`, from instruction tuning) in fp16 to
     `adapter_out`. Refuses more than `MAX_SHIPPED_BYTES` in all."""
-    state = {k: v for k, v in load_file(str(bridge)).items() if k.startswith(TRAINABLE_PREFIXES)}
+    state = read_by_prefix(bridge, TRAINABLE_PREFIXES)
     if heads is not None:
-        state.update({k: v for k, v in load_file(str(heads)).items() if k.startswith(RETRIEVAL_HEADS)})
+        state.update(read_by_prefix(heads, RETRIEVAL_HEADS))
     state = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
     lora = {}
     if adapter is not None:
@@ -306,23 +260,14 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
     if size > MAX_SHIPPED_BYTES:
         raise ValueError(f"{size / 2**20:.1f} MB of trained weights is over the {MAX_SHIPPED_BYTES / 2**20:.0f} MB cap")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    try:  # a failed write (a full disk) leaves the shipped files as they were and no partial file behind
+    with atomic_file(out) as tmp:  # a failed write (a full disk) leaves the shipped files as they were
         save_file(state, str(tmp), metadata={"format": "pt"})
         if adapter is not None:
-            adapter_out = Path(adapter_out)
-
-            def write(tmp_dir: Path):
+            with atomic_folder(adapter_out) as tmp_dir:
                 shutil.copy2(Path(adapter) / "adapter_config.json", tmp_dir / "adapter_config.json")
                 save_file(lora, str(tmp_dir / ADAPTER_WEIGHTS), metadata={"format": "pt"})
-
-            _swap_in(adapter_out, write)
         elif adapter_out is not None and Path(adapter_out).exists():
             shutil.rmtree(adapter_out)  # a bridge trained without LoRA must not be joined to an old adapter
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     files = [out] + ([Path(adapter_out) / ADAPTER_WEIGHTS] if lora else [])
     return {"tensors": len(state) + len(lora), "parameters": sum(v.numel() for v in [*state.values(), *lora.values()]),
             "bytes": sum(f.stat().st_size for f in files)}

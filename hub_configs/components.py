@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from mint.io import atomic_folder
 from modeling_mint import MintBridgeConfig, MintBridgeModel
 
 
@@ -133,24 +134,14 @@ def sha256(path: Path) -> str:
 def cached_conversion(name: str, sources: list[Path], convert) -> Path:
     """Run `convert(tmp_dir)` once per source content; the result is swapped in atomically and reused while the
     sources' sha256 match the stamp it was built from."""
-    import shutil
-    import tempfile
-
     out = cache_dir() / name
     stamp = {str(p.name): sha256(p) for p in sources}
     stamp_file = out / "mint_source.json"
     if stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         convert(tmp)
         (tmp / "mint_source.json").write_text(json.dumps(stamp, indent=2))
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -105,7 +105,8 @@ def test_missing_paths_are_one_line(tmp_path, wav_file):
     assert one_line_exit(["run", str(wav_file), "--model", missing]) == f"mint run: model {missing} does not exist " \
         "(nor is it a Hub id)"
     assert one_line_exit(["train", "instruct", "--data", missing]).startswith(f"mint train: data {missing} does not")
-    assert one_line_exit(["train", "stage2", "--recipe", missing]) == f"mint train: recipe {missing} does not exist"
+    assert one_line_exit(["train", "stage2", "--config", missing]) == f"mint train: config {missing} does not exist"
+    assert one_line_exit(["train", "stage2", "--recipe", missing]) == f"mint train: config {missing} does not exist"
     assert "give --data PATH" in one_line_exit(["train", "stage1"])
     assert one_line_exit(["eval", "--model", missing, "--out", str(tmp_path / "e")]).startswith("mint eval: model")
     assert one_line_exit(["demo", "--model", missing]).startswith("mint demo: model")
@@ -119,7 +120,7 @@ def test_version_and_train_help_list_the_recipe_fields(capsys):
     assert exit.value.code == 0 and capsys.readouterr().out.strip() == f"mint {version('mint-audio')}"
     assert main(["train", "instruct", "--help"]) == 0
     out = capsys.readouterr().out
-    for flag in ("--data", "--recipe", "--lora-rank", "--instruction-in-bridge", "--max-train-clips", "--max-steps",
+    for flag in ("--data", "--config", "--lora-rank", "--instruction-in-bridge", "--max-train-clips", "--max-steps",
                  "--learning-rate", "--output-dir"):
         assert flag in out, flag
     assert main(["train", "stage1", "--help"]) == 0
@@ -128,12 +129,24 @@ def test_version_and_train_help_list_the_recipe_fields(capsys):
     assert "stage1,stage2,instruct" in capsys.readouterr().out
 
 
+def test_train_refuses_fields_its_stage_does_not_have(tmp_path):
+    """Each stage's recipe has only the fields it reads: instruction tuning has no CTC loss, so `ctc_weight` in its
+    config (or on the command line) is refused before anything loads, in one line."""
+    config = tmp_path / "instruct.yaml"
+    config.write_text("model_dir: nowhere\nuse_cpu: true\nbf16: false\nctc_weight: 0.5\n")
+    assert "ctc_weight" in one_line_exit(["train", "instruct", "--config", str(config)])
+    config.write_text("model_dir: nowhere\nuse_cpu: true\nbf16: false\n")
+    assert "--ctc-weight" in one_line_exit(["train", "instruct", "--config", str(config), "--ctc-weight", "0.5"])
+
+
 def test_console_script_installed(tmp_path):
     exe = shutil.which("mint", path=str(Path(sys.executable).parent)) or shutil.which("mint")
     if exe is None:
         pytest.fail("the `mint` console script is not on PATH: install the project (pip install -e .)")
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "assemble" in proc.stdout and "run" in proc.stdout
+    module = subprocess.run([sys.executable, "-m", "mint.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert module.returncode == 0 and module.stdout == proc.stdout
     proc = subprocess.run([exe, "run", "clip.wav", "--model", str(tmp_path / "nope")], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -180,7 +193,7 @@ def test_trained_bridge_weights_round_trip(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from mint.hub.assemble import load_trained_bridge, trained_state
+    from mint.hub.weights import load_trained_bridge, trained_state
     from modeling_mint import MintConfig, MintForConditionalGeneration
     from tests.conftest import TINY
 

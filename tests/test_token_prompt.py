@@ -73,7 +73,7 @@ def test_rolled_audio_keeps_each_prompts_token_count():
 
 
 def test_schedule_anneals_linearly_and_holds():
-    from mint.training.pretrain_generative import TokenPromptMixSchedule
+    from mint.training.generative import TokenPromptMixSchedule
 
     schedule = TokenPromptMixSchedule(1.0, 0.5, 10)
     assert [schedule.value(s) for s in (0, 5, 10, 20)] == [1.0, 0.75, 0.5, 0.5]
@@ -87,6 +87,7 @@ def recipe(tmp_path, name, **fields):
     return str(path)
 
 
+@pytest.mark.training
 def test_ctc_then_lora_stage2_then_instruct_carry_head_mix_and_adapter(token_prompt_dir, small_corpus, tmp_path):
     """CTC alignment without the LLM, then stage 2 with LoRA and the mix annealed 1 -> 0.5 (gap logged at each
     evaluation), then instruction tuning that continues the same adapter: the CTC head and the adapter travel."""

@@ -12,6 +12,8 @@ from safetensors.torch import load_file
 from mint.cli import main
 from mint.training.corpus import QUICK_SOURCES, build
 
+pytestmark = pytest.mark.training
+
 
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
@@ -39,12 +41,12 @@ def test_stage1_then_stage2_then_instruct(tiny_model_dir, small_corpus, tmp_path
     settings = common(tiny_model_dir, small_corpus, stage1, cache, max_steps=3, save_strategy="no",
                       train_sampling_strategy="group_by_length")
     settings.pop("max_eval_clips")
-    main(["train", "stage1", "--recipe", recipe(tmp_path, "s1", **settings)])
+    main(["train", "stage1", "--config", recipe(tmp_path, "s1", **settings)])
     report = json.loads((stage1 / "stage1_report.json").read_text())
     assert report["steps"] == 3 and "audio_to_text/R@1" in report["test_after"]
     assert (stage1 / "retrieval" / "config.json").is_file() and (stage1 / "bridge.safetensors").is_file()
     stage2 = tmp_path / "stage2"
-    main(["train", "stage2", "--recipe", recipe(tmp_path, "s2", **common(
+    main(["train", "stage2", "--config", recipe(tmp_path, "s2", **common(
         tiny_model_dir, small_corpus, stage2, cache, max_steps=3, save_strategy="no",
         stage1_checkpoint=str(stage1)))])
     report = json.loads((stage2 / "stage2_report.json").read_text())
@@ -53,7 +55,7 @@ def test_stage1_then_stage2_then_instruct(tiny_model_dir, small_corpus, tmp_path
     assert any(p.suffix == ".pt" for p in cache.rglob("*"))  # frames were cached once
     for lora in (0, 4):
         out = tmp_path / f"instruct-lora{lora}"
-        main(["train", "instruct", "--recipe", recipe(tmp_path, f"it{lora}", **common(
+        main(["train", "instruct", "--config", recipe(tmp_path, f"it{lora}", **common(
             tiny_model_dir, small_corpus, out, cache, max_steps=2, save_strategy="no", bf16=False,
             stage2_weights=str(stage2 / "bridge.safetensors"), lora_rank=lora))])
         report = json.loads((out / "instruct_report.json").read_text())
@@ -70,7 +72,8 @@ def check_llm_adapter_ships_and_merges(tmp_path, settings, run):
     """The LoRA matrices of the LLM ship beside the bridge (fp16) and assembly merges them: W + (alpha / r) B A."""
     import torch
 
-    from mint.hub.assemble import load_trained_bridge, merge_llm_adapter, ship_weights
+    from mint.hub.assemble import merge_llm_adapter, ship_weights
+    from mint.hub.weights import load_trained_bridge
     from modeling_mint import MintForConditionalGeneration
 
     lora = load_file(str(run / "llm_adapter" / "adapter_model.safetensors"))
@@ -103,11 +106,12 @@ def check_heads_refit_and_shipping(tmp_path, settings, stage1, bridge):
     """Stage-1 heads refit on a frozen, later-stage bridge; the bridge and heads then ship as one fp16 file."""
     import torch
 
-    from mint.hub.assemble import MAX_SHIPPED_BYTES, load_trained_bridge, ship_weights
+    from mint.hub.assemble import MAX_SHIPPED_BYTES, ship_weights
+    from mint.hub.weights import load_trained_bridge
     from modeling_mint import MintForConditionalGeneration
 
     heads = tmp_path / "heads"
-    main(["train", "stage1", "--recipe", recipe(tmp_path, "heads", **{
+    main(["train", "stage1", "--config", recipe(tmp_path, "heads", **{
         **settings, "output_dir": str(heads), "bridge_weights": str(bridge), "train_heads_only": True,
         "heads_weights": str(stage1 / "retrieval" / "model.safetensors")})])
     fitted, trained = load_file(str(heads / "retrieval" / "model.safetensors")), load_file(str(bridge))
@@ -132,16 +136,16 @@ def test_resume_continues_the_same_loss_curve(tiny_model_dir, small_corpus, tmp_
         return [round(e["loss"], 5) for e in log if "loss" in e]
 
     full = tmp_path / "full"
-    main(["train", "stage2", "--recipe", recipe(tmp_path, "full", **common(
+    main(["train", "stage2", "--config", recipe(tmp_path, "full", **common(
         tiny_model_dir, small_corpus, full, cache, max_steps=4, save_strategy="no"))])
     part = tmp_path / "part"
     settings = common(tiny_model_dir, small_corpus, part, cache, max_steps=4, save_strategy="steps", save_steps=2)
-    main(["train", "stage2", "--recipe", recipe(tmp_path, "part", **settings), "--max_steps", "4"])
+    main(["train", "stage2", "--config", recipe(tmp_path, "part", **settings), "--max_steps", "4"])
     checkpoint = part / "checkpoint-2"
     assert checkpoint.is_dir()
     resumed = tmp_path / "resumed"
     settings.update(output_dir=str(resumed), resume_from_checkpoint=str(checkpoint))
-    main(["train", "stage2", "--recipe", recipe(tmp_path, "resumed", **settings)])
+    main(["train", "stage2", "--config", recipe(tmp_path, "resumed", **settings)])
     assert losses(resumed)[-2:] == losses(full)[-2:]
 
 
@@ -150,7 +154,7 @@ def test_stage2_head_on_targets_only_trains_the_same(tiny_model_dir, small_corpu
     cache, runs = tmp_path / "features", {}
     for flag in (True, False):
         out = tmp_path / f"at_labels_{flag}"
-        main(["train", "stage2", "--recipe", recipe(tmp_path, f"at_labels_{flag}", **common(
+        main(["train", "stage2", "--config", recipe(tmp_path, f"at_labels_{flag}", **common(
             tiny_model_dir, small_corpus, out, cache, max_steps=3, save_strategy="no", logits_at_labels=flag))])
         report = json.loads((out / "stage2_report.json").read_text())
         runs[flag] = ([e["loss"] for e in report["log"] if "loss" in e], report["eval"]["eval_loss"],
@@ -184,7 +188,7 @@ def test_two_process_run(tiny_model_dir, small_corpus, tmp_path, stage, report):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([str(accelerate), "launch", "--config_file", str(ROOT / "training/accelerate/cpu_ddp.yaml"),
                            "--main_process_port", str(free_port()),
-                           "-m", "mint.cli", "train", stage, "--recipe", recipe(tmp_path, stage, **settings)],
+                           "-m", "mint.cli", "train", stage, "--config", recipe(tmp_path, stage, **settings)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     errors = [line for line in proc.stderr.splitlines() if "Error" in line or "Traceback" in line]
     assert proc.returncode == 0, "\n".join(errors[:40]) + proc.stderr[-2000:]
@@ -233,7 +237,7 @@ def test_stage2_with_ctc_warm_up_and_auxiliary_loss(tiny_model_dir, small_corpus
     warm_up = tmp_path / "warmup" / "checkpoint-2"
     for name, lm_weight in (("warmup", 0.0), ("joint", 1.0)):
         out = tmp_path / name
-        main(["train", "stage2", "--recipe", recipe(tmp_path, name, **common(
+        main(["train", "stage2", "--config", recipe(tmp_path, name, **common(
             tiny_model_dir, small_corpus, out, cache, save_strategy="no" if lm_weight else "steps", save_steps=2,
             tasks=["transcription"], lm_weight=lm_weight, ctc_weight=0.5, prediction_loss_only=True,
             eval_strategy="steps", eval_steps=2, speed_perturbation=[0.9, 1.1] if lm_weight else [],
@@ -309,9 +313,9 @@ def test_pooled_baseline_trains_with_the_same_scripts(tiny_model_dir, small_corp
     cache = tmp_path / "features"
     pooled = pooled_copy(tiny_model_dir, tmp_path / "pooled-model")
     stage2, instruct = tmp_path / "stage2", tmp_path / "instruct"
-    main(["train", "stage2", "--recipe", recipe(tmp_path, "s2", **common(
+    main(["train", "stage2", "--config", recipe(tmp_path, "s2", **common(
         pooled, small_corpus, stage2, cache, max_steps=2, save_strategy="no"))])
-    main(["train", "instruct", "--recipe", recipe(tmp_path, "it", **common(
+    main(["train", "instruct", "--config", recipe(tmp_path, "it", **common(
         pooled, small_corpus, instruct, cache, max_steps=2, save_strategy="no", bf16=False, lora_rank=4,
         instruction_in_bridge=False, stage2_weights=str(stage2 / "bridge.safetensors")))])
     for run in (stage2, instruct):
@@ -322,7 +326,7 @@ def test_pooled_baseline_trains_with_the_same_scripts(tiny_model_dir, small_corp
 
 def test_speed_perturbation_changes_tempo(wav_file):
     from modeling_mint import load_audio
-    from mint.training.pretrain_generative import speed_perturbed
+    from mint.training.generative import speed_perturbed
 
     wave = load_audio(str(wav_file), None, 16000)
     faster = speed_perturbed(str(wav_file), 1.25)
@@ -425,7 +429,7 @@ def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_cor
     }
     path = tmp_path / "ablation.yaml"
     path.write_text(yaml.safe_dump(fields))
-    table = ablation.main(["--recipe", str(path), "--pipelines", "a", "c", "d"])
+    table = ablation.main(["--config", str(path), "--pipelines", "a", "c", "d"])
     report = lambda *parts: json.loads(tmp_path.joinpath("ablation", "seed0", *parts).read_text())["steps"]  # noqa: E731
     assert report("stage2-6", "stage2_report.json") == 6  # (a): all 24 samples on stage 2
     assert [report("stage1-2", "stage1_report.json"), report("stage1-2", "stage2-2", "stage2_report.json"),
@@ -443,15 +447,15 @@ def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_cor
         "a_seed0.json", "a_seed1.json", "c_seed0.json", "c_seed1.json", "d_seed0.json", "d_seed1.json"]
     # On another machine (no run folders), the kept metrics give the same table without training anything.
     shutil.rmtree(tmp_path / "ablation")
-    assert ablation.main(["--recipe", str(path), "--pipelines", "a", "c", "d"]) == table
+    assert ablation.main(["--config", str(path), "--pipelines", "a", "c", "d"]) == table
     assert not (tmp_path / "ablation").exists()
     # A run cut short: the table shows what is kept, with its seed count, and trains nothing.
     (tmp_path / "results" / "c_seed1.json").unlink()
-    partial = ablation.main(["--recipe", str(path), "--pipelines", "a", "c", "d", "--table-only"])
+    partial = ablation.main(["--config", str(path), "--pipelines", "a", "c", "d", "--table-only"])
     assert partial["a"]["seeds"] == 2 and partial["c"]["seeds"] == 1 and not (tmp_path / "ablation").exists()
     assert "| (c) stage 1 + 2 + instruct (instruction in Bridge-Net and LLM) | 1 |" in (
         tmp_path / "results" / "ablation.md").read_text()
-    one_seed = ablation.main(["--recipe", str(path), "--pipelines", "a", "--seeds", "1", "--table-only"])
+    one_seed = ablation.main(["--config", str(path), "--pipelines", "a", "--seeds", "1", "--table-only"])
     assert one_seed["a"]["transcription WER"]["values"] == table["a"]["transcription WER"]["values"][1:]
 
 

@@ -2,7 +2,7 @@
 Four pipelines on the same data and the same number of training samples, each with several seeds, evaluated on the
 same test clips; mean and standard deviation per metric.
 
-    python -m mint.training.ablation --recipe training/recipes/ablation_mint_tiny.yaml
+    python -m mint.training.ablation --config training/recipes/ablation_mint_tiny.yaml
 
 (a) stage 2 only; (b) stage 1 + stage 2; (c) stage 1 + 2 + instruction tuning with the instruction in the Bridge-Net
 and the LLM prompt; (d) as (c) with the instruction in the LLM prompt only. Compute is matched in training samples:
@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from mint.io import atomic_file
 
 
 @dataclass
@@ -79,27 +81,35 @@ def run_pipeline(pipeline: str, seed: int, r: AblationRecipe) -> Path:
     """Train one pipeline with one seed; each stage starts from the previous one's weights. A stage's folder is
     nested in the one it starts from and named by its settings, so a prefix that pipelines share (the same stages
     and steps with the same seed: (b), (c) and (d) share stage 1, (c) and (d) stage 2) is trained once."""
-    from mint.cli import main as mint
+    from mint.training import pretrain_bridge, pretrain_generative, sft
 
+    scripts = {"stage1": (pretrain_bridge, "stage1_report.json"), "stage2": (pretrain_generative, "stage2_report.json"),
+               "instruct": (sft, "instruct_report.json")}
     previous = None
-    for stage, recipe, overrides in stages(pipeline, r):
+    for stage, config, overrides in stages(pipeline, r):
         name = f"{stage}-{overrides['max_steps']}"
         if stage == "instruct":
             name += "-bridge" if overrides["instruction_in_bridge"] else "-llm"
         out = (previous or Path(r.out) / f"seed{seed}") / name
-        report = out / {"stage1": "stage1_report.json", "stage2": "stage2_report.json",
-                        "instruct": "instruct_report.json"}[stage]
+        script, report = scripts[stage]
         if stage == "stage2":  # from the stage-1 run, or (pipeline a) from the untrained bridge
-            overrides["stage1_checkpoint"] = str(previous) if previous else ""
+            overrides["stage1_checkpoint"] = str(previous) if previous else None
         elif stage == "instruct":
             overrides["stage2_weights"] = str(previous / "bridge.safetensors")
-        if not report.is_file():
-            args = ["train", stage, "--recipe", recipe, "--output_dir", str(out), "--seed", str(seed)]
-            for key, value in overrides.items():
-                args += [f"--{key}", str(value).lower() if isinstance(value, bool) else str(value)]
-            mint(args)
+        if not (out / report).is_file():
+            script.main(*stage_arguments(script, config, **overrides, output_dir=str(out), seed=seed))
         previous = out
     return previous
+
+
+def stage_arguments(script, config: str, **fields):
+    """A stage's recipe and training arguments: its YAML `config` with `fields` on top, as `--config FILE --field
+    value` on the command line gives them."""
+    parser = script.make_parser()
+    unknown = parser.set_defaults_with_config(**{**(yaml.safe_load(Path(config).read_text()) or {}), **fields})
+    if unknown:
+        raise ValueError(f"{config}: {', '.join(unknown[::2])}: not fields of this stage")
+    return parser.parse_args_into_dataclasses(args=[])
 
 
 def evaluate_run(pipeline: str, seed: int, last: Path, r: AblationRecipe) -> dict:
@@ -125,10 +135,8 @@ def run(pipeline: str, seed: int, r: AblationRecipe) -> dict:
         return json.loads(kept.read_text())
     metrics = evaluate_run(pipeline, seed, run_pipeline(pipeline, seed, r), r)
     if kept is not None:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        tmp = kept.with_suffix(".tmp")
-        tmp.write_text(json.dumps(metrics, indent=1))
-        tmp.replace(kept)
+        with atomic_file(kept) as tmp:
+            tmp.write_text(json.dumps(metrics, indent=1))
     return metrics
 
 
@@ -172,14 +180,14 @@ def plot(table: dict, path: Path):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipe", default=None, help="YAML with AblationRecipe fields")
+    parser.add_argument("--config", "--recipe", default=None, help="YAML with AblationRecipe fields")
     parser.add_argument("--pipelines", nargs="*", default=list(PIPELINES))
     parser.add_argument("--seeds", nargs="*", type=int, default=None,
                         help="run only these of the recipe's seeds (e.g. one per machine); the table covers them")
     parser.add_argument("--table-only", action="store_true",
                         help="tabulate the runs already kept in `results`, train nothing")
     args = parser.parse_args(argv)
-    fields = yaml.safe_load(Path(args.recipe).read_text()) if args.recipe else {}
+    fields = yaml.safe_load(Path(args.config).read_text()) if args.config else {}
     recipe = AblationRecipe(**(fields or {}))
     if args.table_only and not recipe.results:
         parser.error("--table-only needs a recipe with `results`")

@@ -1,52 +1,34 @@
-"""Pieces every stage script shares: recipes from YAML, the feature cache for a model, trainable weights."""
+"""Pieces every stage script shares: the feature cache for a model, trainable weights, the training run and its
+report."""
 
 import hashlib
 import shutil
-import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
-from transformers import HfArgumentParser, TrainerCallback
+from transformers import TrainerCallback
 
-from mint.hub.assemble import TRAINABLE_PREFIXES, save_folder, trained_state
+from mint.hub.assemble import save_folder
 from mint.hub.components import cache_dir
+from mint.hub.weights import TRAINABLE_PREFIXES, load_by_prefix, save_trainable
 from mint.training.features import FrozenFeatureCache
 
 
-def parse_recipe(recipe_class, args_class, argv: list[str] | None = None):
-    """`--recipe FILE.yaml` gives defaults; any other `--key value` on the command line overrides them."""
-    import yaml
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    values = []
-    if "--recipe" in argv:
-        i = argv.index("--recipe")
-        data = yaml.safe_load(Path(argv[i + 1]).read_text()) or {}
-        del argv[i : i + 2]
-        for key, value in data.items():
-            if isinstance(value, bool):
-                values += [f"--{key}", str(value).lower()]
-            elif isinstance(value, list):
-                if value:  # an empty list is the field's default
-                    values += [f"--{key}", *map(str, value)]
-            elif value is not None:
-                values += [f"--{key}", str(value)]
-    return HfArgumentParser((recipe_class, args_class)).parse_args_into_dataclasses(args=values + argv)
-
-
 def encoder_id(model) -> str:
-    """Names the frozen audio tower by its weights, so cached frames never outlive a change of encoder."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.model.audio_tower.state_dict().items()):
+    """Names the frozen audio tower by what its frames depend on: its weights, its window and the dtype it runs in,
+    so cached frames never outlive a change of any."""
+    tower = model.model.audio_tower
+    digest = hashlib.sha256(f"window={model.config.audio_window_size} dtype={next(tower.parameters()).dtype}".encode())
+    for name, tensor in sorted(tower.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().numpy().tobytes())
     return f"{model.config.audio_config.model_type}-{digest.hexdigest()[:16]}"
 
 
 def feature_cache(model, processor, root: str | None = None) -> FrozenFeatureCache:
-    return FrozenFeatureCache(Path(root) if root else cache_dir() / "features", model.model.audio_tower,
-                              processor.feature_extractor, encoder_id(model))
+    """The cache of `model`'s frozen encoder frames, computed as the model computes them (`encode_audio`)."""
+    return FrozenFeatureCache(Path(root) if root else cache_dir() / "features", model.model, processor,
+                              encoder_id(model))
 
 
 def frames_dataset(rows: list[dict], cache: FrozenFeatureCache):
@@ -60,33 +42,10 @@ def frames_dataset(rows: list[dict], cache: FrozenFeatureCache):
                                "length": e["frames"]} for r, e in zip(rows, index)])
 
 
-def save_trainable(model, path: str | Path):
-    """The queries, Bridge-Net and projection only (what a trained MINT ships)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    try:
-        save_file(trained_state(model), str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed write (a full disk) leaves no partial file
-
-
 def load_stage1_bridge(model, checkpoint: str | Path):
     """Queries and Bridge-Net from stage 1 (its `bridge.safetensors`, a checkpoint folder or a weights file; the
-    key names are shared) into a generation model."""
-    from safetensors.torch import load_file
-
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "bridge.safetensors" if (path / "bridge.safetensors").is_file() else path / "model.safetensors"
-    state = load_file(str(path))
-    state = {k: v for k, v in state.items() if k.startswith(TRAINABLE_PREFIXES)}
-    if not state:
-        raise ValueError(f"{checkpoint}: no Bridge-Net weights found")
-    result = model.load_state_dict(state, strict=False)
-    if result.unexpected_keys:
-        raise ValueError(f"{checkpoint}: unexpected keys {result.unexpected_keys[:5]}")
+    key names are shared) into a generation model; the rest of a checkpoint is not read. Returns the parts loaded."""
+    state = load_by_prefix(model, checkpoint, TRAINABLE_PREFIXES, "Bridge-Net weights")
     return sorted({k.split(".")[1] for k in state})
 
 
@@ -113,23 +72,22 @@ def complete_checkpoint(folder: str | Path) -> Path:
 
 
 def run_training(trainer):
-    """`trainer.train()`, resuming from `--resume_from_checkpoint` (checked whole first); a checkpoint whose save
-    fails is removed, so no partial one is left for a later resume."""
+    """`trainer.train()`, resuming from `--resume_from_checkpoint` (checked whole first). If training fails, the
+    checkpoints it began and did not finish (a save cut short by a full disk) are removed, so a later resume never
+    meets one. The failure is the place to do it: a callback's `on_save` only runs after a save that succeeded."""
     resume = trainer.args.resume_from_checkpoint
     if resume and Path(resume).is_dir():  # a missing folder gets the Trainer's own error
         complete_checkpoint(resume)
-    save = trainer._save_checkpoint
-
-    def save_or_remove(model, trial=None):
-        folder = Path(trainer.args.output_dir) / f"checkpoint-{trainer.state.global_step}"
-        try:
-            save(model, trial)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-
-    trainer._save_checkpoint = save_or_remove
-    return trainer.train(resume_from_checkpoint=resume)
+    out = Path(trainer.args.output_dir)
+    before = set(out.glob("checkpoint-*"))
+    try:
+        return trainer.train(resume_from_checkpoint=resume)
+    except BaseException:
+        if trainer.args.should_save:  # the process that writes checkpoints
+            for folder in set(out.glob("checkpoint-*")) - before:
+                if not (folder / "trainer_state.json").is_file():
+                    shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def global_batch(args) -> int:

@@ -1,6 +1,6 @@
 """Stage 1: multi-target pre-training of the Bridge-Net (ATC + ATM + AGTG) on frozen audio features, no LLM.
 
-    mint train stage1 --recipe training/recipes/stage1_mint_tiny.yaml
+    mint train stage1 --config training/recipes/stage1_mint_tiny.yaml
 
 The audio tower, queries and Bridge-Net come from an assembled MINT folder (`mint assemble mint-tiny`); the LLM in
 it is never loaded. The result is a retrieval / zero-shot folder and the bridge weights for stage 2.
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainingArguments
+from trl import TrlParser
 
-from mint.hub.assemble import RETRIEVAL_HEADS, export_retrieval
+from mint.hub.assemble import export_retrieval
+from mint.hub.weights import BRIDGE_NET, RETRIEVAL_HEADS, load_by_prefix, save_state, save_trainable, state_by_prefix
 from modeling_mint import MintForAudioTextRetrieval, MintProcessor
 from mint.training.collators import pad_frames
 from mint.training.common import (
@@ -22,7 +24,6 @@ from mint.training.common import (
     frames_dataset,
     freeze_bridge_word_embeddings,
     global_batch,
-    parse_recipe,
     run_training,
 )
 from mint.training.data import corpus_rows
@@ -51,6 +52,11 @@ class Stage1Recipe:
         "help": "heads to start from: a stage-1 run's heads.safetensors or retrieval/model.safetensors"})
     train_heads_only: bool = field(default=False, metadata={
         "help": "freeze queries and Bridge-Net; fit the retrieval, matching and generation heads to them"})
+
+
+def make_parser(prog: str | None = None) -> TrlParser:
+    """`--config recipe.yaml` plus `--field value` overrides, into a `Stage1Recipe` and `TrainingArguments`."""
+    return TrlParser((Stage1Recipe, TrainingArguments), prog=prog)
 
 
 class Stage1Collator:
@@ -93,43 +99,18 @@ def evaluate_retrieval(model, collator: Stage1Collator, dataset, batch_size: int
     return retrieval_metrics(torch.cat(audio), torch.cat(text), [index[t] for t in dataset["text"]])
 
 
-def load_part(model: MintForAudioTextRetrieval, path: str, prefixes: tuple[str, ...], what: str):
-    """The weights of `path` whose names start with `prefixes`: the queries and Bridge-Net of a later stage's
-    `bridge.safetensors`, or the heads of a stage-1 run's `heads.safetensors` / `retrieval/model.safetensors`."""
-    from safetensors.torch import load_file
-
-    state = {k: v for k, v in load_file(path).items() if k.startswith(prefixes)}
-    if not state:
-        raise ValueError(f"{path}: no {what}")
-    result = model.load_state_dict(state, strict=False)
-    if result.unexpected_keys:
-        raise ValueError(f"{path}: weights the model does not have: {result.unexpected_keys[:5]}")
-
-
-def save_heads(model: MintForAudioTextRetrieval, path: Path):
-    """The retrieval, matching and generation heads (what `mint.hub.assemble.ship_weights` adds to a bridge)."""
-    from safetensors.torch import save_file
-
-    heads = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k.startswith(RETRIEVAL_HEADS)}
-    tmp = path.with_suffix(".tmp")
-    save_file(heads, str(tmp))
-    tmp.replace(path)
-
-
 def load_split(recipe: Stage1Recipe, split: str, limit, seed: int, cache):
     return frames_dataset(corpus_rows(recipe.data_dir, split, recipe.tasks, limit, seed, sources=recipe.sources), cache)
 
 
 def main(recipe: Stage1Recipe, args: TrainingArguments):
-    from mint.training.common import save_trainable
-
     args.remove_unused_columns = False  # the collator needs the raw rows
     torch.manual_seed(args.seed)
     model = MintForAudioTextRetrieval.from_pretrained(recipe.model_dir)
-    if recipe.bridge_weights:
-        load_part(model, recipe.bridge_weights, ("model.query_tokens.", "model.bridge."), "Bridge-Net weights")
-    if recipe.heads_weights:
-        load_part(model, recipe.heads_weights, RETRIEVAL_HEADS, "retrieval heads")
+    if recipe.bridge_weights:  # a later stage's queries and Bridge-Net (its projection has no place here)
+        load_by_prefix(model, recipe.bridge_weights, BRIDGE_NET, "Bridge-Net weights")
+    if recipe.heads_weights:  # a stage-1 run's heads.safetensors or retrieval/model.safetensors
+        load_by_prefix(model, recipe.heads_weights, RETRIEVAL_HEADS, "retrieval heads")
     if recipe.freeze_bridge_word_embeddings:
         freeze_bridge_word_embeddings(model)
     if recipe.train_heads_only:
@@ -155,7 +136,8 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
         out = Path(args.output_dir)
         export_retrieval(model, processor, out / "retrieval")
         save_trainable(model, out / "bridge.safetensors")
-        save_heads(model, out / "heads.safetensors")
+        # the retrieval, matching and generation heads: what `mint.hub.assemble.ship_weights` adds to a bridge
+        save_state(state_by_prefix(model, RETRIEVAL_HEADS), out / "heads.safetensors")
         (out / "stage1_report.json").write_text(json.dumps(report, indent=2, default=str))
         print(json.dumps({"test_before": before, "test_after": after, "train_seconds": round(seconds)}, indent=2))
     trainer.accelerator.wait_for_everyone()  # no rank leaves while another is still communicating
@@ -163,4 +145,4 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
 
 
 if __name__ == "__main__":
-    main(*parse_recipe(Stage1Recipe, TrainingArguments))
+    main(*make_parser().parse_args_and_config())

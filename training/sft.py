@@ -1,7 +1,7 @@
 """Instruction tuning with TRL's `SFTTrainer`: multi-task instructions go into the Bridge-Net (shared self-attention
 with the queries) and into the LLM prompt; optional LoRA on the LLM only.
 
-    mint train instruct --recipe training/recipes/instruct_mint_tiny.yaml
+    mint train instruct --config training/recipes/instruct_mint_tiny.yaml
 """
 
 import copy
@@ -9,17 +9,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig, SFTTrainer, TrlParser
 
-from mint.training.common import freeze_bridge_word_embeddings, parse_recipe, train_and_report
-from mint.training.pretrain_generative import Stage2Recipe, build, generative_callbacks
+from mint.hub.weights import ADAPTER_WEIGHTS, load_trained_bridge
+from mint.io import atomic_folder
+from mint.training import generative
+from mint.training.common import freeze_bridge_word_embeddings, train_and_report
+from mint.training.generative import GenerativeRecipe
 
 
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q|k|v|o|wi|wi_0|wi_1|wo)"
 
 
 @dataclass
-class InstructRecipe(Stage2Recipe):
+class InstructRecipe(GenerativeRecipe):
+    """What instruction tuning trains on: every task with its instruction, on the LLM's loss, optionally with LoRA
+    on the LLM."""
+
     tasks: list[str] = field(default_factory=lambda: [
         "captioning", "transcription", "classification", "spoken_word", "letter", "language_id", "question_answering"])
     instruction_in_prompt: bool = field(default=True, metadata={"help": "the instruction in the LLM prompt"})
@@ -29,6 +35,11 @@ class InstructRecipe(Stage2Recipe):
     lora_alpha: int = field(default=16)
     llm_adapter: str | None = field(default=None, metadata={
         "help": "continue training this LoRA adapter folder (an earlier stage's llm_adapter/) instead of a new one"})
+
+
+def make_parser(prog: str | None = None) -> TrlParser:
+    """`--config recipe.yaml` plus `--field value` overrides, into an `InstructRecipe` and TRL's `SFTConfig`."""
+    return TrlParser((InstructRecipe, SFTConfig), prog=prog)
 
 
 def mint_lora_config(model, r: int = 8, lora_alpha: int = 16, **kwargs):
@@ -71,13 +82,13 @@ def with_llm_adapter(model, adapter: Path):
     from peft import get_peft_model
     from safetensors.torch import load_file
 
-    if not (adapter / "adapter_model.safetensors").is_file():
-        raise FileNotFoundError(f"{adapter}: no adapter_model.safetensors (an llm_adapter/ folder of an earlier run)")
+    if not (adapter / ADAPTER_WEIGHTS).is_file():
+        raise FileNotFoundError(f"{adapter}: no {ADAPTER_WEIGHTS} (an llm_adapter/ folder of an earlier run)")
     saved = json.loads((adapter / "adapter_config.json").read_text())
     model = get_peft_model(model, llm_lora_config(model, saved["r"], saved["lora_alpha"]))
     # saved without the adapter's name (`save_llm_adapter`); in the wrapped model it sits before `.weight`
     state = {re.sub(r"\.(lora_[AB])\.weight$", r".\1.default.weight", k): v
-             for k, v in load_file(str(adapter / "adapter_model.safetensors")).items()}
+             for k, v in load_file(str(adapter / ADAPTER_WEIGHTS)).items()}
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if ".lora_" in k]
     if result.unexpected_keys or missing:
@@ -88,34 +99,29 @@ def with_llm_adapter(model, adapter: Path):
 
 def save_llm_adapter(model, out: Path):
     """The LoRA matrices alone as a PEFT adapter folder (`PeftModel.from_pretrained` loads it onto a MINT model):
-    the bridge copies PEFT trains beside them ship in the bridge file instead."""
+    the bridge copies PEFT trains beside them ship in the bridge file instead. The folder is replaced whole, so its
+    config and matrices always belong together."""
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     config = copy.deepcopy(model.peft_config["default"])
     config.modules_to_save = None
     state = {k: v.detach().contiguous() for k, v in get_peft_model_state_dict(model).items() if ".lora_" in k}
-    out.mkdir(parents=True, exist_ok=True)
-    config.save_pretrained(str(out))
-    tmp = out / "adapter_model.tmp"
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    tmp.replace(out / "adapter_model.safetensors")
+    with atomic_folder(out) as tmp:
+        config.save_pretrained(str(tmp))
+        save_file(state, str(tmp / ADAPTER_WEIGHTS), metadata={"format": "pt"})
 
 
 def main(recipe: InstructRecipe, args: SFTConfig):
-    from mint.hub.assemble import load_trained_bridge
-
-    if recipe.ctc_weight or recipe.lm_weight != 1.0:
-        raise ValueError("instruction tuning trains on the LLM's loss alone: leave lm_weight 1 and ctc_weight 0")
     torch.manual_seed(args.seed)
     args.dataset_kwargs = {"skip_prepare_dataset": True}  # rows are collated from audio, not tokenized by TRL
     # TRL turns activation checkpointing on by default (`gradient_checkpointing` is only its deprecated alias now);
-    # the frozen LLM's activations fit in memory here, and recomputing them costs 1.4x a step
+    # the frozen LLM's activations fit in memory here, and recomputing them would slow every step
     args.activation_checkpointing = args.gradient_checkpointing = False
-    model, processor, train, evaluation, collator = build(recipe, args)
+    model, processor, train, evaluation, collator = generative.setup(recipe, args)
     if recipe.stage2_weights:
         load_trained_bridge(model, Path(recipe.stage2_weights))
-    callbacks = generative_callbacks(model, recipe)
+    callbacks = generative.callbacks(model, recipe)
     peft_config = llm_lora_config(model, recipe.lora_rank, recipe.lora_alpha) if recipe.lora_rank else None
     if recipe.llm_adapter:
         model, peft_config = with_llm_adapter(model, Path(recipe.llm_adapter)), None
@@ -139,4 +145,4 @@ def main(recipe: InstructRecipe, args: SFTConfig):
 
 
 if __name__ == "__main__":
-    main(*parse_recipe(InstructRecipe, SFTConfig))
+    main(*make_parser().parse_args_and_config())

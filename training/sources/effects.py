@@ -15,6 +15,7 @@ import re
 import zipfile
 from pathlib import Path
 
+from mint.io import atomic_file
 from mint.training.sources.packages import cache_root, debian_package
 
 
@@ -221,10 +222,8 @@ def zero_ad_clips() -> list[tuple[str, Path, str, str]]:
                 continue
             path = folder / member.filename
             if not path.is_file() or path.stat().st_size != member.file_size:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_suffix(path.suffix + ".part")
-                partial.write_bytes(zipped.read(member))
-                partial.rename(path)
+                with atomic_file(path) as partial:
+                    partial.write_bytes(zipped.read(member))
             clips.append((member.filename.removeprefix("audio/"), path, *labelled))
     return clips
 

@@ -17,10 +17,8 @@ only when its word error rate against the line is at most `MAX_WER`, so a mispai
 
 import hashlib
 import json
-import os
 import re
 import struct
-import tempfile
 import time
 import wave
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mint.io import atomic_file
 from mint.training.sources.packages import PackageUnavailable, cache_root, debian_package
 
 
@@ -346,19 +345,12 @@ def _samples(pair: Pair) -> np.ndarray:
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = SAMPLING_RATE):
     """16-bit mono WAV, written to a temporary file and renamed, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).round().astype("<i2")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file, wave.open(file, "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(rate)
-            out.writeframes(pcm.tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary, wave.open(str(temporary), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
 
 
 def materialise(pairs: list[Pair], folder: Path) -> list[Pair]:
@@ -433,13 +425,10 @@ def verify_pairs(pairs: list[Pair], cache: Path | None = None, batch_size: int =
     todo = [(h, p.path) for h, p in todo]
 
     def save():  # merged with what another build may have saved meanwhile, then renamed into place
-        cache.parent.mkdir(parents=True, exist_ok=True)
         if cache.is_file():
             known.update({h: t for h, t in json.loads(cache.read_text()).items() if h not in known})
-        handle, temporary = tempfile.mkstemp(prefix=f".{cache.name}-", dir=cache.parent)
-        with os.fdopen(handle, "w") as file:
-            json.dump(known, file, indent=0, sort_keys=True)
-        os.replace(temporary, cache)
+        with atomic_file(cache) as temporary:
+            temporary.write_text(json.dumps(known, indent=0, sort_keys=True))
 
     if todo and budget_seconds != 0:
         by_path, started = {path: h for h, path in todo}, time.time()

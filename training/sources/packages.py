@@ -9,9 +9,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
+
+from mint.io import atomic_folder
 
 
 def cache_root() -> Path:
@@ -29,16 +30,9 @@ def complete_folder(root: Path, name: str, make) -> Path:
     target = root / name
     if (target / ".complete").is_file():
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    try:
+    with atomic_folder(target) as work:
         make(work)
         (work / ".complete").write_text("")
-        if target.exists():
-            shutil.rmtree(target)
-        work.rename(target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return target
 
 
