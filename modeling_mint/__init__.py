@@ -11,7 +11,7 @@ from transformers import (
     AutoModelForSeq2SeqLM,
 )
 
-from .configuration_mint import MintBridgeConfig, MintConfig
+from .configuration_mint import AUDIO_ENCODERS, AudioEncoderFacts, MintBridgeConfig, MintConfig, audio_encoder_facts
 from .modeling_mint import (
     MintAudioBridgeModel,
     MintBridgeModel,
@@ -72,11 +72,13 @@ def _register():
 _register()
 
 __all__ = [
+    "AUDIO_ENCODERS",
     "AUTO_MAP",
     "CUSTOM_PIPELINES",
     "REMOTE_CODE_FILES",
     "RETRIEVAL_AUTO_MAP",
     "ZERO_SHOT_PIPELINE",
+    "AudioEncoderFacts",
     "AudioTextToTextPipeline",
     "MintBridgeConfig",
     "MintAudioBridgeModel",
@@ -87,5 +89,6 @@ __all__ = [
     "MintModel",
     "MintPreTrainedModel",
     "MintProcessor",
+    "audio_encoder_facts",
     "load_audio",
 ]

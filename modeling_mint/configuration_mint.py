@@ -1,26 +1,116 @@
 """MINT configuration: a frozen audio encoder, a trainable Bridge-Net (Q-Former) and a frozen LLM."""
 
+from dataclasses import dataclass
+from typing import Literal
+
+from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 
-# How each supported audio encoder family reads its input: which axis of `input_features` is time, and
-# the default length of one encoder window along it (None: derived from the audio config).
-AUDIO_ENCODER_LAYOUTS = {
-    "whisper": {"time_axis": -1, "window": None},  # log-mel (mel, frames); window = 2 * max_source_positions
-    "audio-spectrogram-transformer": {"time_axis": -2, "window": None},  # fbank (frames, mel); window = max_length
-    "data2vec-audio": {"time_axis": -1, "window": 160_000},  # raw 16 kHz waveform; 10-s windows
-    "wav2vec2": {"time_axis": -1, "window": 160_000},
-    "hubert": {"time_axis": -1, "window": 160_000},
-    "wavlm": {"time_axis": -1, "window": 160_000},
+@dataclass(frozen=True)
+class AudioEncoderFacts:
+    """What MINT needs to know about one audio encoder family. The model, the processor, the feature cache and the
+    assembly scripts read this table instead of branching on the encoder's `model_type`."""
+
+    feature_extractor: str
+    """Class name of the family's feature extractor: the processor knows the encoder by it."""
+    input_key: Literal["input_features", "input_values"]
+    """Key under which the feature extractor returns the encoder input."""
+    time_axis: int
+    """Axis of the encoder input that is time: -1 for Whisper's `(mel, frames)` and raw waveforms, -2 for AST's
+    `(frames, mel)`."""
+    input_rate: int
+    """Input steps per second of audio along `time_axis`: 10-ms mel/fbank frames, or 16-kHz samples."""
+    frames_per_second: float | None
+    """Encoder output frames per second of audio; `None` for AST, whose patches mix time and frequency."""
+    takes_attention_mask: bool
+    """The tower reads a padding mask (the wav2vec2 family); Whisper and AST see the padding as input."""
+    output_frames: Literal["strided", "whole_window", "tower"]
+    """How many output frames the valid inputs of one window make: `"strided"`, one per `input_stride` inputs
+    (Whisper's second conv has stride 2); `"whole_window"`, all of them for a window with any audio (AST); `"tower"`,
+    the tower's own `_get_feat_extract_output_lengths` (its conv stack)."""
+    input_stride: int = 1
+    window: int | None = None
+    """Default window along `time_axis` when the audio config does not fix one (10 s of 16-kHz samples)."""
+    window_attribute: str | None = None
+    """Audio-config attribute that fixes the window: the encoder accepts exactly `window_scale` times it."""
+    window_scale: int = 1
+    feature_window_attribute: str | None = None
+    """Feature-extractor attribute holding its window in input steps, where it has a fixed one."""
+    feature_mask: bool = True
+    """The feature extractor pads each window to the processor's length and returns its padding mask; AST's pads to
+    its own fixed length and returns none (every frame counts)."""
+    hidden_size_attribute: str = "hidden_size"
+    encoder_class: str | None = None
+    """The tower is this class alone where `AutoModel` would build more (Whisper's decoder is never used)."""
+
+    def fixed_window(self, audio_config: PreTrainedConfig) -> int | None:
+        """The window the encoder's own config fixes, or `None` where MINT chooses it."""
+        return None if self.window_attribute is None else self.window_scale * getattr(audio_config, self.window_attribute)
+
+    def strided_frames(self, valid_inputs):
+        """Output frames made by `valid_inputs` input steps of one window (ints, numpy or torch), for `"strided"`."""
+        return (valid_inputs + self.input_stride - 1) // self.input_stride
+
+
+_WAVEFORM = AudioEncoderFacts(
+    feature_extractor="Wav2Vec2FeatureExtractor", input_key="input_values", time_axis=-1, input_rate=16_000,
+    frames_per_second=50, takes_attention_mask=True, output_frames="tower", window=160_000,
+)
+AUDIO_ENCODERS = {
+    "whisper": AudioEncoderFacts(
+        feature_extractor="WhisperFeatureExtractor", input_key="input_features", time_axis=-1, input_rate=100,
+        frames_per_second=50, takes_attention_mask=False, output_frames="strided", input_stride=2,
+        window_attribute="max_source_positions", window_scale=2, feature_window_attribute="nb_max_frames",
+        hidden_size_attribute="d_model", encoder_class="WhisperEncoder",
+    ),
+    "audio-spectrogram-transformer": AudioEncoderFacts(
+        feature_extractor="ASTFeatureExtractor", input_key="input_values", time_axis=-2, input_rate=100,
+        frames_per_second=None, takes_attention_mask=False, output_frames="whole_window", window_attribute="max_length",
+        feature_window_attribute="max_length", feature_mask=False,
+    ),
+    "data2vec-audio": _WAVEFORM,
+    "wav2vec2": _WAVEFORM,
+    "hubert": _WAVEFORM,
+    "wavlm": _WAVEFORM,
 }
+
+
+def audio_encoder_facts(audio_config: PreTrainedConfig) -> AudioEncoderFacts:
+    """The facts of `audio_config`'s encoder family; a clear error for an unsupported one."""
+    facts = AUDIO_ENCODERS.get(audio_config.model_type)
+    if facts is None:
+        raise ValueError(f"unsupported audio encoder '{audio_config.model_type}'; supported: "
+                         f"{', '.join(sorted(AUDIO_ENCODERS))}")
+    return facts
+
+
+def feature_extractor_facts(feature_extractor) -> AudioEncoderFacts:
+    """The facts of the encoder family a feature extractor (or a subclass of one) serves; the families that share one
+    (the wav2vec2 family) agree on everything the processor reads."""
+    names = {cls.__name__ for cls in type(feature_extractor).__mro__}
+    for facts in AUDIO_ENCODERS.values():
+        if facts.feature_extractor in names:
+            return facts
+    known = sorted({facts.feature_extractor for facts in AUDIO_ENCODERS.values()})
+    raise ValueError(f"unsupported feature extractor {type(feature_extractor).__name__}; supported: {', '.join(known)}")
 
 
 def audio_hidden_size(audio_config: PreTrainedConfig) -> int:
     """Width of the audio encoder's output frames (Whisper calls it `d_model`, the others `hidden_size`)."""
-    return audio_config.d_model if audio_config.model_type == "whisper" else audio_config.hidden_size
+    return getattr(audio_config, audio_encoder_facts(audio_config).hidden_size_attribute)
 
 
+def _run_validators(config: PreTrainedConfig):
+    """`@strict` runs the `validate_*` hooks after `__init__` and before saving, but wraps their `ValueError` in
+    huggingface_hub's `StrictDataclassClassValidationError`; running them from `__post_init__` first keeps the
+    `ValueError` and its message that callers catch."""
+    for check in type(config).__class_validators__:
+        check(config)
+
+
+@strict
 class MintBridgeConfig(PreTrainedConfig):
     r"""
     Configuration of the Bridge-Net, a BERT-style Q-Former whose learned queries read the audio encoder's frames
@@ -58,8 +148,8 @@ class MintBridgeConfig(PreTrainedConfig):
     num_attention_heads: int = 12
     intermediate_size: int = 3072
     hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
+    hidden_dropout_prob: float | int = 0.1
+    attention_probs_dropout_prob: float | int = 0.1
     max_position_embeddings: int = 512
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
@@ -70,6 +160,11 @@ class MintBridgeConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        _run_validators(self)
+
+    def validate_architecture(self):
+        """Part of `@strict` validation: the heads split the width, the cross-attentions fit the layers."""
+        super().validate_architecture()
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"bridge hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
@@ -82,6 +177,7 @@ class MintBridgeConfig(PreTrainedConfig):
             )
 
 
+@strict
 class MintConfig(PreTrainedConfig):
     r"""
     Configuration of a MINT model.
@@ -117,9 +213,8 @@ class MintConfig(PreTrainedConfig):
             Std of the normal init of the queries and the new heads.
         audio_tower_dtype (`str`, *optional*):
             Run the frozen audio tower in `"float32"`, `"bfloat16"` or `"float16"` whatever the rest of the model
-            uses; `"auto"`: bfloat16 on CPUs with native bf16 matrix units (AVX512-BF16 or AMX), where Whisper
-            tiny.en's encoder runs about 1.7x faster and the first token's logits move by a few hundredths, else
-            float32. `None` leaves the tower in the model's dtype.
+            uses; `"auto"`: bfloat16 on CPUs with native bf16 matrix units (AVX512-BF16 or AMX), where it is faster
+            than float32, else float32. `None` leaves the tower in the model's dtype.
         retrieval_heads (`bool`, *optional*, defaults to `False`):
             The generation model also carries stage 1's retrieval heads (audio/text projections, matching and
             generation heads, temperature), frozen, so one folder serves generation and, read by
@@ -149,20 +244,18 @@ class MintConfig(PreTrainedConfig):
     audio_window_size: int | None = None
     max_audio_windows: int = 3
     bridge_window_frames: int | None = None
+    # Enumerations stay `str` rather than `Literal`: `@strict` would refuse a bad value in its own error type
+    # (not a `ValueError`) before `validate_options` can name the choices.
     connector_type: str = "bridge"
     initializer_range: float = 0.02
     audio_tower_dtype: str | None = None
     retrieval_heads: bool = False
-    token_prompt_mix: float = 0.0
+    token_prompt_mix: float | int = 0.0
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        audio_type = self.audio_config.model_type
-        if audio_type not in AUDIO_ENCODER_LAYOUTS:
-            raise ValueError(
-                f"unsupported audio encoder '{audio_type}'; supported: {', '.join(sorted(AUDIO_ENCODER_LAYOUTS))}"
-            )
+        facts = audio_encoder_facts(self.audio_config)
         width = audio_hidden_size(self.audio_config)
         if self.bridge_config.encoder_hidden_size is None:
             self.bridge_config.encoder_hidden_size = width
@@ -171,63 +264,61 @@ class MintConfig(PreTrainedConfig):
                 f"bridge_config.encoder_hidden_size ({self.bridge_config.encoder_hidden_size}) does not match the "
                 f"audio encoder's output width ({width})"
             )
-        if self.num_query_tokens < 1:
-            raise ValueError(f"num_query_tokens must be at least 1, got {self.num_query_tokens}")
-        if self.projection_dim < 1:
-            raise ValueError(f"projection_dim must be at least 1, got {self.projection_dim}")
-        if self.max_audio_windows < 1:
-            raise ValueError(f"max_audio_windows must be at least 1, got {self.max_audio_windows}")
+        fixed = facts.fixed_window(self.audio_config)
+        if fixed is not None and self.audio_window_size not in (None, fixed):
+            raise ValueError(
+                f"audio_window_size ({self.audio_window_size}) must equal the {self.audio_config.model_type} encoder's "
+                f"input length ({fixed} frames)"
+            )
+        self.audio_window_size = fixed or self.audio_window_size or facts.window
+        self.is_encoder_decoder = bool(getattr(self.text_config, "is_encoder_decoder", False))
+        # Decoder-only checkpoints keep `tie_word_embeddings` in their text config (SmolLM2 ties its head).
+        if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
+            self.tie_word_embeddings = True
+        _run_validators(self)
+
+    def validate_sizes(self):
+        """Part of `@strict` validation: counts are positive and the audio token is in the LLM vocabulary."""
+        for name in ("num_query_tokens", "projection_dim", "max_audio_windows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.audio_window_size < 1:
+            raise ValueError(f"audio_window_size must be positive, got {self.audio_window_size}")
         vocab = self.text_config.vocab_size
         if self.audio_token_index is not None and not 0 <= self.audio_token_index < vocab:
             raise ValueError(
                 f"audio_token_index ({self.audio_token_index}) is outside the LLM vocabulary (size {vocab})"
             )
-        self._check_audio_window()
-        if self.bridge_window_frames is not None:
-            if self.bridge_window_frames < 1:
-                raise ValueError(f"bridge_window_frames must be positive, got {self.bridge_window_frames}")
-            if audio_type != "whisper":
-                raise ValueError("a windowed Bridge-Net (bridge_window_frames) needs a Whisper encoder, whose frames "
-                                 "the processor can count")
+        if self.bridge_window_frames is not None and self.bridge_window_frames < 1:
+            raise ValueError(f"bridge_window_frames must be positive, got {self.bridge_window_frames}")
+        if not 0.0 <= self.token_prompt_mix <= 1.0:
+            raise ValueError(f"token_prompt_mix must be in [0, 1], got {self.token_prompt_mix}")
+
+    def validate_options(self):
+        """Part of `@strict` validation: the enumerations, and the options that only work together."""
         if self.audio_tower_dtype not in (None, "auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"audio_tower_dtype must be None, 'auto', 'float32', 'bfloat16' or 'float16', got "
                              f"{self.audio_tower_dtype!r}")
-        if not 0.0 <= self.token_prompt_mix <= 1.0:
-            raise ValueError(f"token_prompt_mix must be in [0, 1], got {self.token_prompt_mix}")
         if self.connector_type not in ("bridge", "pooled"):
             raise ValueError(f"connector_type must be 'bridge' or 'pooled', got {self.connector_type!r}")
+        if self.bridge_window_frames is not None and self.audio_encoder_facts.output_frames != "strided":
+            raise ValueError("a windowed Bridge-Net (bridge_window_frames) needs a Whisper encoder, whose frames the "
+                             f"processor can count, got {self.audio_config.model_type}")
         if self.retrieval_heads and self.connector_type != "bridge":
             raise ValueError("retrieval heads read the Bridge-Net's outputs; a pooled connector has none")
         if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):
             raise ValueError("a pooled connector makes one token per window: set bridge_window_frames (frames per "
                              f"token) and num_query_tokens=1, got {self.bridge_window_frames} and {self.num_query_tokens}")
-        self.is_encoder_decoder = bool(getattr(self.text_config, "is_encoder_decoder", False))
-        # Decoder-only checkpoints keep `tie_word_embeddings` in their text config (SmolLM2 ties its head).
-        if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
-            self.tie_word_embeddings = True
 
-    def _check_audio_window(self):
-        audio_type = self.audio_config.model_type
-        if audio_type == "whisper":
-            fixed = 2 * self.audio_config.max_source_positions  # HF Whisper accepts exactly this many mel frames
-        elif audio_type == "audio-spectrogram-transformer":
-            fixed = self.audio_config.max_length
-        else:
-            fixed = None
-        if fixed is not None and self.audio_window_size not in (None, fixed):
-            raise ValueError(
-                f"audio_window_size ({self.audio_window_size}) must equal the {audio_type} encoder's input length "
-                f"({fixed} frames)"
-            )
-        window = fixed or self.audio_window_size or AUDIO_ENCODER_LAYOUTS[audio_type]["window"]
-        if window < 1:
-            raise ValueError(f"audio_window_size must be positive, got {window}")
-        self.audio_window_size = window
+    @property
+    def audio_encoder_facts(self) -> AudioEncoderFacts:
+        """The facts of the audio encoder family (`AUDIO_ENCODERS`)."""
+        return audio_encoder_facts(self.audio_config)
 
     @property
     def audio_time_axis(self) -> int:
         """Axis of `input_features` along which the audio is cut into encoder windows."""
-        return AUDIO_ENCODER_LAYOUTS[self.audio_config.model_type]["time_axis"]
+        return self.audio_encoder_facts.time_axis
 
 
-__all__ = ["MintBridgeConfig", "MintConfig"]
+__all__ = ["AUDIO_ENCODERS", "AudioEncoderFacts", "MintBridgeConfig", "MintConfig"]

@@ -19,7 +19,7 @@ from transformers.utils import TransformersKwargs, cached_file, can_return_tuple
 from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .configuration_mint import MintBridgeConfig, MintConfig, audio_hidden_size
+from .configuration_mint import MintBridgeConfig, MintConfig, audio_encoder_facts, audio_hidden_size
 from .losses_mint import (
     audio_text_contrastive_loss,
     audio_text_matching_loss,
@@ -125,7 +125,8 @@ class MintPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _skip_keys_device_placement = "past_key_values"
-    _no_split_modules = ["InstructBlipQFormerLayer", "WhisperEncoderLayer", "LlamaDecoderLayer", "T5Block"]
+    # Empty, not None: `post_init` adds the audio tower's, the Bridge-Net's and the LLM's own `_no_split_modules`.
+    _no_split_modules = []
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
@@ -216,11 +217,14 @@ class MintPreTrainedModel(PreTrainedModel):
             module.ctc_log_scale.fill_(1.5)
 
 
+# The towers `AudioEncoderFacts.encoder_class` names: an encoder alone where `AutoModel` would build more.
+AUDIO_TOWER_CLASSES = {"WhisperEncoder": WhisperEncoder}
+
+
 def _build_audio_tower(audio_config) -> nn.Module:
-    """Encoder only: Whisper's decoder is never used, the other supported families are encoders already."""
-    if audio_config.model_type == "whisper":
-        return WhisperEncoder(audio_config)
-    return AutoModel.from_config(audio_config)
+    """The encoder alone: Whisper's decoder is never used, the other supported families are encoders already."""
+    name = audio_encoder_facts(audio_config).encoder_class
+    return AutoModel.from_config(audio_config) if name is None else AUDIO_TOWER_CLASSES[name](audio_config)
 
 
 def native_bf16_cpu() -> bool:
@@ -309,11 +313,11 @@ class MintAudioBridgeMixin:
 
     def _frames_per_window(self, valid: torch.Tensor, window_frames: int) -> torch.Tensor:
         """Number of encoder frames produced by `valid` input frames/samples of one window."""
-        kind = self.config.audio_config.model_type
-        if kind == "whisper":
-            return torch.div(valid + 1, 2, rounding_mode="floor")  # conv2 has stride 2
-        if kind == "audio-spectrogram-transformer":
-            return torch.where(valid > 0, window_frames, 0)  # patches mix time and frequency
+        facts = self.config.audio_encoder_facts
+        if facts.output_frames == "strided":
+            return facts.strided_frames(valid)
+        if facts.output_frames == "whole_window":
+            return torch.where(valid > 0, window_frames, 0)
         return self.audio_tower._get_feat_extract_output_lengths(valid).to(valid.dtype)
 
     def encode_audio(
@@ -359,7 +363,7 @@ class MintAudioBridgeMixin:
 
         keep = valid > 0  # windows that are all padding are not encoded
         kwargs = {}
-        if self.config.audio_config.model_type not in ("whisper", "audio-spectrogram-transformer"):
+        if self.config.audio_encoder_facts.takes_attention_mask:
             kwargs["attention_mask"] = (torch.arange(window, device=valid.device)[None] < valid[keep, None]).long()
         tower_dtype = next(self.audio_tower.parameters()).dtype
         tower = self.audio_tower(windows[keep].to(tower_dtype), return_dict=True, **kwargs, **tower_kwargs)

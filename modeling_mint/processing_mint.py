@@ -10,6 +10,8 @@ import numpy as np
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import logging
 
+from .configuration_mint import AudioEncoderFacts, feature_extractor_facts
+
 
 try:  # optional at import time so that remote-code loading does not require them; needed to decode files
     import soundfile
@@ -263,12 +265,17 @@ class MintProcessor(ProcessorMixin):
 
     @staticmethod
     def _default_window_seconds(feature_extractor) -> float:
-        kind = type(feature_extractor).__name__
-        if kind == "WhisperFeatureExtractor":
-            return float(feature_extractor.chunk_length)
-        if kind == "ASTFeatureExtractor":
-            return feature_extractor.max_length * 0.01  # 10-ms frame shift
-        return 10.0
+        """The feature extractor's own window where it has one (Whisper's chunk, AST's fbank length), else the
+        family's default."""
+        facts = feature_extractor_facts(feature_extractor)
+        if facts.feature_window_attribute is not None:
+            return getattr(feature_extractor, facts.feature_window_attribute) / facts.input_rate
+        return facts.window / facts.input_rate
+
+    @property
+    def audio_encoder_facts(self) -> AudioEncoderFacts:
+        """The facts of the audio encoder family its feature extractor serves (`AUDIO_ENCODERS`)."""
+        return feature_extractor_facts(self.feature_extractor)
 
     @property
     def sampling_rate(self) -> int:
@@ -293,24 +300,15 @@ class MintProcessor(ProcessorMixin):
     # ---- audio --------------------------------------------------------------------------------------------------
     def _features(self, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
         """Feature-extract equal-length windows; returns features, a per-frame mask and the time axis."""
-        kind = type(self.feature_extractor).__name__
-        if kind == "WhisperFeatureExtractor":
-            out = self.feature_extractor(
-                windows, sampling_rate=self.sampling_rate, return_tensors="np", padding="max_length",
-                max_length=self.window_samples, return_attention_mask=True,
-            )
-            return out["input_features"], out["attention_mask"], -1
-        if kind == "ASTFeatureExtractor":
-            out = self.feature_extractor(windows, sampling_rate=self.sampling_rate, return_tensors="np")
-            values = out["input_values"]
-            return values, np.ones(values.shape[:2], dtype=np.int64), -2
-        out = self.feature_extractor(
-            windows, sampling_rate=self.sampling_rate, return_tensors="np", padding="max_length",
-            max_length=self.window_samples, return_attention_mask=True,
-        )
-        values = out["input_values"]
-        mask = out.get("attention_mask")
-        return values, (np.ones(values.shape, dtype=np.int64) if mask is None else mask), -1
+        facts = self.audio_encoder_facts
+        padding = {"padding": "max_length", "max_length": self.window_samples, "return_attention_mask": True}
+        out = self.feature_extractor(windows, sampling_rate=self.sampling_rate, return_tensors="np",
+                                     **(padding if facts.feature_mask else {}))
+        values = out[facts.input_key]
+        mask = out.get("attention_mask") if facts.feature_mask else None
+        if mask is None:  # every step counts
+            mask = np.ones((len(values), values.shape[facts.time_axis]), dtype=np.int64)
+        return values, mask, facts.time_axis
 
     def prepare_audio(self, audio, sampling_rate: int | None = None) -> dict[str, np.ndarray]:
         """Load clips, cut each into encoder windows (at most `max_audio_windows`), extract features.
@@ -353,17 +351,17 @@ class MintProcessor(ProcessorMixin):
         return max(1, -(-int(n_frames) // self.bridge_window_frames)) * self.num_query_tokens
 
     def audio_tokens_per_clip(self, feature_attention_mask: np.ndarray) -> list[int]:
-        """Placeholder tokens for each clip, from its feature mask; Whisper's encoder halves the mel frames of each
-        window (as the model counts them)."""
+        """Placeholder tokens for each clip, from its feature mask, its encoder frames counted per window as the model
+        counts them (a windowed bridge needs an encoder whose frames follow from its features: Whisper's halve them)."""
         if not self.bridge_window_frames:
             return [self.num_query_tokens] * len(feature_attention_mask)
         mask = np.asarray(feature_attention_mask)
         valid = mask.reshape(len(mask), -1, self._frames_per_window()).sum(-1)
-        return [self.tokens_for_frames(((v + 1) // 2).sum()) for v in valid]
+        return [self.tokens_for_frames(self.audio_encoder_facts.strided_frames(v).sum()) for v in valid]
 
     def _frames_per_window(self) -> int:
-        """Feature frames in one encoder window (Whisper: 100 per second)."""
-        return int(round(self.audio_window_seconds * self.sampling_rate / self.feature_extractor.hop_length))
+        """Feature steps in one encoder window."""
+        return int(round(self.audio_window_seconds * self.audio_encoder_facts.input_rate))
 
     def _expand(self, texts: list[str], n_clips: int | None, counts: list[int] | None = None) -> list[str]:
         if n_clips is not None and len(texts) != n_clips:

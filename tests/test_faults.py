@@ -74,6 +74,7 @@ def last_complete_checkpoint(out: Path) -> Path:
 
 
 # ---- SIGKILL ---------------------------------------------------------------------------------------------------
+@pytest.mark.training
 def test_training_killed_with_sigkill_resumes_onto_the_same_curve(tiny_model_dir, small_corpus, tmp_path):  # noqa: F811
     cache = tmp_path / "features"
     full = tmp_path / "full"
@@ -111,7 +112,7 @@ from modeling_mint import MintForConditionalGeneration, MintProcessor
 from mint.training.features import FrozenFeatureCache
 model_dir, root, mode = sys.argv[1:4]
 model, processor = MintForConditionalGeneration.from_pretrained(model_dir), MintProcessor.from_pretrained(model_dir)
-cache = FrozenFeatureCache(root, model.model.audio_tower, processor.feature_extractor, "tiny")
+cache = FrozenFeatureCache(root, model.model, processor, "tiny")
 if mode == "hang":  # stop for good halfway through writing the first entry
     real = torch.save
     def save(obj, path):
@@ -146,7 +147,7 @@ def test_feature_cache_killed_midway_leaves_no_entry_a_later_run_reads(tiny_mode
         kill_when(proc, lambda: len(list(root.rglob("*.pt"))) >= 5, log)
     model = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
     processor = MintProcessor.from_pretrained(tiny_model_dir)
-    cache = FrozenFeatureCache(root, model.model.audio_tower, processor.feature_extractor, "tiny")
+    cache = FrozenFeatureCache(root, model.model, processor, "tiny")
     sources = clips(40)
     entries = cache.index(sources, batch_size=8)  # a later run: reads what is there, computes what is not
     fresh = cache._encode([s["array"] for s in sources[:8]])
@@ -178,13 +179,14 @@ def test_feature_cache_on_a_full_disk(tiny_model_dir, tmp_path, monkeypatch):
 
     model = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
     processor = MintProcessor.from_pretrained(tiny_model_dir)
-    cache = FrozenFeatureCache(tmp_path, model.model.audio_tower, processor.feature_extractor, "tiny")
+    cache = FrozenFeatureCache(tmp_path, model.model, processor, "tiny")
     monkeypatch.setattr(torch, "save", partial_then_full())
     with pytest.raises(OSError, match="No space left on device"):
         cache.index(clips(3))
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
+@pytest.mark.training
 def test_checkpoint_on_a_full_disk(tiny_model_dir, small_corpus, tmp_path, monkeypatch):  # noqa: F811
     from transformers import Trainer
 
@@ -226,7 +228,7 @@ def test_corpus_on_a_full_disk(small_corpus, tmp_path, monkeypatch):  # noqa: F8
     shutil.copytree(small_corpus, out)
 
     def save_to_disk(self, path, **kwargs):
-        Path(path).mkdir(parents=True)
+        Path(path).mkdir(parents=True, exist_ok=True)
         partial_then_full(0)(Path(path) / "dataset_dict.json")
 
     monkeypatch.setattr(DatasetDict, "save_to_disk", save_to_disk)

@@ -1,15 +1,20 @@
 """Frozen-encoder feature cache: each clip is encoded once and stored on disk, keyed by encoder and audio content."""
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mint.io import atomic_file
 from modeling_mint import load_audio
+
+
+# What an entry holds, named in the cache path so that no entry written under another layout is ever read:
+# "v2", every window of the clip through the model's own `encode_audio`. Entries written before (the first window
+# only, straight from the tower) sit directly under the root.
+LAYOUT = "v2"
 
 
 def load_frames(path: str | Path) -> torch.Tensor:
@@ -19,17 +24,24 @@ def load_frames(path: str | Path) -> torch.Tensor:
 
 
 class FrozenFeatureCache:
-    """Whisper-style encoder outputs cropped to the clip's real length, one fp16 `.pt` file per clip.
+    """The frozen encoder's frames of each clip, as the model computes them live: the processor's windows (up to
+    `max_audio_windows`) through the model's `encode_audio`, cut to the clip's real frames, one fp16 `.pt` file
+    per clip. The collator pads them again and masks the padding, as the model's own frame mask does.
 
-    Files are written to a temporary name and renamed into place, so an interrupted run never leaves a partial
-    entry; the key covers the encoder id and the decoded audio, so a changed file or encoder is recomputed.
+    Entries land whole or not at all (`mint.io.atomic_file`); the key covers the decoded audio the model hears and
+    the folder the encoder (`encoder_id`), so a changed file or encoder is recomputed.
+
+    Args:
+        root: the cache folder; entries go under `root/LAYOUT/encoder_id`.
+        model: a MINT backbone with `encode_audio` (`MintModel`, `MintAudioBridgeModel`).
+        processor: the model's [`MintProcessor`]; its windows are the model's.
+        encoder_id: names the encoder, its window and its dtype (`mint.training.common.encoder_id`).
     """
 
-    def __init__(self, root: str | Path, encoder, feature_extractor, encoder_id: str, frames_per_second: int = 50):
-        self.root = Path(root) / encoder_id
+    def __init__(self, root: str | Path, model, processor, encoder_id: str):
+        self.root = Path(root) / LAYOUT / encoder_id
         self.root.mkdir(parents=True, exist_ok=True)
-        self.encoder, self.feature_extractor = encoder, feature_extractor
-        self.frames_per_second = frames_per_second
+        self.model, self.processor = model, processor
 
     def key(self, audio: np.ndarray) -> str:
         return hashlib.sha256(audio.tobytes()).hexdigest()[:32]
@@ -39,26 +51,19 @@ class FrozenFeatureCache:
 
     @torch.no_grad()
     def _encode(self, waves: list[np.ndarray]) -> list[torch.Tensor]:
-        rate = self.feature_extractor.sampling_rate
-        inputs = self.feature_extractor(waves, sampling_rate=rate, return_tensors="pt")
-        hidden = self.encoder(inputs["input_features"]).last_hidden_state
-        lengths = [min(hidden.shape[1], self.n_frames(w)) for w in waves]
-        return [h[:n].to(torch.float16).clone() for h, n in zip(hidden, lengths)]
+        """`(F_i, D)` fp16 frames of each clip: its real frames, which lead every window's padding (only the last
+        window of a clip is partial)."""
+        audio = self.processor.prepare_audio(waves, sampling_rate=self.processor.sampling_rate)
+        device = next(self.model.parameters()).device
+        frames, mask = self.model.encode_audio(torch.from_numpy(audio["input_features"]).to(device),
+                                               torch.from_numpy(audio["feature_attention_mask"]).to(device))
+        counts = mask.sum(-1).clamp(min=1).tolist()
+        return [f[:n].to(torch.float16).cpu().clone() for f, n in zip(frames, counts)]
 
-    def n_frames(self, wave: np.ndarray) -> int:
-        """Encoder frames kept for a clip: its real length, not the window's padding."""
-        return max(1, int(np.ceil(len(wave) / self.feature_extractor.sampling_rate * self.frames_per_second)))
-
-    def _store(self, path: Path, frames: torch.Tensor):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(frames, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def _waves(self, sources: list) -> list[np.ndarray]:
+        """Each clip as the model hears it: decoded, resampled, cut to `max_audio_windows` windows."""
+        rate, limit = self.processor.sampling_rate, self.processor.window_samples * self.processor.max_audio_windows
+        return [load_audio(s, None, rate, name=f"clip {i}")[:limit] for i, s in enumerate(sources)]
 
     def frames(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[torch.Tensor]:
         """Encoder frames `(F_i, D)` for every clip (path, bytes, array or dict), computing only what is missing."""
@@ -66,13 +71,17 @@ class FrozenFeatureCache:
 
     def index(self, sources: list, batch_size: int = 16, desc: str = "encoding audio") -> list[dict]:
         """`{"path", "frames"}` of every clip's cache file and frame count, computing only what is missing."""
-        rate = self.feature_extractor.sampling_rate
-        window = self.feature_extractor.n_samples
-        waves = [load_audio(s, None, rate, name=f"clip {i}")[:window] for i, s in enumerate(sources)]
+        waves = self._waves(sources)
         keys = [self.key(w) for w in waves]
-        missing = [i for i, k in enumerate(keys) if not self.path(k).is_file()]
+        counts = {}
+        missing = list({k: i for i, k in enumerate(keys) if not self.path(k).is_file()}.values())  # one per key
         for start in tqdm(range(0, len(missing), batch_size), desc=desc, disable=not missing):
             chunk = missing[start : start + batch_size]
             for i, frames in zip(chunk, self._encode([waves[i] for i in chunk])):
-                self._store(self.path(keys[i]), frames)
-        return [{"path": self.path(k), "frames": self.n_frames(w)} for k, w in zip(keys, waves)]
+                with atomic_file(self.path(keys[i])) as tmp:
+                    torch.save(frames, tmp)
+                counts[keys[i]] = frames.shape[0]
+        for k in keys:
+            if k not in counts:  # memory-mapped: only the header is read
+                counts[k] = torch.load(self.path(k), map_location="cpu", weights_only=True, mmap=True).shape[0]
+        return [{"path": self.path(k), "frames": counts[k]} for k in keys]
