@@ -100,3 +100,24 @@ def test_asterisk_rows_share_the_stage1_split():
     from mint.training.data import asterisk_pairs
 
     assert [r["split"] for r in asterisk_rows()] == [p["split"] for p in asterisk_pairs()]
+
+
+def test_a_file_that_does_not_decode_never_becomes_a_row(tmp_path, monkeypatch):
+    import mint.training.corpus as corpus
+
+    import soundfile as sf
+
+    good, placed = tmp_path / "bark.wav", tmp_path / "bark.xml"
+    sf.write(good, np.zeros(8000, dtype=np.float32), 16000)
+    placed.write_text("<actor><sound>bark.wav</sound></actor>")
+    row = {"text": "A dog barks.", "task": "captioning", "instruction": "", "source": "effects", "license": "CC0",
+           "split": "train", "language": "", "clip_id": "", "speaker": "", "held_out": False}
+    rows = [{**row, "audio": str(good), "clip_id": f"good-{split}", "split": split}
+            for split in ("train", "validation", "test")] + [{**row, "audio": str(placed), "clip_id": "placed"}]
+    monkeypatch.setattr(corpus, "collect_rows", lambda *args: (rows, [], {}))
+    monkeypatch.setattr(corpus, "corpus_stats", lambda *args: {"clips": 1})
+    monkeypatch.setattr(corpus, "dataset_card", lambda stats: "card")
+    out, _ = corpus.build(tmp_path / "corpus")
+    assert load_from_disk(str(out))["train"]["clip_id"] == ["good-train"]
+    assert corpus.clip_seconds(placed.read_bytes()) is None
+    assert corpus.clip_seconds(good.read_bytes()) == pytest.approx(0.5)

@@ -14,8 +14,8 @@ import io
 import json
 import random
 import re
-import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from mint.io import atomic_folder
 from mint.training.data import ASTERISK_SOUNDS, asterisk_pairs, split_of
 
 
@@ -434,47 +435,52 @@ COLUMNS = ("audio", "text", "task", "instruction", "source", "license", "split",
            "held_out")
 
 
+def clip_seconds(data: bytes) -> float | None:
+    """Length of an encoded clip, or None when libsndfile (what `load_audio` and training read with) cannot open it:
+    such a file never becomes a row."""
+    import soundfile as sf
+
+    try:
+        return sf.info(io.BytesIO(data)).duration
+    except (RuntimeError, sf.LibsndfileError):
+        return None
+
+
 def build(out: str | Path, max_per_source: int | None = None, seed: int = 0, sources: list[str] | None = None,
           verify_budget: float | None = None):
     """Build the corpus into `out` (a `DatasetDict.save_to_disk` folder with a dataset card)."""
-    import soundfile as sf
     from datasets import Audio, Dataset, DatasetDict
 
     out = Path(out)
     start = time.time()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".mint-corpus-", dir=out.parent))
-    try:
-        rows, missing, details = collect_rows(max_per_source, seed, sources, verify_budget)
-        if not rows:
-            raise FileNotFoundError("no audio sources found; run `make setup` (as root) to install them")
-        durations = {}
-        for r in tqdm(rows, desc="reading audio"):
-            path = Path(r["audio"])
-            data = path.read_bytes()
-            if str(path) not in durations:
-                try:
-                    durations[str(path)] = sf.info(io.BytesIO(data)).duration
-                except (RuntimeError, sf.LibsndfileError):
-                    durations[str(path)] = 0.0  # a format libsndfile cannot size; `datasets` still decodes it
-            r["clip"], r["seconds"] = str(path), durations[str(path)]
-            r["audio"] = {"path": path.name, "bytes": data}
-        splits = {}
-        for split in ("train", "validation", "test"):
-            chosen = [r for r in rows if r["split"] == split]
-            columns = {key: [r[key] for r in chosen] for key in COLUMNS}
-            splits[split] = Dataset.from_dict(columns).cast_column("audio", Audio())
-        corpus = DatasetDict(splits)
-        staging = work / "dataset"
+    rows, missing, details = collect_rows(max_per_source, seed, sources, verify_budget)
+    if not rows:
+        raise FileNotFoundError("no audio sources found; run `make setup` (as root) to install them")
+    durations, undecodable = {}, Counter()
+    for r in tqdm(rows, desc="reading audio"):
+        path = Path(r["audio"])
+        data = path.read_bytes()
+        if str(path) not in durations:
+            durations[str(path)] = clip_seconds(data)
+        if durations[str(path)] is None:  # never a label on audio that no reader can open
+            undecodable[r["source"]] += 1
+            continue
+        r["clip"], r["seconds"] = str(path), durations[str(path)]
+        r["audio"] = {"path": path.name, "bytes": data}
+    if undecodable:
+        rows = [r for r in rows if isinstance(r["audio"], dict)]
+        print(f"left out rows whose audio does not decode: {dict(undecodable)}", file=sys.stderr)
+    splits = {}
+    for split in ("train", "validation", "test"):
+        chosen = [r for r in rows if r["split"] == split]
+        columns = {key: [r[key] for r in chosen] for key in COLUMNS}
+        splits[split] = Dataset.from_dict(columns).cast_column("audio", Audio())
+    corpus = DatasetDict(splits)
+    with atomic_folder(out) as staging:  # an old corpus is replaced whole, never half-deleted in place
         corpus.save_to_disk(str(staging))
         stats = corpus_stats(rows, missing, time.time() - start, staging, details)
         (staging / "README.md").write_text(dataset_card(stats))
         (staging / "stats.json").write_text(json.dumps(stats, indent=2))
-        if out.exists():  # moved aside whole (into `work`, removed below), never half-deleted in place
-            out.rename(work / "replaced")
-        staging.rename(out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return out, stats
 
 
