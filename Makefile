@@ -1,5 +1,6 @@
 # `make demo`: set up, assemble the default model and answer three real test-split clips (speech, a sound, an instrument).
-# `make test`: set up and run the test suite (what CI runs). `make gpu-check`: the GPU check (needs CUDA).
+# `make test`: set up and run the test suite (what CI runs); `make test-fast`: its fast tier.
+# `make gpu-check`: the GPU check (needs CUDA).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -37,8 +38,17 @@ $(STAMP): pyproject.toml Makefile
 test: setup
 	$(BIN)/python -m pytest -q tests
 
+# The fast tier: everything but the tests marked slow, browser, distributed or training (pyproject.toml's markers).
+.PHONY: test-fast test-reports
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not distributed and not training" tests
+
+# Rewrites the reports the README cites (tests/reports/); other runs write them to a temporary folder.
+test-reports: setup
+	MINT_WRITE_REPORTS=1 $(BIN)/python -m pytest -q tests/test_bad_input.py tests/test_space_load.py
+
 # On a CUDA machine: every stage, batched generation and `accelerate launch` in bf16 on mint-tiny-random; the report
-# goes to benchmarks/reports/gpu_check.md. `python -m mint.bench.gpu_check --dry-run` runs it on the CPU (CI does).
+# goes to runs/bench/gpu_check.md. `python -m mint.bench.gpu_check --dry-run` runs it on the CPU (CI does).
 gpu-check: setup
 	$(BIN)/python -m mint.bench.gpu_check
 
@@ -90,8 +100,8 @@ train-mint-tiny: setup
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
-	$(BIN)/mint train stage2 --recipe $(R)/token_prompt_ctc.yaml
-	$(BIN)/mint train instruct --recipe $(R)/token_prompt_instruct.yaml
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc.yaml
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct/bridge.safetensors \
 		--adapter runs/token_prompt_instruct/llm_adapter
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
@@ -108,26 +118,26 @@ train-mint-tiny-token-prompt: setup
 # The 32-query variant: stage 1, stage 2, instruction tuning (LoRA on the LLM), retrieval heads refit to the final
 # bridge, shipped.
 train-mint-tiny-32:
-	$(ONE_CORE) $(BIN)/mint train stage1 --recipe $(R)/stage1_mint_tiny.yaml
-	$(ONE_CORE) $(BIN)/mint train stage2 --recipe $(R)/stage2_mint_tiny.yaml
-	$(ONE_CORE) $(BIN)/mint train instruct --recipe $(R)/instruct_mint_tiny.yaml
-	$(ONE_CORE) $(BIN)/mint train stage1 --recipe $(R)/heads_mint_tiny.yaml
+	$(ONE_CORE) $(BIN)/mint train stage1 --config $(R)/stage1_mint_tiny.yaml
+	$(ONE_CORE) $(BIN)/mint train stage2 --config $(R)/stage2_mint_tiny.yaml
+	$(ONE_CORE) $(BIN)/mint train instruct --config $(R)/instruct_mint_tiny.yaml
+	$(ONE_CORE) $(BIN)/mint train stage1 --config $(R)/heads_mint_tiny.yaml
 	$(BIN)/mint ship mint-tiny --bridge runs/instruct_mint_tiny/bridge.safetensors \
 		--heads runs/heads_mint_tiny/heads.safetensors --adapter runs/instruct_mint_tiny/llm_adapter
 
 # The dense-projector baseline (mint-tiny-pooled): mint-tiny's stage-2 and instruction recipes, no stage 1.
 train-mint-tiny-pooled:
-	$(ONE_CORE) $(BIN)/mint train stage2 --recipe $(R)/stage2_pooled_mint_tiny.yaml
-	$(ONE_CORE) $(BIN)/mint train instruct --recipe $(R)/instruct_pooled_mint_tiny.yaml
+	$(ONE_CORE) $(BIN)/mint train stage2 --config $(R)/stage2_pooled_mint_tiny.yaml
+	$(ONE_CORE) $(BIN)/mint train instruct --config $(R)/instruct_pooled_mint_tiny.yaml
 	$(BIN)/mint ship mint-tiny-pooled --bridge runs/instruct_pooled_mint_tiny/bridge.safetensors \
 		--adapter runs/instruct_pooled_mint_tiny/llm_adapter
 
 # The windowed variant: two CTC stages of the bridge (no LLM; the second adds read sentences), then instruction
 # tuning on speech (LoRA), shipped.
 train-mint-tiny-windowed:
-	$(ONE_CORE) $(BIN)/mint train stage2 --recipe $(R)/stage2_windowed_ctc_warmup.yaml
-	$(ONE_CORE) $(BIN)/mint train stage2 --recipe $(R)/stage2_windowed_ctc_sentences.yaml
-	$(ONE_CORE) $(BIN)/mint train instruct --recipe $(R)/instruct_windowed_speech.yaml
+	$(ONE_CORE) $(BIN)/mint train stage2 --config $(R)/stage2_windowed_ctc_warmup.yaml
+	$(ONE_CORE) $(BIN)/mint train stage2 --config $(R)/stage2_windowed_ctc_sentences.yaml
+	$(ONE_CORE) $(BIN)/mint train instruct --config $(R)/instruct_windowed_speech.yaml
 	$(BIN)/mint ship mint-tiny-windowed --bridge runs/instruct_windowed_speech/bridge.safetensors \
 		--adapter runs/instruct_windowed_speech/llm_adapter
 

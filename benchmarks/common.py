@@ -1,5 +1,5 @@
 """What every benchmark shares: arguments, interleaved timing, real clips, the machine's description and the
-report (markdown + JSON + PNG under `benchmarks/reports/`).
+report (markdown + JSON + PNG under `runs/bench/`; `--out benchmarks/reports` rewrites the committed reports).
 
 Every headline is a ratio of two sides timed in the same process, interleaved (A B B A ...) and repeated; the
 median of each side is reported, so a load that changes during the run hits both sides alike.
@@ -19,7 +19,7 @@ import torch
 
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORTS = ROOT / "benchmarks" / "reports"
+OUT = ROOT / "runs" / "bench"  # not the committed benchmarks/reports/: a run overwrites them only when asked to
 DEFAULT_MODEL = ROOT / ".cache" / "models" / "mint-tiny"
 DEFAULT_BASE = ROOT / "models" / "mint-tiny-base"
 RATE = 16000
@@ -33,7 +33,8 @@ def parser(description: str, default_model: Path = DEFAULT_MODEL) -> argparse.Ar
     p.add_argument("--quick", action="store_true", help="a few small repeats (smoke test, e.g. on mint-tiny-random)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per side (default 5, --quick 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--out", default=str(REPORTS), help="report folder")
+    p.add_argument("--out", default=str(OUT), help="report folder (default runs/bench/; the committed reports: "
+                   "benchmarks/reports)")
     return p
 
 

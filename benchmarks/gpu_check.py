@@ -1,6 +1,6 @@
 """GPU check: every stage, batched generation and `accelerate launch` on one CUDA device, in bf16.
 
-    python -m mint.bench.gpu_check             # on a CUDA machine (`make gpu-check`): benchmarks/reports/gpu_check.md
+    python -m mint.bench.gpu_check             # on a CUDA machine: runs/bench/gpu_check.md (--out DIR elsewhere)
     python -m mint.bench.gpu_check --dry-run   # the same checks on the CPU (CI runs it)
 
 mint-tiny-random (`hub_configs/mint-tiny-random`, random weights) in bf16 with SDPA attention, and again with
@@ -27,6 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "hub_configs" / "mint-tiny-random"
+OUT = ROOT / "runs" / "bench"  # as the other benchmarks (benchmarks/common.py), without importing them
 RATE = 16000
 STEPS = 4
 
@@ -230,7 +231,8 @@ def report(results: dict, dry_run: bool) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dry-run", action="store_true", help="run the checks on the CPU (no report file unless --out)")
-    p.add_argument("--out", default=None, help="report folder (default: benchmarks/reports on a GPU)")
+    p.add_argument("--out", default=None, help="report folder (default: runs/bench/ on a GPU; the committed report: "
+                   "benchmarks/reports)")
     p.add_argument("--accelerate-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -243,7 +245,7 @@ def main(argv=None):
     device = "cpu" if args.dry_run else "cuda"
     results = run(device)
     text = report(results, args.dry_run)
-    out = args.out or (None if args.dry_run else str(ROOT / "benchmarks" / "reports"))
+    out = args.out or (None if args.dry_run else str(OUT))
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "gpu_check.md").write_text(text)

@@ -24,6 +24,28 @@ SPEECH = "/usr/share/asterisk/sounds/en_US_f_Allison/tt-weasels.wav"
 HAMMER = "/usr/share/tuxpaint/stamps/household/tools/hammer.ogg"
 
 
+# Tiers of tests in files whose other tests stay in the fast tier (see [tool.pytest.ini_options] markers).
+TIERS = {
+    "test_cli.py::test_demo_ends_its_server_when_ended": "browser",
+    "test_cli.py::test_console_script_installed": "slow",
+    "test_training.py::test_two_process_run": "distributed",
+    "test_faults.py::test_training_killed_with_sigkill_resumes_onto_the_same_curve": "slow",
+    "test_faults.py::test_feature_cache_killed_midway_leaves_no_entry_a_later_run_reads": "slow",
+    "test_faults.py::test_corpus_build_killed_midway_leaves_the_old_corpus": "slow",
+    "test_modeling_mint.py::test_loss_decreases_on_fixed_batch": "slow",
+    "test_fuzz_processor.py::test_one_clip_never_crashes_and_fits_the_model": "slow",
+    "test_fuzz_processor.py::test_batches_on_a_windowed_bridge": "slow",
+    "test_fuzz_processor.py::test_any_instruction_text": "slow",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        tier = TIERS.get(f"{item.path.name}::{item.originalname}")
+        if tier:
+            item.add_marker(tier)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,6 +85,15 @@ def wav_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("audio") / "tone_8k_stereo.wav"
     sf.write(path, tone(1.5, 8000, channels=2), 8000)
     return path
+
+
+@pytest.fixture(scope="session")
+def reports_dir(tmp_path_factory) -> Path:
+    """Where tests write their reports: a temporary folder, or with MINT_WRITE_REPORTS=1 the committed
+    `tests/reports/` that the README cites (`make test-reports`)."""
+    if os.environ.get("MINT_WRITE_REPORTS") == "1":
+        return ROOT / "tests" / "reports"
+    return tmp_path_factory.mktemp("reports")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Bad input through every surface: the processor, the pipeline, `mint run` and the Space.
 
 Each input gives a correct result or a `ValueError` (a Space message) naming the problem; the Space keeps serving
-afterwards. Running this file rewrites `tests/reports/bad_input_matrix.md` (input x surface -> outcome).
+afterwards. A full run of this file writes the table `bad_input_matrix.md` (input x surface -> outcome) to a temporary
+folder; `make test-reports` rewrites the committed `tests/reports/bad_input_matrix.md`.
 """
 
 import json
@@ -13,10 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import ROOT, SPEECH, tone
+from tests.conftest import SPEECH, tone
 
 
-REPORT = ROOT / "tests" / "reports" / "bad_input_matrix.md"
 SURFACES = ("processor", "pipeline", "mint run", "Space")
 PROMPT = "Describe the audio."
 HOUR = 3600
@@ -118,19 +118,19 @@ def files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report():
+def report(reports_dir):
     yield
-    if len(ROWS) < len(CASES) * len(SURFACES):  # a partial run (-k, no Space) leaves the committed table alone
+    if len(ROWS) < len(CASES) * len(SURFACES):  # a partial run (-k, -m, no Space) would leave holes in the table
         return
     lines = ["# Bad-input matrix", "",
-             "Written by `pytest tests/test_bad_input.py` (tiny random model for the processor, the pipeline and",
-             "`mint run`; the Space on mint-tiny). `ok` is a correct result; otherwise the error message shown.", "",
+             "Written by `make test-reports` (`tests/test_bad_input.py`; the tiny random model for the processor, the",
+             "pipeline and `mint run`; the Space on mint-tiny). `ok` is a correct result; otherwise the error message",
+             "shown.", "",
              "| input | " + " | ".join(SURFACES) + " |", "|---" * (len(SURFACES) + 1) + "|"]
     for case in CASES:
         cells = [ROWS.get((case, s), "n/a").replace("|", "\\|").replace("\n", " ") for s in SURFACES]
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text("\n".join(lines) + "\n")
+    (reports_dir / "bad_input_matrix.md").write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +239,7 @@ def client(space_url):
     return gradio_client.Client(space_url, verbose=False)
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("case", list(CASES))
 def test_space(case, client, files):
     from gradio_client import handle_file
@@ -256,6 +257,7 @@ def test_space(case, client, files):
     check(case, "Space", error)
 
 
+@pytest.mark.browser
 def test_space_still_serves_after_the_matrix(client):
     from gradio_client import handle_file
 

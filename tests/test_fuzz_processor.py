@@ -2,7 +2,7 @@
 
 Whatever comes in, the processor either raises one of its documented errors (`ValueError`, `TypeError`) or returns
 inputs the model accepts: features and masks of consistent shapes, and as many `<audio>` tokens per clip as the
-model's Bridge-Net produces (checked by running the tiny model on them). Bounded: about 20 s in all.
+model's Bridge-Net produces (checked by running the tiny model on them). Bounded by `max_examples`, not by time.
 """
 
 import numpy as np

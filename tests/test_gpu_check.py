@@ -5,9 +5,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
+@pytest.mark.distributed  # `accelerate launch` in a subprocess, beside a few training steps of every stage
 def test_gpu_check_dry_run(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mint.bench.gpu_check", "--dry-run", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)

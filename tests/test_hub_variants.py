@@ -36,6 +36,7 @@ def test_variants_are_listed():
             "mint-whisper-small-qwen2.5-0.5b"} <= set(variants())
 
 
+@pytest.mark.slow  # builds each variant at its full architecture from the mock Hub
 @pytest.mark.parametrize("variant, audio, text", [
     ("mint-paper", "data2vec-audio", "t5"),
     ("mint-whisper-small-qwen2.5-0.5b", "whisper", "qwen2"),

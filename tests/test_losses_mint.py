@@ -150,6 +150,7 @@ def test_pretraining_forward_and_gradients(stage1):
         assert model.get_parameter(name).grad.abs().sum() > 0, name
 
 
+@pytest.mark.slow  # enough optimizer steps for the losses to fall
 def test_pretraining_loss_decreases(stage1):
     config, inputs = stage1
     model = MintForAudioTextRetrieval(config).train()

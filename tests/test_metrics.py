@@ -36,6 +36,7 @@ def test_retrieval_recall_and_map():
     assert out["mAP@10"] == pytest.approx((1 / 2 + 1 + 1 / 3) / 3)
 
 
+@pytest.mark.slow  # the COCO caption toolkit starts Java
 def test_captioning_matches_hand_computed_bleu_and_rouge():
     out = load("mint_captioning").compute(predictions=["a dog barks"], references=[["a dog barks loudly"]])
     # BLEU-1: all 3 unigrams match, brevity penalty exp(1 - 4/3); ROUGE-L: LCS 3, P 1, R 3/4, beta 1.2

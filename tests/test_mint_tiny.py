@@ -13,6 +13,9 @@ from tests.test_remote_code import run_fresh
 from mint.training.data import asterisk_pairs
 
 
+pytestmark = pytest.mark.slow  # the real pretrained parts (SmolLM2-135M, Whisper tiny.en) loaded and run on CPU
+
+
 @pytest.fixture(scope="module")
 def mint_tiny(tmp_path_factory):
     return assemble("mint-tiny", tmp_path_factory.mktemp("models") / "mint-tiny")

@@ -85,6 +85,7 @@ def test_own_data_refuses_what_it_cannot_read(tmp_path):
         own_dataset("my_clipz")  # a typo reads as a Hub id; offline, it is refused as missing
 
 
+@pytest.mark.training
 def test_fine_tune_on_eight_clips_in_one_command(tiny_model_dir, tmp_path, capsys):
     """`mint train instruct --data FOLDER` (LoRA on): the output folder is a whole model, LoRA merged, that loads
     with the Auto classes and the pipeline with the package hidden, and `mint eval --model OUT` reads it."""

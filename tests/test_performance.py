@@ -59,6 +59,15 @@ def test_benchmark_runs_quick(name, tiny_model_dir, tmp_path):
     assert json.loads((tmp_path / f"{name}.json").read_text())["machine"]["torch_threads"] == 1
 
 
+def test_benchmarks_leave_the_committed_reports_alone_by_default():
+    """Reports go to runs/bench/ unless `--out` names another folder (benchmarks/reports for the committed ones)."""
+    from benchmarks import gpu_check
+    from benchmarks.common import parser
+
+    assert parser("x").parse_args([]).out == str(ROOT / "runs" / "bench") == str(gpu_check.OUT)
+    assert parser("x").parse_args(["--out", "benchmarks/reports"]).out == "benchmarks/reports"
+
+
 def test_mint_bench_command(tiny_model_dir, tmp_path):
     from mint.cli import main
 

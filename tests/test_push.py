@@ -59,6 +59,7 @@ def run_online(code: str, endpoint: str, hf_home, cwd, hide_package: bool) -> di
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a mock Hub server, then loading in a fresh process
 def test_push_then_load_by_repo_id(hub, pushable, tmp_path):
     url, root = hub
     # Through the CLI, with the token in HF_TOKEN as a user would have it. hf_xet is installed, so upload_folder takes
@@ -140,6 +141,7 @@ def test_push_then_load_by_repo_id(hub, pushable, tmp_path):
                                   "HuggingFaceTB/SmolLM2-135M-Instruct"]
 
 
+@pytest.mark.slow  # a mock Hub server, then loading in a fresh process
 def test_private_push_is_not_readable_without_a_token(hub, pushable, tmp_path):
     url, root = hub
     result = run_online(

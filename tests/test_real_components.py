@@ -36,6 +36,7 @@ def test_asterisk_pairs_are_real_and_split_by_file():
     assert all(not p["text"].startswith("[") for p in pairs)
 
 
+@pytest.mark.slow  # greedy decoding of real clips with the converted Whisper
 def test_converted_whisper_transcribes_real_speech(whisper_dir, test_prompts):
     processor = WhisperProcessor.from_pretrained(whisper_dir)
     model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).eval()

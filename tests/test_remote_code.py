@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 
 HIDE_PACKAGE = """
 import importlib.abc, sys
@@ -67,6 +69,7 @@ def test_auto_classes_in_fresh_process(tiny_model_dir, tmp_path):
     assert result["new_tokens"] == 3
 
 
+@pytest.mark.slow  # generation in a fresh process that imports transformers anew
 def test_pipeline_in_fresh_process(tiny_model_dir, wav_file, tmp_path):
     result = run_fresh(
         f"""

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from modeling_mint import MintConfig, MintForAudioTextRetrieval
@@ -15,6 +16,7 @@ from tests.conftest import free_port
 from tests.test_remote_code import run_fresh
 
 
+@pytest.mark.distributed
 def test_two_process_contrastive_loss_equals_one_process(tmp_path):
     out = tmp_path / "dist.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -104,6 +106,7 @@ def test_zero_shot_audio_classification_pipeline(tmp_path):
     _check_scores(result["out"], _expected_scores(model, processor, wav, labels))
 
 
+@pytest.mark.slow  # three routes (zero-shot, embeddings, generation), each in a fresh process
 def test_one_folder_generates_embeds_and_classifies(tiny_model_dir, tmp_path):
     """The default folder carries the retrieval heads: the stock zero-shot call, CLAP-style embeddings
     (`AutoModelForPreTraining`, reading the same weights) and generation all load from it, the package hidden."""

@@ -132,6 +132,7 @@ def call(url: str, data: list) -> str:
         return response.read().decode()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "spaces_demo" / "app.py"), "../../../../etc/passwd",
                                   "file:///etc/passwd"])
 def test_space_never_reads_a_server_path_a_request_names(space_url, path):
@@ -140,6 +141,7 @@ def test_space_never_reads_a_server_path_a_request_names(space_url, path):
     assert "event: error" in stream and "root:" not in stream and "import gradio" not in stream, stream[:500]
 
 
+@pytest.mark.browser
 def test_space_typed_text_is_only_text(space_url):
     """Labels that look like paths are scored as labels; no file is opened for them."""
     from gradio_client import Client, handle_file
@@ -152,6 +154,7 @@ def test_space_typed_text_is_only_text(space_url):
     assert sorted(c["label"] for c in scores["confidences"]) == ["/etc/passwd", "~/.ssh/id_rsa"]
 
 
+@pytest.mark.browser
 def test_space_caps_uploads_and_bounds_its_queue(space_url):
     """20 requests at once: one runs, 16 wait, the rest are turned away with "queue full", none fails otherwise."""
     from concurrent.futures import ThreadPoolExecutor

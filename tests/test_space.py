@@ -67,6 +67,7 @@ def submit_and_wait(page):
 
 
 # ---- browser ---------------------------------------------------------------------------------------------------
+@pytest.mark.browser
 def test_browser_streams_a_transcription(page):
     page.locator("#audio_in input[type=file]").set_input_files(SPEECH)
     page.locator("#task").get_by_text("Transcribe", exact=True).click()
@@ -82,6 +83,7 @@ def test_browser_streams_a_transcription(page):
     assert len(shown) >= 2 and all(answer.startswith(v) for v in shown), shown  # it grew word by word
 
 
+@pytest.mark.browser
 def test_browser_reports_a_non_audio_file_and_keeps_serving(page, tmp_path):
     fake = tmp_path / "notes.wav"
     fake.write_text("this is text, not a RIFF header\n")
@@ -103,6 +105,7 @@ def test_browser_reports_a_non_audio_file_and_keeps_serving(page, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "space_zero_shot.png"), full_page=True)
 
 
+@pytest.mark.browser
 def test_browser_records_from_the_microphone(page):
     page.locator("#audio_in button[aria-label='Clear']").click()
     page.locator("#audio_in button[aria-label='Record audio']").click()
@@ -116,6 +119,7 @@ def test_browser_records_from_the_microphone(page):
     page.screenshot(path=str(ARTIFACTS / "space_microphone.png"), full_page=True)
 
 
+@pytest.mark.browser
 def test_browser_runs_an_example_clip(page):
     """Example clips are served from the Debian folders (static paths) and fill audio, task and reference."""
     page.get_by_text("hammer.ogg", exact=True).click()
@@ -127,6 +131,7 @@ def test_browser_runs_an_example_clip(page):
 
 
 # ---- gradio_client ---------------------------------------------------------------------------------------------
+@pytest.mark.browser
 def test_client_generation_streams_text(client):
     from gradio_client import handle_file
 
@@ -138,6 +143,7 @@ def test_client_generation_streams_text(client):
     assert not scores or not scores.get("confidences")
 
 
+@pytest.mark.browser
 def test_client_zero_shot_is_a_distribution_over_the_typed_labels(client):
     answer, scores = respond(client, HAMMER, "Zero-shot classify", labels=" , ".join(LABELS) + ", a frog,")
     confidences = {c["label"]: c["confidence"] for c in scores["confidences"]}
@@ -147,6 +153,7 @@ def test_client_zero_shot_is_a_distribution_over_the_typed_labels(client):
     assert scores["label"] == max(confidences, key=confidences.get)
 
 
+@pytest.mark.browser
 def test_client_closest_example_ranks_the_example_clips(client):
     _, scores = respond(client, HAMMER, "Closest example")
     assert len(scores["confidences"]) >= 2 and any("hammer.ogg" in c["label"] for c in scores["confidences"])
@@ -174,6 +181,7 @@ def _bad_audio(kind: str, path) -> str:
     return "the limit is 30 s"
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("kind", ["empty", "text", "corrupt", "no_samples", "nan", "too_long"])
 def test_client_bad_audio_gets_a_message(client, kind, tmp_path):
     from gradio_client.exceptions import AppError
@@ -184,6 +192,7 @@ def test_client_bad_audio_gets_a_message(client, kind, tmp_path):
         respond(client, path, "Describe", "Describe the audio.")
 
 
+@pytest.mark.browser
 def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
     path = tmp_path / "big.wav"
     sf.write(path, np.zeros(6_000_000, dtype=np.int16), 16000)  # 12 MB
@@ -191,6 +200,7 @@ def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
         respond(client, path, "Describe", "Describe the audio.")
 
 
+@pytest.mark.browser
 def test_client_still_serves_after_bad_requests(client):
     answer, _ = respond(client, SPEECH, "Ask a question", "What is this sound?", max_new_tokens=8)
     assert answer.strip()

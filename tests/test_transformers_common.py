@@ -10,6 +10,7 @@ import copy
 import unittest
 from unittest import mock
 
+import pytest
 import torch
 from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
 from transformers_common.generation.test_utils import GenerationTesterMixin
@@ -25,6 +26,8 @@ from modeling_mint import (
 )
 
 
+# Hundreds of small tests, each well under a second, that together outlast the fast tier's whole budget.
+pytestmark = pytest.mark.slow
 AUDIO_TOKEN = 98
 AUDIO_CONFIGS = {
     "whisper": {"model_type": "whisper", "d_model": 16, "encoder_layers": 2, "encoder_attention_heads": 2,

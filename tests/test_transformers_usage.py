@@ -2,11 +2,14 @@
 the pipeline's keywords and input kinds, and folders saved by any route that load again. Each runs in a fresh process
 where the package is hidden, as a Hub user loads the model."""
 
+import pytest
+
 from tests import mockhub
 from tests.test_push import TOKEN, run_online
 from tests.test_remote_code import run_fresh
 
 
+pytestmark = pytest.mark.slow  # each test loads the model in fresh processes
 GEN = "dict(max_new_tokens=6, min_new_tokens=6, do_sample=False)"
 
 
