@@ -145,10 +145,7 @@ def _audio_part(source: str, window_seconds: int):
     config = AutoConfig.from_pretrained(source)
     if config.model_type == "whisper":
         encoder = AutoModel.from_pretrained(source).get_encoder()
-        state = encoder.state_dict()
-        positions = int(audio_encoder_facts(config).frames_per_second * window_seconds)
-        state["embed_positions.weight"] = state["embed_positions.weight"][:positions]
-        config.max_source_positions = positions
+        config, state = components.cut_whisper_window(config, encoder.state_dict(), window_seconds)
         features = WhisperFeatureExtractor.from_pretrained(source, chunk_length=window_seconds)
         return config, state, features
     model = AutoModel.from_pretrained(source)

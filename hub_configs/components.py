@@ -301,20 +301,29 @@ def whisper_tiny_en() -> Path:
                              lambda out: _convert_whisper(src, out))
 
 
+def cut_whisper_window(config, encoder_state: dict, seconds: int):
+    """Whisper's encoder config and state cut to a `seconds` window: its first position embeddings only, so a
+    short clip no longer pays for 30 s of padding. Both are changed in place."""
+    from modeling_mint import audio_encoder_facts
+
+    positions = int(audio_encoder_facts(config).frames_per_second * seconds)
+    if not 0 < positions <= config.max_source_positions:
+        raise ValueError(f"a window of {seconds} s does not fit Whisper's "
+                         f"{config.max_source_positions // audio_encoder_facts(config).frames_per_second} s")
+    encoder_state["embed_positions.weight"] = encoder_state["embed_positions.weight"][:positions]
+    config.max_source_positions = positions
+    return config, encoder_state
+
+
 def whisper_encoder_window(whisper_dir: Path, seconds: int = 10):
-    """The Whisper encoder cut to a `seconds` window: the first `50 * seconds` position embeddings, so it takes
-    `100 * seconds` mel frames instead of 3000 (a 10-s clip no longer pays for 30 s of padding)."""
+    """The Whisper encoder of a converted folder, cut to a `seconds` window (`cut_whisper_window`)."""
     from transformers import WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
     config = WhisperConfig.from_pretrained(whisper_dir)
-    positions = 50 * seconds
-    if not 0 < positions <= config.max_source_positions:
-        raise ValueError(f"window of {seconds} s does not fit Whisper's {config.max_source_positions // 50} s")
     full = load_file(str(Path(whisper_dir) / "model.safetensors"))
     state = {k[len("model.encoder."):]: t for k, t in full.items() if k.startswith("model.encoder.")}
-    state["embed_positions.weight"] = state["embed_positions.weight"][:positions]
-    config.max_source_positions = positions
+    config, state = cut_whisper_window(config, state, seconds)
     encoder = WhisperEncoder(config)
     encoder.load_state_dict(state)
     return config, encoder.eval()

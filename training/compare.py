@@ -30,6 +30,51 @@ HEADLINE = [
 ]
 
 
+# Corpus v2's test slices for the held-out comparison (`--held-out`): real phone prompts, the test speakers of a
+# trained game, a whole game no stage saw, sounds of trained sources and a whole sound pack no stage saw.
+HELD_OUT_SLICES = {
+    "Asterisk prompts": (["transcription"], ["asterisk"]),
+    "Queen, test speakers": (["transcription"], ["queen"]),
+    "Drascula (held-out game)": (["transcription"], ["drascula"]),
+    "sounds of trained sources": (["classification", "captioning"],
+                                  ["0ad", "supertuxkart", "tuxpaint", "freedesktop", "instruments"]),
+    "MegaGlest (held-out pack)": (["classification", "captioning"], ["megaglest"]),
+}
+SLICE_METRICS = [("transcription WER", ("transcription", "all", "WER"), "{:.2f}"),
+                 ("label accuracy", ("classification", "all", "accuracy"), "{:.1%}"),
+                 ("label chance", ("classification", "all", "chance"), "{:.1%}"),
+                 ("captions accepted", ("captioning", "all", "accepted"), "{:.0%}"),
+                 ("caption CIDEr", ("captioning", "all", "CIDEr"), "{:.3f}")]
+
+
+def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | None) -> tuple[str, dict]:
+    """Every model on every held-out slice (the same clips for each), Whisper tiny.en's decoder beside the
+    transcription slices."""
+    rows, data_out = [], {}
+    names = list(models)
+    header = ["| slice | metric | " + " | ".join(names) + " | Whisper tiny.en decoder |",
+              "|---|---|" + "---|" * (len(names) + 1)]
+    for slice_name, (tasks, sources) in HELD_OUT_SLICES.items():
+        results = {}
+        for i, (name, model_dir) in enumerate(models.items()):
+            folder = out / slice_name.split(" (")[0].replace(" ", "_").replace(",", "") / name.replace(" ", "_")
+            results[name] = evaluate(model_dir, data, "test", str(folder), tasks=tasks, languages=["en"],
+                                     sources=sources, max_per_task=max_per_task,
+                                     whisper_baseline=i == 0 and "transcription" in tasks)
+        first = results[names[0]]
+        whisper = lookup(first, ("transcription_english", "whisper-tiny.en", "all", "WER"))
+        for label, path, fmt in SLICE_METRICS:
+            values = {n: lookup(results[n], path) for n in names}
+            if all(v is None for v in values.values()):
+                continue
+            cells = [fmt.format(v) if isinstance(v, (int, float)) else "–" for v in values.values()]
+            extra = fmt.format(whisper) if label == "transcription WER" and whisper is not None else "–"
+            clips = lookup(first, (path[0], "all", "clips"))
+            rows.append(f"| {slice_name} ({clips} clips) | {label} | " + " | ".join(cells) + f" | {extra} |")
+            data_out[f"{slice_name}/{label}"] = {**values, **({"whisper": whisper} if extra != "–" else {})}
+    return "\n".join(header + rows) + "\n", data_out
+
+
 def lookup(metrics: dict, path: tuple[str, ...]):
     for key in path:
         if not isinstance(metrics, dict) or key not in metrics:
@@ -89,10 +134,23 @@ def main(argv: list[str] | None = None) -> dict:
                         help="tasks kept in every language (their answers are English labels)")
     parser.add_argument("--max-per-task", type=int, default=None)
     parser.add_argument("--whisper-baseline", action="store_true")
+    parser.add_argument("--held-out", action="store_true",
+                        help="the corpus v2 test slices of HELD_OUT_SLICES instead of one pass over every task")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
     models = dict(spec.split("=", 1) for spec in args.model)
+    if args.held_out:
+        out = Path(args.out)
+        markdown, data = held_out(models, args.data, out, args.max_per_task)
+        markdown = (f"Test split of `{args.data}`, English, at most {args.max_per_task} clips per task and slice, the "
+                    "same clips for every model (one run of `python -m mint.training.compare --held-out`).\n\n"
+                    + markdown)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "held_out.md").write_text(markdown)
+        (out / "held_out.json").write_text(json.dumps(data, indent=2))
+        print(markdown)
+        return data
     retrieval = dict(spec.split("=", 1) for spec in args.retrieval)
     out = Path(args.out)
     results, whisper = {}, None
