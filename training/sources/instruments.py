@@ -2,7 +2,7 @@
 
 Debian `fluid-soundfont-gm` (`FluidR3_GM.sf2`, MIT: recorded samples of real instruments) rendered by `fluidsynth`.
 Every clip's instrument, family, pitch, loudness and length are known exactly because the MIDI is written here. All
-clips are rendered in one `fluidsynth` run (loading the 140 MB font costs about a second) and cut into slots; the
+clips are rendered in one `fluidsynth` run (the font is loaded once) and cut into slots; the
 clips are cached, so a second build only reads them.
 """
 
