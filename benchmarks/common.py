@@ -186,7 +186,7 @@ def write_report(name: str, out: str | Path, title: str, sections: list[str], da
     fig.tight_layout()
     fig.savefig(paths["png"], dpi=110)
     plt.close(fig)
-    command = command or f"python -m benchmarks.{name}"
+    command = command or f"python -m mint.bench.{name}"
     body = [f"# {title}", "", f"`{command}` ({time.strftime('%Y-%m-%d')})", "", *sections, "",
             f"![{name}]({name}.png)", ""]
     paths["md"].write_text("\n".join(body))

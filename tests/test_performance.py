@@ -51,7 +51,7 @@ BENCHMARKS = ["latency", "batching", "training", "feature_cache", "memory", "flo
 
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_benchmark_runs_quick(name, tiny_model_dir, tmp_path):
-    module = importlib.import_module(f"benchmarks.{name}")
+    module = importlib.import_module(f"mint.bench.{name}")
     paths = module.main(["--model", str(tiny_model_dir), "--quick", "--threads", "1", "--out", str(tmp_path)])
     for kind in ("md", "json", "png"):
         assert (tmp_path / f"{name}.{kind}").stat().st_size > 0, kind
