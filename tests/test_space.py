@@ -235,7 +235,7 @@ def test_example_clips_come_from_the_packages_the_space_installs():
 
 
 def test_mint_demo_serves_the_app_on_localhost(monkeypatch):
-    from mint.training import cli
+    from mint import cli
 
     calls = []
 
