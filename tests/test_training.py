@@ -307,6 +307,27 @@ def test_compare_evaluates_peers_on_the_same_clips(tiny_model_dir, small_corpus,
     assert json.loads((out / "comparison.json").read_text())["tokens_per_10s"] == {"bridge": 4, "dense projector": 125}
 
 
+def test_compare_held_out_slices_use_the_same_clips_for_every_model(tiny_model_dir, small_corpus, tmp_path,
+                                                                    monkeypatch):
+    from mint.training import compare
+
+    monkeypatch.setattr(compare, "HELD_OUT_SLICES", {  # slices the small corpus's test split holds
+        "Asterisk prompts": (["transcription"], ["asterisk"]),
+        "sounds (held-out pack)": (["classification"], ["freedesktop"])})
+    out = tmp_path / "held_out"
+    data = compare.main(["--held-out", "--model", f"first={tiny_model_dir}", "--model", f"second={tiny_model_dir}",
+                         "--data", str(small_corpus), "--max-per-task", "2", "--out", str(out)])
+    rows = [[json.loads(line) for line in open(out / "Asterisk_prompts" / name / "predictions.jsonl")]
+            for name in ("first", "second")]
+    clips = [[r["clip_id"] for r in model_rows if "system" not in r] for model_rows in rows]  # Whisper's beside
+    assert clips[0] == clips[1] and clips[0]
+    wer = data["Asterisk prompts/transcription WER"]
+    assert set(wer) == {"first", "second", "whisper"} and wer["first"] == wer["second"]  # the same weights
+    text = (out / "held_out.md").read_text()
+    assert "| slice | metric | first | second | Whisper tiny.en decoder |" in text
+    assert "| sounds (held-out pack) (1 clips) | label accuracy |" in text and "| label chance |" in text
+
+
 def test_pooled_baseline_trains_with_the_same_scripts(tiny_model_dir, small_corpus, tmp_path):
     """The dense-projector baseline goes through stage 2 and instruction tuning (LoRA) unchanged; what it ships is
     its projector."""
