@@ -456,7 +456,7 @@ def build(out: str | Path, max_per_source: int | None = None, seed: int = 0, sou
     rows, missing, details = collect_rows(max_per_source, seed, sources, verify_budget)
     if not rows:
         raise FileNotFoundError("no audio sources found; run `make setup` (as root) to install them")
-    durations, undecodable = {}, Counter()
+    durations, undecodable, kept = {}, Counter(), []
     for r in tqdm(rows, desc="reading audio"):
         path = Path(r["audio"])
         data = path.read_bytes()
@@ -465,10 +465,10 @@ def build(out: str | Path, max_per_source: int | None = None, seed: int = 0, sou
         if durations[str(path)] is None:  # never a label on audio that no reader can open
             undecodable[r["source"]] += 1
             continue
-        r["clip"], r["seconds"] = str(path), durations[str(path)]
-        r["audio"] = {"path": path.name, "bytes": data}
+        kept.append({**r, "clip": str(path), "seconds": durations[str(path)],
+                     "audio": {"path": path.name, "bytes": data}})
+    rows = kept
     if undecodable:
-        rows = [r for r in rows if isinstance(r["audio"], dict)]
         print(f"left out rows whose audio does not decode: {dict(undecodable)}", file=sys.stderr)
     splits = {}
     for split in ("train", "validation", "test"):
