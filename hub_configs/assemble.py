@@ -44,6 +44,7 @@ VARIANTS_DIR = Path(__file__).parent
 CODE_DIR = Path(modeling_mint.__file__).parent
 OFFLINE = {
     "whisper-tiny.en": components.whisper_tiny_en,
+    "whisper-base": components.whisper_base,
     "all-MiniLM-L6-v2": components.minilm_path,
     "smollm2-135m-instruct": components.smollm2_135m_instruct,
 }

