@@ -430,6 +430,16 @@ def test_training_report_from_runs(tmp_path):
     assert "3.5 @ 20" in text and "## Findings" in text and "| transcription | all | WER | 0.500 |" in text
     assert "| 0.33 |" in text and "0.25 @ 20" in text  # CPU hours (600 s on 2 threads) and the audio gap
     assert (tmp_path / "reports" / "mint_x_stage_2_loss.png").stat().st_size > 1000
+    assert "![audio gap over training time](mint_x_audio_gap.png)" in text
+
+    # a later report keeps the earlier stages (their runs need not be here) and adds its own after them
+    report(["--name", "mint-x", "--out", str(tmp_path / "reports"), "--data", str(tmp_path / "corpus"),
+            "--previous", str(tmp_path / "reports" / "mint_x.json"), "--stage", f"stage 3={tmp_path / 'recipe.yaml'}:{run}"])
+    stages = json.loads((tmp_path / "reports" / "mint_x.json").read_text())["stages"]
+    assert list(stages) == ["stage 2", "stage 3"] and stages["stage 2"]["plot"] == "mint_x_stage_2_loss.png"
+    text = (tmp_path / "reports" / "mint_x.md").read_text()
+    assert "| stage 2 |" in text and "| stage 3 |" in text and "20 min of training in all" in text
+    assert (tmp_path / "reports" / "mint_x_audio_gap.png").stat().st_size > 1000
 
 
 def test_ablation_runs_matched_pipelines_and_tabulates(tiny_model_dir, small_corpus, tmp_path):

@@ -34,6 +34,36 @@ def loss_curve(log: list[dict], path: str | Path, title: str, keys=("loss",)):
     return Path(path)
 
 
+def gap_over_time(stages: dict[str, dict], path: str | Path, title: str):
+    """The audio-dependence gap at each evaluation against the training minutes spent so far, over stages run one
+    after another (`stages` in order, each with `steps`, `train_seconds` and `audio_gap` as `[(step, gap), ...]`):
+    whether the hours went where the LLM learns to read the audio."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    start = 0.0
+    for name, stage in stages.items():
+        minutes = stage["train_seconds"] / 60
+        points = [(start + minutes * step / max(stage["steps"], 1), gap) for step, gap in stage.get("audio_gap", [])]
+        if points:
+            ax.plot(*zip(*points), marker="o", label=name)
+        else:  # a stage without the LLM (CTC alignment) spends time and measures no gap
+            ax.axvspan(start, start + minutes, color="0.9")
+        start += minutes
+    ax.set_xlabel("training minutes (2 CPU cores)")
+    ax.set_ylabel("audio gap (nats/token)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def bar_panels(panels: dict[str, dict[str, float | tuple[float, float]]], path: str | Path):
     """One small bar chart per metric, side by side: `{metric: {name: value or (mean, std)}}`."""
     import matplotlib

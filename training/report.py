@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from mint.training.plots import loss_curve
+from mint.training.plots import gap_over_time, loss_curve
 
 
 REPORTS = ("stage1_report.json", "stage2_report.json", "instruct_report.json")
@@ -59,7 +59,8 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
-def render(name: str, stages: dict, evals: dict, data_sha: str, command: str, findings: str = "") -> str:
+def render(name: str, stages: dict, evals: dict, data_sha: str, command: str, findings: str = "",
+           gap_plot: str | None = None) -> str:
     lines = [f"# {name}: training report", ""]
     total = sum(s["train_seconds"] for s in stages.values())
     lines += [f"Trained on 2 CPU cores, {total / 60:.0f} min of training in all. Corpus sha256 `{data_sha[:16]}`.",
@@ -78,6 +79,8 @@ def render(name: str, stages: dict, evals: dict, data_sha: str, command: str, fi
     lines.append("")
     for stage, s in stages.items():
         lines.append(f"![{stage}]({s['plot']})")
+    if gap_plot:
+        lines.append(f"![audio gap over training time]({gap_plot})")
     lines.append("")
     for stage, s in stages.items():
         if "test_after" in s:
@@ -102,11 +105,13 @@ def main(argv=None):
     parser.add_argument("--eval", action="append", default=[], help="'NAME=EVAL_DIR' (mint eval --out)")
     parser.add_argument("--command", default="make train-mint-tiny")
     parser.add_argument("--findings", default=None, help="a markdown file of conclusions, placed before the tables")
+    parser.add_argument("--previous", default=None, help="an earlier report's JSON: its stages (whose runs may not be "
+                        "kept) come first, as they were summarised, with their plots")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = args.name.replace("-", "_")
-    stages = {}
+    stages = json.loads(Path(args.previous).read_text())["stages"] if args.previous else {}
     for spec in args.stage:
         stage, paths = spec.split("=", 1)
         recipe, run = paths.split(":", 1)
@@ -121,7 +126,10 @@ def main(argv=None):
         evals[model] = {**json.loads((Path(directory) / "metrics.json").read_text()), "_dir": directory}
     data_sha = corpus_sha256(args.data)
     findings = Path(args.findings).read_text() if args.findings else ""
-    (out / f"{slug}.md").write_text(render(args.name, stages, evals, data_sha, args.command, findings))
+    gap_plot = None
+    if any(s.get("audio_gap") for s in stages.values()):
+        gap_plot = gap_over_time(stages, out / f"{slug}_audio_gap.png", f"{args.name}: audio gap over training").name
+    (out / f"{slug}.md").write_text(render(args.name, stages, evals, data_sha, args.command, findings, gap_plot))
     (out / f"{slug}.json").write_text(json.dumps({"stages": stages, "eval": evals, "corpus_sha256": data_sha},
                                                  indent=2, default=str))
     print(out / f"{slug}.md")
