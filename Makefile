@@ -97,8 +97,8 @@ train-mint-tiny: setup
 # The token-prompt variant (windowed Bridge-Net with a CTC head over SmolLM2's vocabulary): CTC alignment without the
 # LLM, then instruction tuning with LoRA and the token-prompt mix annealed; shipped, compared with mint-tiny and
 # Whisper tiny.en on the same test clips; then both stages again on corpus v2, compared on its held-out slices;
-# then a third CTC alignment and instruction run on corpus v2 from those weights; reported
-# (training/reports/mint_tiny_token_prompt.md). About 3.5 h on 2 cores.
+# then two more rounds of CTC alignment and instruction tuning on corpus v2 from those weights; reported
+# (training/reports/mint_tiny_token_prompt.md). About 4 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -115,8 +115,10 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt-v2
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v3.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v3.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v3/bridge.safetensors \
-		--adapter runs/token_prompt_instruct_v3/llm_adapter
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v4.yaml
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v4.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v4/bridge.safetensors \
+		--adapter runs/token_prompt_instruct_v4/llm_adapter
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
 	$(BIN)/python -m mint.training.compare --out runs/eval/compare_tp --whisper-baseline --max-per-task 48 --languages en \
 		--any-language-tasks spoken_word language_id \
@@ -128,13 +130,15 @@ train-mint-tiny-token-prompt: setup
 		--stage "instruct, corpus v2=$(R)/token_prompt_instruct_v2.yaml:runs/token_prompt_instruct_v2" \
 		--stage "CTC alignment, corpus v2, third=$(R)/token_prompt_ctc_v3.yaml:runs/token_prompt_ctc_v3" \
 		--stage "instruct, corpus v2, third=$(R)/token_prompt_instruct_v3.yaml:runs/token_prompt_instruct_v3" \
+		--stage "CTC alignment, corpus v2, fourth=$(R)/token_prompt_ctc_v4.yaml:runs/token_prompt_ctc_v4" \
+		--stage "instruct, corpus v2, fourth=$(R)/token_prompt_instruct_v4.yaml:runs/token_prompt_instruct_v4" \
 		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md
 	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
 	cp runs/eval/compare_tp/comparison.png training/reports/mint_tiny_token_prompt_comparison.png
 	$(BIN)/python -m mint.training.compare --held-out --data data/mint-corpus-v2 --max-per-task 48 --out runs/eval/held_out \
 		--model "token prompt (corpus v1)=models/mint-tiny-token-prompt-v1" \
 		--model "token prompt (corpus v2)=models/mint-tiny-token-prompt-v2" \
-		--model "token prompt (corpus v2, third)=runs/token_prompt_instruct_v3"
+		--model "token prompt (corpus v2, fourth)=runs/token_prompt_instruct_v4"
 	cp runs/eval/held_out/held_out.md training/reports/mint_tiny_token_prompt_held_out.md
 
 # The 32-query variant: stage 1, stage 2, instruction tuning (LoRA on the LLM), retrieval heads refit to the final

@@ -407,6 +407,18 @@ def test_caption_scores_with_the_coco_toolkit():
     assert all(other[k] < v for k, v in same.items() if isinstance(v, float)) and other["BLEU-1"] >= 0
 
 
+def test_continuing_runs_keep_one_set_of_eval_clips(small_corpus):
+    from mint.training.generative import GenerativeRecipe, split_rows
+
+    recipe = GenerativeRecipe(model_dir="unused", data_dir=str(small_corpus), max_eval_clips=1, eval_clips_seed=7)
+    first, second = split_rows(recipe, seed=0), split_rows(recipe, seed=5)
+    assert len(first["validation"]) == 1
+    assert [r["clip_id"] for r in first["validation"]] == [r["clip_id"] for r in second["validation"]]
+    assert [r["clip_id"] for r in split_rows(GenerativeRecipe(model_dir="unused", data_dir=str(small_corpus),
+                                                              max_eval_clips=1), seed=7)["validation"]] == \
+        [r["clip_id"] for r in first["validation"]]  # without it, the run's own seed picks them
+
+
 def test_training_report_from_runs(tmp_path):
     from mint.training.report import main as report
 

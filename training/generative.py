@@ -31,6 +31,9 @@ class GenerativeRecipe:
     instruction_in_bridge: bool = field(default=False, metadata={"help": "the instruction in the Bridge-Net too"})
     max_train_clips: int | None = field(default=None, metadata={"help": "a random subset of the train split"})
     max_eval_clips: int = field(default=64, metadata={"help": "validation clips for the periodic eval loss"})
+    eval_clips_seed: int | None = field(default=None, metadata={
+        "help": "the seed that picks those clips (default: the training seed); runs that continue one another keep "
+                "one set of clips, so their curves compare"})
     max_answer_tokens: int = field(default=48, metadata={"help": "longer texts are cut"})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
     freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
@@ -59,6 +62,14 @@ def rows_of(recipe: GenerativeRecipe, split: str, limit: int | None, seed: int) 
     return rows
 
 
+def split_rows(recipe: GenerativeRecipe, seed: int) -> dict[str, list[dict]]:
+    """The training rows (seeded by the run) and the validation clips of the periodic eval (`eval_clips_seed`, else
+    the run's seed)."""
+    eval_seed = seed if recipe.eval_clips_seed is None else recipe.eval_clips_seed
+    return {"train": rows_of(recipe, "train", recipe.max_train_clips, seed),
+            "validation": rows_of(recipe, "validation", recipe.max_eval_clips, eval_seed)}
+
+
 def speed_perturbed(audio, factor: float, rate: int = 16000):
     """The clip `factor` times faster (Kaldi-style speed perturbation: resampled, then read at the old rate)."""
     import soxr
@@ -81,8 +92,7 @@ def setup(recipe: GenerativeRecipe, args: TrainingArguments):
     if recipe.freeze_bridge_word_embeddings:
         freeze_bridge_word_embeddings(model)
     cache = feature_cache(model, processor, recipe.feature_cache_dir)
-    rows = {split: rows_of(recipe, split, limit, args.seed)
-            for split, limit in (("train", recipe.max_train_clips), ("validation", recipe.max_eval_clips))}
+    rows = split_rows(recipe, args.seed)
     train, evaluation = frames_dataset(rows["train"], cache), frames_dataset(rows["validation"], cache)
     collator = AudioLanguageCollator(
         processor, instruction_in_prompt=recipe.instruction_in_prompt,
