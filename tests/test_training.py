@@ -444,13 +444,15 @@ def test_training_report_from_runs(tmp_path):
     assert (tmp_path / "reports" / "mint_x_stage_2_loss.png").stat().st_size > 1000
     assert "![audio gap over training time](mint_x_audio_gap.png)" in text
 
-    # a later report keeps the earlier stages (their runs need not be here) and adds its own after them
+    # a later report keeps the earlier stages and test tables (their runs need not be here) and adds its own stages
+    shutil.rmtree(evaluation)
     report(["--name", "mint-x", "--out", str(tmp_path / "reports"), "--data", str(tmp_path / "corpus"),
             "--previous", str(tmp_path / "reports" / "mint_x.json"), "--stage", f"stage 3={tmp_path / 'recipe.yaml'}:{run}"])
     stages = json.loads((tmp_path / "reports" / "mint_x.json").read_text())["stages"]
     assert list(stages) == ["stage 2", "stage 3"] and stages["stage 2"]["plot"] == "mint_x_stage_2_loss.png"
     text = (tmp_path / "reports" / "mint_x.md").read_text()
     assert "| stage 2 |" in text and "| stage 3 |" in text and "20 min of training in all" in text
+    assert "| transcription | all | WER | 0.500 |" in text  # the earlier test table, without its eval folder
     assert (tmp_path / "reports" / "mint_x_audio_gap.png").stat().st_size > 1000
 
 

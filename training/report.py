@@ -92,7 +92,8 @@ def render(name: str, stages: dict, evals: dict, data_sha: str, command: str, fi
     if findings:
         lines += [findings.strip(), ""]
     for model, metrics in evals.items():
-        lines += [f"## Test split: {model}", "", (Path(metrics["_dir"]) / "metrics.md").read_text()]
+        table = metrics.get("_markdown") or (Path(metrics["_dir"]) / "metrics.md").read_text()
+        lines += [f"## Test split: {model}", "", table]
     return "\n".join(lines) + "\n"
 
 
@@ -105,13 +106,14 @@ def main(argv=None):
     parser.add_argument("--eval", action="append", default=[], help="'NAME=EVAL_DIR' (mint eval --out)")
     parser.add_argument("--command", default="make train-mint-tiny")
     parser.add_argument("--findings", default=None, help="a markdown file of conclusions, placed before the tables")
-    parser.add_argument("--previous", default=None, help="an earlier report's JSON: its stages (whose runs may not be "
-                        "kept) come first, as they were summarised, with their plots")
+    parser.add_argument("--previous", default=None, help="an earlier report's JSON: its stages and test tables (whose "
+                        "runs may not be kept) come first, as they were summarised, with their plots")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = args.name.replace("-", "_")
-    stages = json.loads(Path(args.previous).read_text())["stages"] if args.previous else {}
+    previous = json.loads(Path(args.previous).read_text()) if args.previous else {}
+    stages = previous.get("stages", {})
     for spec in args.stage:
         stage, paths = spec.split("=", 1)
         recipe, run = paths.split(":", 1)
@@ -120,10 +122,11 @@ def main(argv=None):
         loss_curve(log, out / plot, f"{args.name}: {stage}", keys=("loss", "lm_loss", "ctc_loss"))
         summary["plot"] = plot
         stages[stage] = summary
-    evals = {}
-    for spec in args.eval:
+    evals = previous.get("eval", {})
+    for spec in args.eval:  # the table is kept in the JSON too, so a later report can carry it without the run
         model, directory = spec.split("=", 1)
-        evals[model] = {**json.loads((Path(directory) / "metrics.json").read_text()), "_dir": directory}
+        evals[model] = {**json.loads((Path(directory) / "metrics.json").read_text()), "_dir": directory,
+                        "_markdown": (Path(directory) / "metrics.md").read_text()}
     data_sha = corpus_sha256(args.data)
     findings = Path(args.findings).read_text() if args.findings else ""
     gap_plot = None
