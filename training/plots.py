@@ -44,14 +44,15 @@ def gap_over_time(stages: dict[str, dict], path: str | Path, title: str):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    start = 0.0
+    start, shaded = 0.0, False
     for name, stage in stages.items():
         minutes = stage["train_seconds"] / 60
         points = [(start + minutes * step / max(stage["steps"], 1), gap) for step, gap in stage.get("audio_gap", [])]
         if points:
             ax.plot(*zip(*points), marker="o", label=name)
         else:  # a stage without the LLM (CTC alignment) spends time and measures no gap
-            ax.axvspan(start, start + minutes, color="0.9")
+            ax.axvspan(start, start + minutes, color="0.9", label=None if shaded else "no LLM in the loop (no gap)")
+            shaded = True
         start += minutes
     ax.set_xlabel("training minutes (2 CPU cores)")
     ax.set_ylabel("audio gap (nats/token)")
