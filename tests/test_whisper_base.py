@@ -15,6 +15,7 @@ from mint.hub import components
 from mint.hub.components import WHISPER_BASE_PACKAGES, whisper_base, whisper_base_ctranslate2, whisper_encoder_window
 from mint.metrics.mint_wer.mint_wer import normalize
 from mint.training.data import asterisk_pairs
+from tests.ctranslate2_parity import encode_both
 from modeling_mint import MintForConditionalGeneration, MintProcessor, audio_encoder_facts, load_audio
 
 
@@ -67,21 +68,16 @@ def test_halves_join_once_into_a_base_sized_multilingual_whisper(base_dir):
 def test_converted_base_matches_ctranslate2(base_dir, test_prompts):
     """The same weights through CTranslate2, the runtime their format was made for: the encoder frames agree and
     greedy decoding gives the same tokens."""
-    ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is a dev extra; install it for parity")
-    runtime = ctranslate2.models.Whisper(str(whisper_base_ctranslate2()), device="cpu", compute_type="float32")
-    processor = WhisperProcessor.from_pretrained(base_dir)
-    model = WhisperForConditionalGeneration.from_pretrained(base_dir).eval()
-    wav = load_audio(test_prompts[0]["audio"], None, 16000)
-    features = processor.feature_extractor(wav, sampling_rate=16000, return_tensors="np").input_features
-    expected = np.array(runtime.encode(ctranslate2.StorageView.from_array(features.astype(np.float32))))
+    runtime, processor, model, features, expected, got = encode_both(whisper_base_ctranslate2(), base_dir,
+                                                                      test_prompts[0]["audio"])
+    import ctranslate2  # present: encode_both skips the test without it
     with torch.no_grad():
-        got = model.get_encoder()(torch.from_numpy(features)).last_hidden_state.numpy()
         ids = model.generate(torch.from_numpy(features), language="en", task="transcribe", max_new_tokens=40)
     assert got.shape == expected.shape == (1, 1500, 512)
     assert np.abs(got - expected).max() < 2e-4 * np.abs(expected).max()  # fp32 kernels differ; activations reach ~25
     prompt = processor.tokenizer.convert_tokens_to_ids(
         ["<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"])
-    reference = runtime.generate(ctranslate2.StorageView.from_array(features.astype(np.float32)), [prompt],
+    reference = runtime.generate(ctranslate2.StorageView.from_array(features), [prompt],
                                  beam_size=1, max_length=len(prompt) + 40)[0].sequences_ids[0]
     text = processor.batch_decode(ids, skip_special_tokens=True)[0]
     assert text.strip() and text == processor.decode(reference, skip_special_tokens=True)
