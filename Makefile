@@ -144,6 +144,16 @@ train-mint-tiny-token-prompt: setup
 		--model "token prompt (corpus v2, fourth)=runs/token_prompt_instruct_v4"
 	cp runs/eval/held_out/held_out.md training/reports/mint_tiny_token_prompt_held_out.md
 
+# Whisper tiny.en against Whisper base for the same CPU time: one CTC-alignment recipe of the token prompt per
+# encoder, from the untrained Bridge-Net, each stopped after 12 minutes of training, then the Bridge-Net's own
+# spelling of held-out speech (training/reports/encoder_comparison.md). About 45 min on 2 cores with corpus v2 built.
+.PHONY: compare-encoders
+compare-encoders: setup
+	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
+	$(BIN)/mint assemble mint-tiny-token-prompt-whisper-base --untrained --out models/mint-tiny-token-prompt-whisper-base-base
+	$(BIN)/python -m mint.training.encoder_comparison --out training/reports \
+		--run "Whisper tiny.en=$(R)/encoder_ctc_whisper_tiny_en.yaml" --run "Whisper base=$(R)/encoder_ctc_whisper_base.yaml"
+
 # The 32-query variant: stage 1, stage 2, instruction tuning (LoRA on the LLM), retrieval heads refit to the final
 # bridge, shipped.
 train-mint-tiny-32:

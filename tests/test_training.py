@@ -149,6 +149,30 @@ def test_resume_continues_the_same_loss_curve(tiny_model_dir, small_corpus, tmp_
     assert losses(resumed)[-2:] == losses(full)[-2:]
 
 
+def test_stop_after_minutes_ends_on_the_clock_with_a_checkpoint(tiny_model_dir, small_corpus, tmp_path):
+    """Runs compared at the same CPU time stop on the clock; the callback reads an injected clock here."""
+    from transformers import TrainerControl, TrainerState
+
+    from mint.training.common import StopAfterMinutes
+
+    now = [0.0]
+    stop, state = StopAfterMinutes(2, clock=lambda: now[0]), TrainerState()
+    stop.on_train_begin(None, state, TrainerControl())
+    for seconds, stops in ((60.0, False), (119.9, False), (120.0, True)):
+        now[0], control = seconds, TrainerControl()
+        stop.on_step_end(None, state, control)
+        assert (control.should_training_stop, control.should_save) == (stops, stops)
+    with pytest.raises(ValueError, match="stop_after_minutes must be positive"):
+        StopAfterMinutes(0)
+
+    out = tmp_path / "timed"  # a budget shorter than any step: one step, then a checkpoint and the report
+    main(["train", "stage2", "--config", recipe(tmp_path, "timed", **common(
+        tiny_model_dir, small_corpus, out, tmp_path / "features", max_steps=50, stop_after_minutes=1e-6,
+        save_strategy="no"))])
+    assert json.loads((out / "stage2_report.json").read_text())["steps"] == 1
+    assert (out / "checkpoint-1" / "trainer_state.json").is_file()
+
+
 def test_stage2_head_on_targets_only_trains_the_same(tiny_model_dir, small_corpus, tmp_path):
     """The recipe's `logits_at_labels` (on by default) changes the cost of a step, not what is learned."""
     cache, runs = tmp_path / "features", {}
@@ -522,3 +546,41 @@ def test_audio_dependence_is_zero_when_the_soft_prompt_ignores_the_audio(tiny_mo
     deaf = {k: torch.zeros_like(v) for k, v in weights.items() if k.startswith("model.language_projection.")}
     save_file(deaf, str(tmp_path / "deaf.safetensors"))
     assert audio_dependence(str(tiny_model_dir), str(tmp_path / "deaf.safetensors"), **kwargs)["gap"] == 0
+
+
+def test_encoder_comparison_trains_each_recipe_on_the_clock_and_probes_the_same_clips(tiny_model_dir, small_corpus,
+                                                                                      tmp_path):
+    from mint.training import encoder_comparison
+
+    model_dir = windowed_copy(tiny_model_dir, tmp_path / "windowed")
+    runs = []
+    for name in ("first", "second"):
+        runs.append(f"{name}=" + recipe(tmp_path, name, **common(
+            model_dir, small_corpus, tmp_path / name, tmp_path / "features", tasks=["transcription"], lm_weight=0.0,
+            ctc_weight=1.0, max_steps=50, stop_after_minutes=1e-6, eval_strategy="steps", eval_steps=1,
+            prediction_loss_only=True, save_strategy="no")))
+    out = tmp_path / "report"
+    argv = [*sum((["--run", r] for r in runs), []), "--probe", "prompts=asterisk", "--max-clips", "2", "--out", str(out)]
+    result = encoder_comparison.main(argv)
+    assert set(result) == {"first", "second"}
+    for run in result.values():
+        assert run["steps"] == 1 and run["command_seconds"] >= run["train_seconds"] > 0
+        assert 0 < run["probe"]["prompts"]["clips"] <= 2
+    assert [e["reference"] for e in result["first"]["probe"]["prompts"]["examples"]] == \
+        [e["reference"] for e in result["second"]["probe"]["prompts"]["examples"]]
+    report = (out / "encoder_comparison.md").read_text()
+    assert "| first |" in report and "CTC-probe WER, prompts" in report and (out / "encoder_comparison.png").is_file()
+    again = encoder_comparison.main(argv)  # trained runs are reused, not retrained
+    assert again["first"]["command_seconds"] == result["first"]["command_seconds"]
+    with pytest.raises(ValueError, match="--run wants"):
+        encoder_comparison.main(["--run", "no-recipe"])
+
+
+def test_probe_subset_is_per_source_and_the_same_whatever_the_row_order():
+    from mint.training.ctc_probe import per_source_subset
+
+    rows = [{"clip_id": f"{source}/{i}", "source": source} for source in ("a", "b") for i in range(5)]
+    rows.append({"clip_id": "c/0", "source": "c"})
+    subset = per_source_subset(rows, 2)
+    assert [sum(r["source"] == s for r in subset) for s in "abc"] == [2, 2, 1]
+    assert subset == per_source_subset(rows[::-1], 2)

@@ -3,6 +3,7 @@ report."""
 
 import hashlib
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -61,6 +62,25 @@ class StopAfterSteps(TrainerCallback):
             control.should_save = True
 
 
+class StopAfterMinutes(TrainerCallback):
+    """Ends training (with a checkpoint) once this process has trained for `minutes` of wall time, evaluations
+    included: runs that compare encoders or recipes at the same CPU time stop on the clock, each keeping the
+    learning-rate schedule of its `max_steps`."""
+
+    def __init__(self, minutes: float, clock=time.monotonic):
+        if minutes <= 0:
+            raise ValueError(f"stop_after_minutes must be positive, got {minutes}")
+        self.seconds, self.clock, self.start = minutes * 60, clock, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = self.clock()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.clock() - self.start >= self.seconds:
+            control.should_training_stop = True
+            control.should_save = True
+
+
 def complete_checkpoint(folder: str | Path) -> Path:
     """`folder` if it is a whole checkpoint: the Trainer writes `trainer_state.json` last, so a checkpoint cut short
     (a killed run, a full disk) lacks it and is refused here rather than resumed half-loaded."""
@@ -99,12 +119,13 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
     waits for the others before returning, so none leaves while another is still communicating. The output folder
     is also a whole model (LoRA merged), loadable with `from_pretrained`, the pipeline and `mint eval --model`."""
     import json
-    import time
     from dataclasses import asdict
 
     args = trainer.args
     if getattr(recipe, "stop_after_steps", None):
         trainer.add_callback(StopAfterSteps(recipe.stop_after_steps))
+    if getattr(recipe, "stop_after_minutes", None):
+        trainer.add_callback(StopAfterMinutes(recipe.stop_after_minutes))
     start = time.time()
     run_training(trainer)
     report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,

@@ -8,6 +8,7 @@ audio tokens carry the words before any LLM is asked to read them.
 
 import argparse
 import json
+import random
 from pathlib import Path
 
 import torch
@@ -39,6 +40,16 @@ def greedy_ctc(model, processor, rows: list[dict], blank: torch.Tensor, log_scal
     return texts
 
 
+def per_source_subset(rows: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """At most `n` rows of each source, drawn by a fixed seed from the rows in clip order, so every model that is
+    probed reads the same clips."""
+    by_source: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r["clip_id"]):
+        by_source.setdefault(row["source"], []).append(row)
+    return [r for source in sorted(by_source) for r in (
+        by_source[source] if len(by_source[source]) <= n else random.Random(seed).sample(by_source[source], n))]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="the assembled windowed variant the run started from")
@@ -46,6 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default="data/mint-corpus")
     parser.add_argument("--split", default="test")
     parser.add_argument("--sources", nargs="*", default=["asterisk"])
+    parser.add_argument("--max-clips", type=int, default=None,
+                        help="a seeded subset of this many clips per source (the same for every model)")
     parser.add_argument("--feature-cache", default=None, help="default: ~/.cache/mint/features")
     parser.add_argument("--out", default=None, help="write the metrics and transcripts here as JSON")
     args = parser.parse_args(argv)
@@ -60,6 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"{args.checkpoint}: no CTC blank: not a checkpoint of a run with ctc_weight > 0")
     rows = [r for r in corpus_rows(args.data, args.split, ["transcription"], None, 0, ["en"])
             if not args.sources or r["source"] in args.sources]
+    if args.max_clips is not None:
+        rows = per_source_subset(rows, args.max_clips)
     rows = frames_dataset(rows, feature_cache(model, processor, args.feature_cache)).to_list()
     texts = greedy_ctc(model, processor, rows, state["ctc_blank"], state["ctc_log_scale"])
     result = {"checkpoint": args.checkpoint, "split": args.split, "sources": args.sources, "clips": len(rows),

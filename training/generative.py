@@ -41,6 +41,9 @@ class GenerativeRecipe:
         "help": "extra copies of every training clip played this much faster (e.g. 0.9 1.1): tempo and pitch change"})
     stop_after_steps: int | None = field(default=None, metadata={
         "help": "end training after this many steps, keeping the learning-rate schedule of max_steps"})
+    stop_after_minutes: float | None = field(default=None, metadata={
+        "help": "end training after this many minutes of training (same-CPU-time comparisons), keeping the "
+                "learning-rate schedule of max_steps"})
     token_prompt_mix_start: float | None = field(default=None, metadata={
         "help": "token-prompt mix at the first step (models with a CTC head); None leaves the model's value"})
     token_prompt_mix_end: float | None = field(default=None, metadata={"help": "the mix reached after the anneal"})
