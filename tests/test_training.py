@@ -338,8 +338,14 @@ def test_compare_held_out_slices_use_the_same_clips_for_every_model(tiny_model_d
     monkeypatch.setattr(compare, "HELD_OUT_SLICES", {  # slices the small corpus's test split holds
         "Asterisk prompts": (["transcription"], ["asterisk"]),
         "sounds (held-out pack)": (["classification"], ["freedesktop"])})
+    from mint.hub.assemble import export_retrieval
+    from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintProcessor
+
+    retrieval = export_retrieval(MintForAudioTextRetrieval(MintConfig.from_pretrained(tiny_model_dir)),
+                                 MintProcessor.from_pretrained(tiny_model_dir), tmp_path / "retrieval")
     out = tmp_path / "held_out"
     data = compare.main(["--held-out", "--model", f"first={tiny_model_dir}", "--model", f"second={tiny_model_dir}",
+                         "--retrieval", f"first={retrieval}",
                          "--data", str(small_corpus), "--max-per-task", "2", "--out", str(out)])
     rows = [[json.loads(line) for line in open(out / "Asterisk_prompts" / name / "predictions.jsonl")]
             for name in ("first", "second")]
@@ -350,6 +356,10 @@ def test_compare_held_out_slices_use_the_same_clips_for_every_model(tiny_model_d
     text = (out / "held_out.md").read_text()
     assert "| slice | metric | first | second | Whisper tiny.en decoder |" in text
     assert "| sounds (held-out pack) (1 clips) | label accuracy |" in text and "| label chance |" in text
+    recall = data["Asterisk prompts/audio -> text R@1 (embeddings)"]  # only the model with a retrieval folder
+    assert 0 <= recall["first"] <= 1 and recall["second"] is None
+    chance = data["Asterisk prompts/audio -> text R@1 chance"]["first"]
+    assert "| Asterisk prompts (1 clips) | audio -> text R@1 (embeddings) | " in text and 0 < chance <= 1
 
 
 def test_pooled_baseline_trains_with_the_same_scripts(tiny_model_dir, small_corpus, tmp_path):

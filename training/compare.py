@@ -47,9 +47,33 @@ SLICE_METRICS = [("transcription WER", ("transcription", "all", "WER"), "{:.2f}"
                  ("caption CIDEr", ("captioning", "all", "CIDEr"), "{:.3f}")]
 
 
-def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | None) -> tuple[str, dict]:
+EMBEDDING_METRICS = [("zero-shot accuracy (embeddings)", "zero-shot accuracy", "{:.1%}"),
+                     ("zero-shot chance", "zero-shot chance", "{:.1%}"),
+                     ("audio -> text R@1 (embeddings)", "R@1", "{:.1%}"),
+                     ("audio -> text R@1 chance", "R@1 chance", "{:.1%}")]
+
+
+def embedding_summary(metrics: dict) -> dict:
+    """A slice's embedding metrics (`evaluate(..., retrieval_dir=...)`): zero-shot classification over the slice's
+    label set (over all its sources) and audio-to-text R@1 over its distinct texts, each with its chance."""
+    embeddings, summary = metrics.get("embeddings", {}), {}
+    zero_shot = {k: v for k, v in embeddings.items() if k.startswith("zero_shot/classification/")}
+    if zero_shot:
+        overall = zero_shot.get("zero_shot/classification/all") or next(iter(zero_shot.values()))
+        summary.update({"zero-shot accuracy": overall["accuracy"], "zero-shot chance": overall["chance"],
+                        "zero-shot clips": overall["clips"]})
+    if "retrieval" in embeddings:
+        retrieval = embeddings["retrieval"]
+        summary.update({"R@1": retrieval["audio_to_text/R@1"], "R@1 chance": retrieval["chance/R@1_audio_to_text"],
+                        "R@1 clips": retrieval["clips"]})
+    return summary
+
+
+def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | None,
+             retrieval: dict[str, str] | None = None) -> tuple[str, dict]:
     """Every model on every held-out slice (the same clips for each), Whisper tiny.en's decoder beside the
-    transcription slices."""
+    transcription slices; models with a retrieval folder in `retrieval` also by their embeddings."""
+    retrieval = retrieval or {}
     rows, data_out = [], {}
     names = list(models)
     header = ["| slice | metric | " + " | ".join(names) + " | Whisper tiny.en decoder |",
@@ -59,7 +83,7 @@ def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | N
         for i, (name, model_dir) in enumerate(models.items()):
             folder = out / slice_name.split(" (")[0].replace(" ", "_").replace(",", "") / name.replace(" ", "_")
             results[name] = evaluate(model_dir, data, "test", str(folder), tasks=tasks, languages=["en"],
-                                     sources=sources, max_per_task=max_per_task,
+                                     sources=sources, max_per_task=max_per_task, retrieval_dir=retrieval.get(name),
                                      whisper_baseline=i == 0 and "transcription" in tasks)
         first = results[names[0]]
         whisper = lookup(first, ("transcription_english", "whisper-tiny.en", "all", "WER"))
@@ -72,6 +96,16 @@ def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | N
             clips = lookup(first, (path[0], "all", "clips"))
             rows.append(f"| {slice_name} ({clips} clips) | {label} | " + " | ".join(cells) + f" | {extra} |")
             data_out[f"{slice_name}/{label}"] = {**values, **({"whisper": whisper} if extra != "–" else {})}
+        summaries = {n: embedding_summary(results[n]) for n in names}
+        for label, key, fmt in EMBEDDING_METRICS:
+            values = {n: summaries[n].get(key) for n in names}
+            if all(v is None for v in values.values()):
+                continue
+            counted = "R@1 clips" if key.startswith("R@1") else "zero-shot clips"
+            clips = next(summaries[n][counted] for n in names if values[n] is not None)
+            cells = [fmt.format(v) if v is not None else "–" for v in values.values()]
+            rows.append(f"| {slice_name} ({clips} clips) | {label} | " + " | ".join(cells) + " | – |")
+            data_out[f"{slice_name}/{label}"] = values
     return "\n".join(header + rows) + "\n", data_out
 
 
@@ -142,7 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
     models = dict(spec.split("=", 1) for spec in args.model)
     if args.held_out:
         out = Path(args.out)
-        markdown, data = held_out(models, args.data, out, args.max_per_task)
+        markdown, data = held_out(models, args.data, out, args.max_per_task,
+                                  dict(spec.split("=", 1) for spec in args.retrieval))
         markdown = (f"Test split of `{args.data}`, English, at most {args.max_per_task} clips per task and slice, the "
                     "same clips for every model (one run of `python -m mint.training.compare --held-out`).\n\n"
                     + markdown)
