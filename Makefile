@@ -145,8 +145,8 @@ train-mint-tiny-token-prompt: setup
 	cp runs/eval/held_out/held_out.md training/reports/mint_tiny_token_prompt_held_out.md
 
 # Whisper tiny.en against Whisper base for the same CPU time: one CTC-alignment recipe of the token prompt per
-# encoder, from the untrained Bridge-Net, each stopped after 12 minutes of training, then the Bridge-Net's own
-# spelling of held-out speech (training/reports/encoder_comparison.md). About 45 min on 2 cores with corpus v2 built.
+# encoder, from the untrained Bridge-Net, each stopped after 10 minutes of training, then the Bridge-Net's own
+# spelling of held-out speech (training/reports/encoder_comparison.md). About 40 min on 2 cores with corpus v2 built.
 .PHONY: compare-encoders
 compare-encoders: setup
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base

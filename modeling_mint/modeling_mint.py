@@ -429,6 +429,19 @@ class MintAudioBridgeMixin:
             return self._windowed_query_output(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
         return self._query_output(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
 
+    def clip_query_output(self, frames, frame_mask) -> torch.Tensor:
+        """One `(B, Nq, H)` unimodal query output per clip, for retrieval and the contrastive target. A windowed
+        Bridge-Net reads each window as in generation; each query's outputs are then averaged over the clip's
+        windows that hold audio, so a clip has Nq embeddings whatever its duration."""
+        if not self.config.bridge_window_frames:
+            return self._query_output(frames, frame_mask)
+        windows, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
+        keep = window_mask.any(-1)
+        out = self._query_output(windows[keep], window_mask[keep])
+        per_window = out.new_zeros(keep.shape[0], *out.shape[1:]).index_put((keep.nonzero()[:, 0],), out)
+        counts = keep.reshape(frames.shape[0], n).sum(1).clamp(min=1).to(out.dtype)
+        return per_window.reshape(frames.shape[0], n, *out.shape[1:]).sum(1) / counts[:, None, None]
+
     def _windowed_query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None):
         """Nq queries per window of `bridge_window_frames` frames (SALMONN style): the order of events survives and
         the soft prompt grows with the duration. Windows with no audio are dropped."""
@@ -1011,7 +1024,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
             input_features, feature_attention_mask, audio_frames, audio_frame_mask,
             **{k: v for k, v in flags.items() if v is not None},
         )
-        query_output = self.model._bridge_queries(output.last_hidden_state, frame_mask)
+        query_output = self.model.clip_query_output(output.last_hidden_state, frame_mask)
         output.pooler_output = nn.functional.normalize(self.audio_projection(query_output), dim=-1)
         return output
 
@@ -1086,10 +1099,9 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
         queries = self.model.query_tokens(batch)
         frames = frames.to(queries.dtype)
 
-        # ATC: queries and text in separate (unimodal) passes
-        query_output = self.model.bridge(
-            input_ids=None, query_embeds=queries, encoder_hidden_states=frames, encoder_attention_mask=frame_mask
-        ).last_hidden_state
+        # ATC: queries and text in separate (unimodal) passes; ATM and AGTG below read the whole clip at once, even
+        # with a windowed Bridge-Net, as text and queries share one sequence there
+        query_output = self.model.clip_query_output(frames, frame_mask)
         audio_embeds = nn.functional.normalize(self.audio_projection(query_output), dim=-1)
         text_embeds = self.get_text_features(input_ids, attention_mask, return_dict=True).pooler_output
         if not return_loss:

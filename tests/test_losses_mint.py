@@ -182,6 +182,31 @@ def test_retrieval_api_agrees_with_forward(stage1):
     assert scores.shape == (3,) and ((scores >= 0) & (scores <= 1)).all()
 
 
+def test_windowed_bridge_retrieves_with_each_query_averaged_over_the_clips_windows():
+    """A windowed Bridge-Net (the token prompt's) gets retrieval heads too: each window is read as in generation and
+    each query's output averaged over the windows that hold audio, so every clip has Nq embeddings."""
+    config, inputs = stage1_batch()
+    config.bridge_window_frames = 10
+    model = MintForAudioTextRetrieval(config).eval()
+    with torch.no_grad():
+        frames, frame_mask = model.model.encode_audio(inputs["input_features"], inputs["feature_attention_mask"])
+        pooled = model.model.clip_query_output(frames, frame_mask)
+        for clip in range(frames.shape[0]):
+            valid = int(frame_mask[clip].sum())
+            windows = [model.model._query_output(frames[clip : clip + 1, start : min(start + 10, valid)],
+                                                 frame_mask[clip : clip + 1, start : min(start + 10, valid)])
+                       for start in range(0, valid, 10)]  # this clip alone, no padding windows
+            assert len(windows) > 1
+            torch.testing.assert_close(pooled[clip], torch.cat(windows).mean(0), rtol=1e-4, atol=1e-5)
+        out = model(**inputs)
+        audio = model.get_audio_features(inputs["input_features"], inputs["feature_attention_mask"]).pooler_output
+    assert audio.shape == (frames.shape[0], config.num_query_tokens, config.projection_dim)
+    torch.testing.assert_close(out.audio_embeds, audio)
+    loss = model.train()(**inputs, return_loss=True).loss
+    loss.backward()
+    assert torch.isfinite(loss) and model.audio_projection.weight.grad.abs().sum() > 0
+
+
 def test_eager_and_sdpa_agree_on_stage1_losses(stage1):
     config, inputs = stage1
     torch.manual_seed(0)
