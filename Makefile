@@ -100,8 +100,8 @@ train-mint-tiny: setup
 # The token-prompt variant (windowed Bridge-Net with a CTC head over SmolLM2's vocabulary): CTC alignment without the
 # LLM, then instruction tuning with LoRA and the token-prompt mix annealed; shipped, compared with mint-tiny and
 # Whisper tiny.en on the same test clips; then both stages again on corpus v2, compared on its held-out slices;
-# then four more rounds of CTC alignment and instruction tuning on corpus v2 from those weights, and retrieval heads
-# fitted to the final Bridge-Net; reported (training/reports/mint_tiny_token_prompt.md). About 6 h on 2 cores.
+# then two more rounds of CTC alignment and instruction tuning on corpus v2 from those weights, and retrieval heads
+# fitted to the final Bridge-Net; reported (training/reports/mint_tiny_token_prompt.md). About 4.5 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -120,13 +120,9 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v3.yaml
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v4.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v4.yaml
-	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v5.yaml
-	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v5.yaml
-	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v6.yaml
-	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v6.yaml
 	$(BIN)/mint train stage1 --config $(R)/heads_token_prompt.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v6/bridge.safetensors \
-		--heads runs/heads_token_prompt/heads.safetensors --adapter runs/token_prompt_instruct_v6/llm_adapter
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v4/bridge.safetensors \
+		--heads runs/heads_token_prompt/heads.safetensors --adapter runs/token_prompt_instruct_v4/llm_adapter
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
 	$(BIN)/mint assemble mint-tiny --retrieval --out models/mint-tiny-retrieval
 	$(BIN)/python -m mint.training.compare --out runs/eval/compare_tp --whisper-baseline --max-per-task 48 --languages en \
@@ -141,10 +137,6 @@ train-mint-tiny-token-prompt: setup
 		--stage "instruct, corpus v2, third=$(R)/token_prompt_instruct_v3.yaml:runs/token_prompt_instruct_v3" \
 		--stage "CTC alignment, corpus v2, fourth=$(R)/token_prompt_ctc_v4.yaml:runs/token_prompt_ctc_v4" \
 		--stage "instruct, corpus v2, fourth=$(R)/token_prompt_instruct_v4.yaml:runs/token_prompt_instruct_v4" \
-		--stage "CTC alignment, corpus v2, fifth=$(R)/token_prompt_ctc_v5.yaml:runs/token_prompt_ctc_v5" \
-		--stage "instruct, corpus v2, fifth=$(R)/token_prompt_instruct_v5.yaml:runs/token_prompt_instruct_v5" \
-		--stage "CTC alignment, corpus v2, sixth=$(R)/token_prompt_ctc_v6.yaml:runs/token_prompt_ctc_v6" \
-		--stage "instruct, corpus v2, sixth=$(R)/token_prompt_instruct_v6.yaml:runs/token_prompt_instruct_v6" \
 		--stage "retrieval heads=$(R)/heads_token_prompt.yaml:runs/heads_token_prompt" \
 		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md
 	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
@@ -153,8 +145,8 @@ train-mint-tiny-token-prompt: setup
 		--model "token prompt (corpus v1)=models/mint-tiny-token-prompt-v1" \
 		--model "token prompt (corpus v2)=models/mint-tiny-token-prompt-v2" \
 		--model "token prompt (corpus v2, fourth)=runs/token_prompt_instruct_v4" \
-		--model "token prompt (corpus v2, sixth)=runs/token_prompt_instruct_v6" --model "mint-tiny=models/mint-tiny" \
-		--retrieval "token prompt (corpus v2, sixth)=runs/heads_token_prompt/retrieval" \
+		--model "mint-tiny=models/mint-tiny" \
+		--retrieval "token prompt (corpus v2, fourth)=runs/heads_token_prompt/retrieval" \
 		--retrieval "mint-tiny=models/mint-tiny-retrieval"
 	cp runs/eval/held_out/held_out.md training/reports/mint_tiny_token_prompt_held_out.md
 
