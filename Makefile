@@ -109,13 +109,11 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct/bridge.safetensors \
 		--adapter runs/token_prompt_instruct/llm_adapter
-	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt-v1
 	$(BIN)/mint data build --out data/mint-corpus-v2
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v2.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v2.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v2/bridge.safetensors \
 		--adapter runs/token_prompt_instruct_v2/llm_adapter
-	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt-v2
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v3.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v3.yaml
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v4.yaml
@@ -123,6 +121,8 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train stage1 --config $(R)/heads_token_prompt.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v4/bridge.safetensors \
 		--heads runs/heads_token_prompt/heads.safetensors --adapter runs/token_prompt_instruct_v4/llm_adapter
+	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
+	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
 	$(BIN)/mint assemble mint-tiny --retrieval --out models/mint-tiny-retrieval
 	$(BIN)/python -m mint.training.compare --out runs/eval/compare_tp --whisper-baseline --max-per-task 48 --languages en \
@@ -142,11 +142,8 @@ train-mint-tiny-token-prompt: setup
 	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
 	cp runs/eval/compare_tp/comparison.png training/reports/mint_tiny_token_prompt_comparison.png
 	$(BIN)/python -m mint.training.compare --held-out --data data/mint-corpus-v2 --max-per-task 48 --out runs/eval/held_out \
-		--model "token prompt (corpus v1)=models/mint-tiny-token-prompt-v1" \
-		--model "token prompt (corpus v2)=models/mint-tiny-token-prompt-v2" \
-		--model "token prompt (corpus v2, fourth)=runs/token_prompt_instruct_v4" \
-		--model "mint-tiny=models/mint-tiny" \
-		--retrieval "token prompt (corpus v2, fourth)=runs/heads_token_prompt/retrieval" \
+		--model "mint-tiny-token-prompt=models/mint-tiny-token-prompt" --model "mint-tiny=models/mint-tiny" \
+		--retrieval "mint-tiny-token-prompt=models/mint-tiny-token-prompt-retrieval" \
 		--retrieval "mint-tiny=models/mint-tiny-retrieval"
 	cp runs/eval/held_out/held_out.md training/reports/mint_tiny_token_prompt_held_out.md
 

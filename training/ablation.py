@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from mint.io import atomic_file
+from mint.training.common import stage_arguments
 
 
 @dataclass
@@ -100,16 +101,6 @@ def run_pipeline(pipeline: str, seed: int, r: AblationRecipe) -> Path:
             script.main(*stage_arguments(script, config, **overrides, output_dir=str(out), seed=seed))
         previous = out
     return previous
-
-
-def stage_arguments(script, config: str, **fields):
-    """A stage's recipe and training arguments: its YAML `config` with `fields` on top, as `--config FILE --field
-    value` on the command line gives them."""
-    parser = script.make_parser()
-    unknown = parser.set_defaults_with_config(**{**(yaml.safe_load(Path(config).read_text()) or {}), **fields})
-    if unknown:
-        raise ValueError(f"{config}: {', '.join(unknown[::2])}: not fields of this stage")
-    return parser.parse_args_into_dataclasses(args=[])
 
 
 def evaluate_run(pipeline: str, seed: int, last: Path, r: AblationRecipe) -> dict:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from transformers import TrainerCallback
 
 from mint.hub.assemble import save_folder
@@ -152,3 +153,13 @@ def freeze_bridge_word_embeddings(model):
     leaving them frozen keeps the shipped weights small. (A pooled connector has no bridge.)"""
     if getattr(model.model, "bridge", None) is not None:
         model.model.bridge.embeddings.word_embeddings.requires_grad_(False)
+
+
+def stage_arguments(script, config: str, **fields):
+    """A stage's recipe and training arguments: its YAML `config` with `fields` on top, as `--config FILE --field
+    value` on the command line gives them."""
+    parser = script.make_parser()
+    unknown = parser.set_defaults_with_config(**{**(yaml.safe_load(Path(config).read_text()) or {}), **fields})
+    if unknown:
+        raise ValueError(f"{config}: {', '.join(unknown[::2])}: not fields of this stage")
+    return parser.parse_args_into_dataclasses(args=[])

@@ -32,14 +32,15 @@ def last_checkpoint(run_dir: Path) -> Path:
 def train(recipe_path: str) -> dict:
     """Train the recipe unless its run finished before; the wall time of the whole command (corpus, frame cache,
     training) is kept beside the Trainer's report."""
-    from mint.cli import main as mint
+    from mint.training import pretrain_generative
+    from mint.training.common import stage_arguments
 
     recipe = yaml.safe_load(Path(recipe_path).read_text())
     run_dir = Path(recipe["output_dir"])
     timing = run_dir / "command_seconds.json"
     if not timing.is_file():
         start = time.time()
-        mint(["train", "stage2", "--config", recipe_path])
+        pretrain_generative.main(*stage_arguments(pretrain_generative, recipe_path))
         timing.write_text(json.dumps({"command_seconds": time.time() - start}))
     report = next(json.loads((run_dir / n).read_text()) for n in REPORTS if (run_dir / n).is_file())
     return {"recipe": recipe_path, "run_dir": str(run_dir), "model_dir": recipe["model_dir"],
