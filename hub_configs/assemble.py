@@ -29,6 +29,7 @@ from mint.hub import components
 from mint.hub.model_card import model_card
 from mint.hub.weights import (
     ADAPTER_WEIGHTS,
+    CTC_HEAD,
     RETRIEVAL_HEADS,
     TRAINABLE_PREFIXES,
     has_retrieval_heads,
@@ -298,10 +299,13 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
                                                             model.config.retrieval_heads))
         if trained is None and not untrained:
             raise ValueError(f"{variant} has no trained weights yet; --retrieval needs them (or --untrained)")
+        if trained is not None and not model.config.retrieval_heads:
+            raise ValueError(f"{variant} ships no retrieval heads fitted to its Bridge-Net; --retrieval needs them")
         heads = load_trained_bridge(model, trained) if trained else {}
         retrieval_model = MintForAudioTextRetrieval(model.config)
-        retrieval_model.model.load_state_dict(
-            {k: v for k, v in model.model.state_dict().items() if not k.startswith(("language_model.", "language_projection."))})
+        retrieval_model.model.load_state_dict(  # the LLM side stays behind: its projection and the token prompt's head
+            {k: v for k, v in model.model.state_dict().items()
+             if not k.startswith(("language_model.", "language_projection.")) and k not in CTC_HEAD})
         retrieval_model.load_state_dict(heads, strict=False)
         return export_retrieval(retrieval_model, processor, out, model_card(variant, spec, trained is not None, lora,
                                                                             True, retrieval_only=True))
