@@ -46,3 +46,20 @@ def test_captioning_matches_hand_computed_bleu_and_rouge():
     assert isinstance(out["SPICE"], (str, float))
     if isinstance(out["SPICE"], str):  # offline: no CoreNLP, so no number
         assert out["SPICE"].startswith("unavailable") and out["SPIDEr"] == out["SPICE"]
+
+
+def test_retrieval_metrics_report_how_far_apart_each_side_is():
+    """The spread rows: the mean pairwise cosine of each side, 1.0 when a side maps everything to one point."""
+    import torch
+
+    from mint.training.metrics import mean_pairwise_cosine, retrieval_metrics
+
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    by_hand = (0.0 + 2 ** -0.5 + 2 ** -0.5) / 3  # the three distinct pairs
+    assert mean_pairwise_cosine(rows) == pytest.approx(by_hand)
+    assert mean_pairwise_cosine(rows[:1]) == 0.0
+    audio = torch.nn.functional.normalize(torch.randn(4, 2, 8), dim=-1)
+    collapsed = torch.nn.functional.normalize(torch.ones(4, 8), dim=-1)
+    metrics = retrieval_metrics(audio, collapsed, [0, 1, 2, 3])
+    assert metrics["spread/text_mean_cosine"] == pytest.approx(1.0)
+    assert metrics["spread/audio_mean_cosine"] == pytest.approx(mean_pairwise_cosine(audio.mean(1)))

@@ -26,4 +26,17 @@ def retrieval_metrics(audio_embeds: torch.Tensor, text_embeds: torch.Tensor, tex
     metrics = {f"audio_to_text/{k}": v for k, v in a2t.items()}
     metrics.update({f"text_to_audio/{k}": v for k, v in t2a.items()})
     metrics["chance/R@1_audio_to_text"] = 1.0 / similarity.shape[1]
+    # How far apart the embeddings are: near 1, one side maps everything to one point and no head can rank it.
+    metrics["spread/audio_mean_cosine"] = mean_pairwise_cosine(audio_embeds.mean(1))
+    metrics["spread/text_mean_cosine"] = mean_pairwise_cosine(text_embeds)
     return metrics
+
+
+def mean_pairwise_cosine(embeds: torch.Tensor) -> float:
+    """Mean cosine similarity over the distinct pairs of rows of `(N, D)`; 0.0 for fewer than two rows."""
+    if embeds.shape[0] < 2:
+        return 0.0
+    unit = torch.nn.functional.normalize(embeds.float(), dim=-1)
+    n = unit.shape[0]
+    total = (unit.sum(0) @ unit.sum(0)) - n  # the sum over all ordered pairs i != j
+    return float(total / (n * (n - 1)))

@@ -87,7 +87,10 @@ def render(name: str, stages: dict, evals: dict, data_sha: str, command: str, fi
             before, after = s["test_before"], s["test_after"]
             lines += [f"{stage}, retrieval on its test clips (chance R@1 {_pct(after['chance/R@1_audio_to_text'])}): "
                       f"audio -> text R@1 {_pct(before['audio_to_text/R@1'])} -> **{_pct(after['audio_to_text/R@1'])}**"
-                      f", text -> audio R@1 {_pct(before['text_to_audio/R@1'])} -> {_pct(after['text_to_audio/R@1'])}.",
+                      f", text -> audio R@1 {_pct(before['text_to_audio/R@1'])} -> {_pct(after['text_to_audio/R@1'])}"
+                      + (f"; mean cosine between the test texts' embeddings {after['spread/text_mean_cosine']:.4f}, "
+                         f"between the clips' {after['spread/audio_mean_cosine']:.4f}"
+                         if "spread/text_mean_cosine" in after else "") + ".",
                       ""]
     if findings:
         lines += [findings.strip(), ""]
