@@ -140,3 +140,70 @@ def test_stage_benchmark_times_every_stage_against_stage_2(tiny_model_dir, token
     assert report["align_over_stage2"] == pytest.approx(
         report["results"]["align (CTC, no LLM)"]["samples_per_s"] / report["results"]["stage2"]["samples_per_s"])
     assert "Target 3x" in (tmp_path / "stages.md").read_text()
+
+
+def test_stage1_targets_reach_the_shared_bridge_and_the_heads(token_prompt_dir, small_corpus, tmp_path):
+    """Stage 1's targets on a generative batch: only the describing rows' answers become texts (same text, same
+    group), and their loss trains the generation model's own Bridge-Net through the text pass and the heads."""
+    from mint.training import generative
+    from mint.training.generative import GenerativeRecipe
+    from mint.training.multi_target import Stage1TextCollator, head_parameters, stage1_loss, stage1_model
+    from transformers import TrainingArguments
+
+    recipe = GenerativeRecipe(model_dir=str(token_prompt_dir), data_dir=str(small_corpus),
+                              tasks=["transcription", "captioning"],
+                              feature_cache_dir=str(tmp_path / "features"), instruction_in_prompt=True,
+                              instruction_in_bridge=True, max_eval_clips=4)
+    model, processor, train, _, collator = generative.setup(recipe, TrainingArguments(str(tmp_path), use_cpu=True))
+    rows = [train[i] for i in range(len(train))]
+    describing = rows[:3]
+    question = {**rows[3], "task": "question_answering", "text": "Yes."}  # an answer that describes nothing
+    batch = Stage1TextCollator(collator, processor.bridge_tokenizer)([describing[0], question, *describing[1:],
+                                                                      {**describing[0]}])
+    assert batch["stage1_rows"].tolist() == [True, False, True, True, True]
+    groups = batch["stage1_group_ids"].tolist()
+    assert groups[0] == groups[3] and len(set(groups)) == len({r["text"] for r in describing})
+
+    retrieval = stage1_model(model)
+    assert retrieval.model is model.model  # shared, not copied
+    out = stage1_loss(retrieval, batch)
+    assert torch.isfinite(out.loss) and out.loss_atc > 0 and out.loss_agtg > 0
+    out.loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head_parameters(retrieval))
+    text_only = model.model.bridge.embeddings.position_embeddings.weight  # position embeddings: texts only
+    assert text_only.grad is not None and text_only.grad.abs().sum() > 0
+    assert model.model.language_model.get_input_embeddings().weight.grad is None  # the LLM is not in it
+    # fewer than two different texts: no stage-1 inputs, the batch trains on the LLM's loss alone
+    assert "stage1_rows" not in Stage1TextCollator(collator, processor.bridge_tokenizer)([question, describing[0]])
+
+
+@pytest.mark.training
+def test_instruct_with_stage1_targets_ships_heads_fitted_to_the_bridge(token_prompt_dir, small_corpus, tmp_path):
+    """`stage1_weight`: the heads train beside LoRA and the Bridge-Net, their losses are logged, the evaluation loss
+    stays the LLM's alone, and the heads file they leave starts the next run and loads into the retrieval model."""
+    from modeling_mint import MintForAudioTextRetrieval
+    from mint.hub.weights import RETRIEVAL_HEADS, load_by_prefix
+
+    base = dict(model_dir=str(token_prompt_dir), data_dir=str(small_corpus), feature_cache_dir=str(tmp_path / "f"),
+                per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
+                seed=0, max_eval_clips=8, max_steps=2, tasks=["transcription", "captioning"], save_strategy="no",
+                bf16=False, stage1_weight=1.0, lora_rank=4, eval_strategy="steps", eval_steps=2)
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "first", **base, output_dir=str(first))])
+    report = json.loads((first / "instruct_report.json").read_text())
+    logged = [e for e in report["log"] if "loss" in e]
+    assert logged and all(0 < e["stage1_loss"] < 50 and "loss_atm" in e for e in logged)
+    assert not any("stage1_loss" in e for e in report["log"] if "eval_loss" in e)
+    heads = load_file(str(first / "heads.safetensors"))
+    assert heads and all(k.startswith(RETRIEVAL_HEADS) for k in heads)
+    assert not any(k.startswith(RETRIEVAL_HEADS) for k in load_file(str(first / "bridge.safetensors")))
+
+    main(["train", "instruct", "--recipe", recipe(
+        tmp_path, "second", **{**base, "lora_rank": 0}, output_dir=str(second),
+        stage2_weights=str(first / "bridge.safetensors"), llm_adapter=str(first / "llm_adapter"),
+        heads_weights=str(first / "heads.safetensors"))])
+    continued = load_file(str(second / "heads.safetensors"))
+    assert continued.keys() == heads.keys()
+    assert any(not torch.equal(continued[k], heads[k]) for k in heads)  # the same heads, trained further
+    retrieval = MintForAudioTextRetrieval.from_pretrained(token_prompt_dir)
+    load_by_prefix(retrieval, second / "heads.safetensors", RETRIEVAL_HEADS, "retrieval heads")

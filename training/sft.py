@@ -16,6 +16,15 @@ from mint.io import atomic_folder
 from mint.training import generative
 from mint.training.common import freeze_bridge_word_embeddings, train_and_report
 from mint.training.generative import GenerativeRecipe
+from mint.training.multi_target import (
+    DESCRIBING_TASKS,
+    STAGE1_INPUTS,
+    Stage1TextCollator,
+    head_parameters,
+    save_heads,
+    stage1_loss,
+    stage1_model,
+)
 
 
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q|k|v|o|wi|wi_0|wi_1|wo)"
@@ -35,6 +44,13 @@ class InstructRecipe(GenerativeRecipe):
     lora_alpha: int = field(default=16)
     llm_adapter: str | None = field(default=None, metadata={
         "help": "continue training this LoRA adapter folder (an earlier stage's llm_adapter/) instead of a new one"})
+    stage1_weight: float = field(default=0.0, metadata={
+        "help": "weight of stage 1's targets (ATC + ATM + AGTG) on each batch's describing rows, trained with the "
+                "LLM's loss so the Bridge-Net keeps its text pass; 0: the LLM's loss alone"})
+    stage1_tasks: list[str] = field(default_factory=lambda: list(DESCRIBING_TASKS), metadata={
+        "help": "tasks whose answers are stage-1 texts"})
+    heads_weights: str | None = field(default=None, metadata={
+        "help": "stage-1 heads to start from (a stage-1 run's heads.safetensors); else new ones"})
 
 
 def make_parser(prog: str | None = None) -> TrlParser:
@@ -112,6 +128,41 @@ def save_llm_adapter(model, out: Path):
         save_file(state, str(tmp / ADAPTER_WEIGHTS), metadata={"format": "pt"})
 
 
+class MultiTargetSFTTrainer(SFTTrainer):
+    """TRL's `SFTTrainer` with stage 1's targets added to the LLM's loss while training (`stage1_weight`); the heads
+    join the optimizer. Evaluation keeps the LLM's loss alone, so its curve compares with runs without them."""
+
+    def __init__(self, *args, retrieval, stage1_weight: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.retrieval, self.stage1_weight = retrieval, stage1_weight
+        self._parts = {name: [] for name in ("stage1_loss", "loss_atc", "loss_atm", "loss_agtg")}
+
+    def create_optimizer(self, *args, **kwargs):
+        optimizer = super().create_optimizer(*args, **kwargs)
+        optimizer.add_param_group({"params": head_parameters(self.retrieval), "weight_decay": 0.0})
+        return optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        stage1 = {k: inputs.pop(k) for k in STAGE1_INPUTS if k in inputs}
+        result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if not (model.training and stage1):
+            return result
+        self.retrieval.train()
+        out = stage1_loss(self.retrieval, {**inputs, **stage1})
+        for name in self._parts:
+            self._parts[name].append((out.loss if name == "stage1_loss" else getattr(out, name)).item())
+        if return_outputs:
+            return result[0] + self.stage1_weight * out.loss, result[1]
+        return result + self.stage1_weight * out.loss
+
+    def log(self, logs: dict, *args, **kwargs):
+        for name, values in self._parts.items():
+            if values and "loss" in logs:
+                logs[name] = round(sum(values) / len(values), 4)
+                values.clear()
+        super().log(logs, *args, **kwargs)
+
+
 def main(recipe: InstructRecipe, args: SFTConfig):
     torch.manual_seed(args.seed)
     args.dataset_kwargs = {"skip_prepare_dataset": True}  # rows are collated from audio, not tokenized by TRL
@@ -125,9 +176,16 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     peft_config = llm_lora_config(model, recipe.lora_rank, recipe.lora_alpha) if recipe.lora_rank else None
     if recipe.llm_adapter:
         model, peft_config = with_llm_adapter(model, Path(recipe.llm_adapter)), None
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
-                         data_collator=collator, processing_class=processor, peft_config=peft_config,
-                         callbacks=callbacks)
+    common = dict(args=args, train_dataset=train, eval_dataset=evaluation, processing_class=processor,
+                  peft_config=peft_config, callbacks=callbacks)
+    if recipe.stage1_weight:  # built before any PEFT wrapping: PEFT swaps the shared modules in place
+        retrieval = stage1_model(model.get_base_model() if recipe.llm_adapter else model, recipe.heads_weights)
+        collator = Stage1TextCollator(collator, processor.bridge_tokenizer, recipe.stage1_tasks,
+                                      recipe.max_answer_tokens)
+        trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
+                                        stage1_weight=recipe.stage1_weight, **common)
+    else:
+        trainer = SFTTrainer(model=model, data_collator=collator, **common)
     lora = peft_config is not None or recipe.llm_adapter is not None
     if lora and recipe.freeze_bridge_word_embeddings:
         freeze_peft_bridge_word_embeddings(trainer.model)
@@ -141,7 +199,10 @@ def main(recipe: InstructRecipe, args: SFTConfig):
             freeze_bridge_word_embeddings(model)
         return model
 
-    return train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if lora else None)
+    report = train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if lora else None)
+    if recipe.stage1_weight and trainer.is_world_process_zero():
+        save_heads(trainer.retrieval, Path(args.output_dir) / "heads.safetensors")
+    return report
 
 
 if __name__ == "__main__":
