@@ -100,9 +100,10 @@ train-mint-tiny: setup
 # The token-prompt variant (windowed Bridge-Net with a CTC head over SmolLM2's vocabulary): CTC alignment without the
 # LLM, then instruction tuning with LoRA and the token-prompt mix annealed; shipped, compared with mint-tiny and
 # Whisper tiny.en on the same test clips; then both stages again on corpus v2, compared on its held-out slices;
-# then two more rounds of CTC alignment and instruction tuning on corpus v2 from those weights (shipped), and
-# retrieval heads fitted to the final Bridge-Net (measured, not shipped: its text pass no longer tells texts apart);
-# reported (training/reports/mint_tiny_token_prompt.md). About 4.5 h on 2 cores.
+# then two more rounds of CTC alignment and instruction tuning on corpus v2 from those weights; retrieval heads
+# fitted to that Bridge-Net (at chance: its text pass no longer told texts apart); then a fifth round, a long CTC
+# alignment and instruction tuning with stage 1's targets beside the LLM's loss, which ships with its heads;
+# reported (training/reports/mint_tiny_token_prompt.md). About 6 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -120,9 +121,12 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v4.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v4.yaml
 	$(BIN)/mint train stage1 --config $(R)/heads_token_prompt.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v4/bridge.safetensors \
-		--adapter runs/token_prompt_instruct_v4/llm_adapter
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v5.yaml
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v5.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v5/bridge.safetensors \
+		--heads runs/token_prompt_instruct_v5/heads.safetensors --adapter runs/token_prompt_instruct_v5/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
+	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
 	$(BIN)/mint assemble mint-tiny --retrieval --out models/mint-tiny-retrieval
 	$(BIN)/python -m mint.training.compare --out runs/eval/compare_tp --whisper-baseline --max-per-task 48 --languages en \
@@ -138,11 +142,14 @@ train-mint-tiny-token-prompt: setup
 		--stage "CTC alignment, corpus v2, fourth=$(R)/token_prompt_ctc_v4.yaml:runs/token_prompt_ctc_v4" \
 		--stage "instruct, corpus v2, fourth=$(R)/token_prompt_instruct_v4.yaml:runs/token_prompt_instruct_v4" \
 		--stage "retrieval heads=$(R)/heads_token_prompt.yaml:runs/heads_token_prompt" \
+		--stage "CTC alignment, corpus v2, fifth=$(R)/token_prompt_ctc_v5.yaml:runs/token_prompt_ctc_v5" \
+		--stage "instruct + stage 1, corpus v2, fifth=$(R)/token_prompt_instruct_v5.yaml:runs/token_prompt_instruct_v5" \
 		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md
 	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
 	cp runs/eval/compare_tp/comparison.png training/reports/mint_tiny_token_prompt_comparison.png
 	$(BIN)/python -m mint.training.compare --held-out --data data/mint-corpus-v2 --max-per-task 48 --out runs/eval/held_out \
 		--model "mint-tiny-token-prompt=models/mint-tiny-token-prompt" --model "mint-tiny=models/mint-tiny" \
+		--retrieval "mint-tiny-token-prompt=models/mint-tiny-token-prompt-retrieval" \
 		--retrieval "mint-tiny=models/mint-tiny-retrieval"
 	cp runs/eval/held_out/held_out.md training/reports/mint_tiny_token_prompt_held_out.md
 

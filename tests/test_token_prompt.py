@@ -193,6 +193,7 @@ def test_instruct_with_stage1_targets_ships_heads_fitted_to_the_bridge(token_pro
     report = json.loads((first / "instruct_report.json").read_text())
     logged = [e for e in report["log"] if "loss" in e]
     assert logged and all(0 < e["stage1_loss"] < 50 and "loss_atm" in e for e in logged)
+    assert all(0 < e["lm_loss"] < e["loss"] for e in logged)  # the LLM's part, below the sum
     assert not any("stage1_loss" in e for e in report["log"] if "eval_loss" in e)
     heads = load_file(str(first / "heads.safetensors"))
     assert heads and all(k.startswith(RETRIEVAL_HEADS) for k in heads)

@@ -135,7 +135,7 @@ class MultiTargetSFTTrainer(SFTTrainer):
     def __init__(self, *args, retrieval, stage1_weight: float, **kwargs):
         super().__init__(*args, **kwargs)
         self.retrieval, self.stage1_weight = retrieval, stage1_weight
-        self._parts = {name: [] for name in ("stage1_loss", "loss_atc", "loss_atm", "loss_agtg")}
+        self._parts = {name: [] for name in ("lm_loss", "stage1_loss", "loss_atc", "loss_atm", "loss_agtg")}
 
     def create_optimizer(self, *args, **kwargs):
         optimizer = super().create_optimizer(*args, **kwargs)
@@ -149,11 +149,13 @@ class MultiTargetSFTTrainer(SFTTrainer):
             return result
         self.retrieval.train()
         out = stage1_loss(self.retrieval, {**inputs, **stage1})
-        for name in self._parts:
-            self._parts[name].append((out.loss if name == "stage1_loss" else getattr(out, name)).item())
-        if return_outputs:
-            return result[0] + self.stage1_weight * out.loss, result[1]
-        return result + self.stage1_weight * out.loss
+        loss, outputs = result if return_outputs else (result, None)
+        parts = {"lm_loss": loss, "stage1_loss": out.loss, "loss_atc": out.loss_atc, "loss_atm": out.loss_atm,
+                 "loss_agtg": out.loss_agtg}
+        for name, value in parts.items():
+            self._parts[name].append(value.item())
+        loss = loss + self.stage1_weight * out.loss
+        return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict, *args, **kwargs):
         for name, values in self._parts.items():
