@@ -111,6 +111,23 @@ def run_training(trainer):
         raise
 
 
+class LossPartsLogging:
+    """Mixed into a Trainer whose loss is a sum: each part recorded while training (`record_parts`) is logged beside
+    the loss as its mean over the steps since the last log."""
+
+    def record_parts(self, **parts):
+        recorded = self.__dict__.setdefault("_parts", {})
+        for name, value in parts.items():
+            recorded.setdefault(name, []).append(float(value))
+
+    def log(self, logs: dict, *args, **kwargs):
+        for name, values in self.__dict__.get("_parts", {}).items():
+            if values and "loss" in logs:
+                logs[name] = round(sum(values) / len(values), 4)
+                values.clear()
+        super().log(logs, *args, **kwargs)
+
+
 def global_batch(args) -> int:
     return args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
 

@@ -14,7 +14,7 @@ from trl import TrlParser
 
 from mint.hub.weights import read_ctc_head
 from mint.training import generative
-from mint.training.common import train_and_report
+from mint.training.common import LossPartsLogging, train_and_report
 from mint.training.generative import GenerativeRecipe
 
 
@@ -115,7 +115,7 @@ def alignment_ctc_loss(mint, inputs: dict, tokens_for_frames, special_ids: torch
     return soft_prompt_ctc_loss(projected, counts, mint.lm_head.weight, blank, targets, log_scale)
 
 
-class SoftPromptCTCTrainer(Stage2Trainer):
+class SoftPromptCTCTrainer(LossPartsLogging, Stage2Trainer):
     """Stage 2 with an auxiliary CTC loss on the soft prompt (`ctc_weight`): every audio token, read through the
     LLM's output embeddings, must spell the transcript in time order. It pulls a windowed bridge's tokens towards
     the word pieces they carry, the alignment the frozen LLM's next-token loss alone teaches slowly. With
@@ -127,7 +127,6 @@ class SoftPromptCTCTrainer(Stage2Trainer):
         self.lm_weight, self.ctc_weight, self.tokens_for_frames = lm_weight, ctc_weight, tokens_for_frames
         special = self.processing_class.all_special_ids if self.processing_class is not None else []
         self.special_ids = torch.tensor(special, dtype=torch.long)
-        self._parts = {"lm_loss": [], "ctc_loss": []}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mint = self.accelerator.unwrap_model(model)
@@ -138,17 +137,8 @@ class SoftPromptCTCTrainer(Stage2Trainer):
         ctc = alignment_ctc_loss(mint, inputs, self.tokens_for_frames, self.special_ids)
         loss = loss + self.ctc_weight * ctc
         if model.training:
-            self._parts["ctc_loss"].append(ctc.item())
-            if lm_loss is not None:
-                self._parts["lm_loss"].append(lm_loss.item())
+            self.record_parts(ctc_loss=ctc.item(), **({} if lm_loss is None else {"lm_loss": lm_loss.item()}))
         return (loss, outputs) if return_outputs else loss
-
-    def log(self, logs: dict, *args, **kwargs):
-        for name, values in self._parts.items():
-            if values and "loss" in logs:
-                logs[name] = round(sum(values) / len(values), 4)
-                values.clear()
-        super().log(logs, *args, **kwargs)
 
 
 def main(recipe: Stage2Recipe, args: TrainingArguments):

@@ -14,7 +14,7 @@ from trl import SFTConfig, SFTTrainer, TrlParser
 from mint.hub.weights import ADAPTER_WEIGHTS, load_trained_bridge
 from mint.io import atomic_folder
 from mint.training import generative
-from mint.training.common import freeze_bridge_word_embeddings, train_and_report
+from mint.training.common import LossPartsLogging, freeze_bridge_word_embeddings, train_and_report
 from mint.training.generative import GenerativeRecipe
 from mint.training.multi_target import (
     DESCRIBING_TASKS,
@@ -128,14 +128,13 @@ def save_llm_adapter(model, out: Path):
         save_file(state, str(tmp / ADAPTER_WEIGHTS), metadata={"format": "pt"})
 
 
-class MultiTargetSFTTrainer(SFTTrainer):
+class MultiTargetSFTTrainer(LossPartsLogging, SFTTrainer):
     """TRL's `SFTTrainer` with stage 1's targets added to the LLM's loss while training (`stage1_weight`); the heads
     join the optimizer. Evaluation keeps the LLM's loss alone, so its curve compares with runs without them."""
 
     def __init__(self, *args, retrieval, stage1_weight: float, **kwargs):
         super().__init__(*args, **kwargs)
         self.retrieval, self.stage1_weight = retrieval, stage1_weight
-        self._parts = {name: [] for name in ("lm_loss", "stage1_loss", "loss_atc", "loss_atm", "loss_agtg")}
 
     def create_optimizer(self, *args, **kwargs):
         optimizer = super().create_optimizer(*args, **kwargs)
@@ -150,19 +149,10 @@ class MultiTargetSFTTrainer(SFTTrainer):
         self.retrieval.train()
         out = stage1_loss(self.retrieval, {**inputs, **stage1})
         loss, outputs = result if return_outputs else (result, None)
-        parts = {"lm_loss": loss, "stage1_loss": out.loss, "loss_atc": out.loss_atc, "loss_atm": out.loss_atm,
-                 "loss_agtg": out.loss_agtg}
-        for name, value in parts.items():
-            self._parts[name].append(value.item())
+        self.record_parts(lm_loss=loss.item(), stage1_loss=out.loss.item(), loss_atc=out.loss_atc.item(),
+                          loss_atm=out.loss_atm.item(), loss_agtg=out.loss_agtg.item())
         loss = loss + self.stage1_weight * out.loss
         return (loss, outputs) if return_outputs else loss
-
-    def log(self, logs: dict, *args, **kwargs):
-        for name, values in self._parts.items():
-            if values and "loss" in logs:
-                logs[name] = round(sum(values) / len(values), 4)
-                values.clear()
-        super().log(logs, *args, **kwargs)
 
 
 def main(recipe: InstructRecipe, args: SFTConfig):
