@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoTokenizer
 
 from mint.hub.assemble import MAX_SHIPPED_BYTES, assemble, variant_dir
@@ -77,33 +77,26 @@ def test_shipped_retrieval_finds_held_out_prompts(tmp_path, held_out):
 
 
 def test_token_prompt_retrieval_folder_takes_its_heads_and_leaves_the_llm_side_behind(tmp_path, monkeypatch):
-    """The token prompt ships without retrieval heads, so `--retrieval` refuses it by name; once heads are shipped
-    beside its Bridge-Net, the stage-1 folder holds that Bridge-Net and those heads, and neither the LLM's
-    projection nor the CTC head (which only the soft prompt reads)."""
+    """The token prompt ships retrieval heads beside its Bridge-Net: its stage-1 folder holds that Bridge-Net and
+    those heads, and neither the LLM's projection nor the CTC head (which only the soft prompt reads). The same
+    variant shipped without heads is refused by name, and nothing is written."""
     import shutil
 
     from mint.hub import assemble as hub
-    from mint.hub.weights import RETRIEVAL_HEADS
-    from modeling_mint import MintConfig
 
-    with pytest.raises(ValueError, match="ships no retrieval heads"):
-        assemble("mint-tiny-token-prompt", tmp_path / "refused", retrieval=True)
-    assert not (tmp_path / "refused").exists()
-
-    generation = assemble("mint-tiny-token-prompt", tmp_path / "generation")
-    heads = {k: v for k, v in MintForAudioTextRetrieval(MintConfig.from_pretrained(generation)).state_dict().items()
-             if k.startswith(RETRIEVAL_HEADS)}
-    save_file(heads, str(tmp_path / "heads.safetensors"))
-    variants = tmp_path / "variants"
-    shutil.copytree(variant_dir("mint-tiny-token-prompt"), variants / "mint-tiny-token-prompt")
-    shipped = variants / "mint-tiny-token-prompt" / "bridge.safetensors"
-    hub.ship_weights(variant_dir("mint-tiny-token-prompt") / "bridge.safetensors", tmp_path / "heads.safetensors",
-                     shipped)
-    monkeypatch.setattr(hub, "VARIANTS_DIR", variants)
-
+    shipped = variant_dir("mint-tiny-token-prompt") / "bridge.safetensors"
     model = MintForAudioTextRetrieval.from_pretrained(assemble("mint-tiny-token-prompt", tmp_path / "ret", retrieval=True))
     state, weights = model.state_dict(), load_file(str(shipped))
+    assert "atm_head.weight" in weights, "the token prompt ships its heads (make train-mint-tiny-token-prompt)"
     assert not any("ctc_" in k or "language_" in k for k in state)
     for key in ("model.query_tokens.weight", "model.bridge.encoder.layer.0.crossattention.attention.query.weight",
                 "audio_projection.weight", "atm_head.weight"):
         torch.testing.assert_close(state[key], weights[key].float())
+
+    variants = tmp_path / "variants"
+    shutil.copytree(variant_dir("mint-tiny-token-prompt"), variants / "mint-tiny-token-prompt")
+    hub.ship_weights(shipped, None, variants / "mint-tiny-token-prompt" / "bridge.safetensors")
+    monkeypatch.setattr(hub, "VARIANTS_DIR", variants)
+    with pytest.raises(ValueError, match="ships no retrieval heads"):
+        assemble("mint-tiny-token-prompt", tmp_path / "refused", retrieval=True)
+    assert not (tmp_path / "refused").exists()
