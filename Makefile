@@ -102,8 +102,9 @@ train-mint-tiny: setup
 # Whisper tiny.en on the same test clips; then both stages again on corpus v2, compared on its held-out slices;
 # then two more rounds of CTC alignment and instruction tuning on corpus v2 from those weights; retrieval heads
 # fitted to that Bridge-Net (at chance: its text pass no longer told texts apart); then a fifth round, a long CTC
-# alignment and instruction tuning with stage 1's targets beside the LLM's loss, which ships with its heads;
-# reported (training/reports/mint_tiny_token_prompt.md). About 6 h on 2 cores.
+# alignment and instruction tuning with stage 1's targets beside the LLM's loss, which ships with its heads; then a
+# sixth round, the same recipes from the shipped fifth (a new machine resumes from the repository alone); reported
+# (training/reports/mint_tiny_token_prompt.md). About 7 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -125,6 +126,10 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v5.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v5/bridge.safetensors \
 		--heads runs/token_prompt_instruct_v5/heads.safetensors --adapter runs/token_prompt_instruct_v5/llm_adapter
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v6.yaml
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v6.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v6/bridge.safetensors \
+		--heads runs/token_prompt_instruct_v6/heads.safetensors --adapter runs/token_prompt_instruct_v6/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
@@ -144,6 +149,8 @@ train-mint-tiny-token-prompt: setup
 		--stage "retrieval heads=$(R)/heads_token_prompt.yaml:runs/heads_token_prompt" \
 		--stage "CTC alignment, corpus v2, fifth=$(R)/token_prompt_ctc_v5.yaml:runs/token_prompt_ctc_v5" \
 		--stage "instruct + stage 1, corpus v2, fifth=$(R)/token_prompt_instruct_v5.yaml:runs/token_prompt_instruct_v5" \
+		--stage "CTC alignment, corpus v2, sixth=$(R)/token_prompt_ctc_v6.yaml:runs/token_prompt_ctc_v6" \
+		--stage "instruct + stage 1, corpus v2, sixth=$(R)/token_prompt_instruct_v6.yaml:runs/token_prompt_instruct_v6" \
 		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md
 	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
 	cp runs/eval/compare_tp/comparison.png training/reports/mint_tiny_token_prompt_comparison.png
