@@ -103,8 +103,8 @@ train-mint-tiny: setup
 # then two more rounds of CTC alignment and instruction tuning on corpus v2 from those weights; retrieval heads
 # fitted to that Bridge-Net (at chance: its text pass no longer told texts apart); then a fifth round, a long CTC
 # alignment and instruction tuning with stage 1's targets beside the LLM's loss, which ships with its heads; then a
-# sixth round, the same recipes from the shipped fifth (a new machine resumes from the repository alone); reported
-# (training/reports/mint_tiny_token_prompt.md). About 7 h on 2 cores.
+# sixth and a seventh round, the same recipes each from the shipped weights before it (a new machine resumes from the
+# repository alone); reported (training/reports/mint_tiny_token_prompt.md). About 8 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -130,6 +130,10 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v6.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v6/bridge.safetensors \
 		--heads runs/token_prompt_instruct_v6/heads.safetensors --adapter runs/token_prompt_instruct_v6/llm_adapter
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v7.yaml
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v7.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v7/bridge.safetensors \
+		--heads runs/token_prompt_instruct_v7/heads.safetensors --adapter runs/token_prompt_instruct_v7/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
@@ -151,6 +155,8 @@ train-mint-tiny-token-prompt: setup
 		--stage "instruct + stage 1, corpus v2, fifth=$(R)/token_prompt_instruct_v5.yaml:runs/token_prompt_instruct_v5" \
 		--stage "CTC alignment, corpus v2, sixth=$(R)/token_prompt_ctc_v6.yaml:runs/token_prompt_ctc_v6" \
 		--stage "instruct + stage 1, corpus v2, sixth=$(R)/token_prompt_instruct_v6.yaml:runs/token_prompt_instruct_v6" \
+		--stage "CTC alignment, corpus v2, seventh=$(R)/token_prompt_ctc_v7.yaml:runs/token_prompt_ctc_v7" \
+		--stage "instruct + stage 1, corpus v2, seventh=$(R)/token_prompt_instruct_v7.yaml:runs/token_prompt_instruct_v7" \
 		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md
 	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
 	cp runs/eval/compare_tp/comparison.png training/reports/mint_tiny_token_prompt_comparison.png
