@@ -5,6 +5,8 @@ The packages (26 and 35 MB) are fetched by name once into the user cache, as `ma
 a miniature Queen archive would only test the loader against its own reading of the format, the real one tests it
 against the game (every dialogue, cutaway and description line, counted)."""
 
+import gzip
+import json
 import wave
 
 import pytest
@@ -99,3 +101,26 @@ def test_pairs_beyond_the_decoding_budget_are_unchecked_not_kept(drascula, tmp_p
     clip = games.materialise([drascula[0]["302.ALS"]], tmp_path)[0]
     monkeypatch.setattr(games, "whisper_transcribe", None)  # nothing may be decoded
     assert games.verified([clip], cache=tmp_path / "none.json", budget_seconds=0) == ([], [], [clip])
+
+
+def test_a_new_machine_starts_from_the_shipped_transcripts(tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped.json.gz"
+    shipped.write_bytes(gzip.compress(json.dumps({"0" * 40: "agent logged in"}).encode()))
+    monkeypatch.setattr(games, "SHIPPED_HYPOTHESES", shipped)
+    monkeypatch.setenv("MINT_DATA_CACHE", str(tmp_path / "cache"))
+    cache = games.verification_cache()
+    assert json.loads(cache.read_text()) == {"0" * 40: "agent logged in"}
+    cache.write_text(json.dumps({"1" * 40: "grown here"}))  # a user cache that exists is the one kept
+    assert json.loads(games.verification_cache().read_text()) == {"1" * 40: "grown here"}
+
+
+def test_the_shipped_transcripts_are_the_clips_this_machine_decodes(drascula, tmp_path, monkeypatch):
+    """The shipped transcripts are keyed by the hash of each decoded clip, so they hold only if this machine decodes
+    the game's audio to the same bytes: a Drascula line, checked with no decoding allowed."""
+    shipped = json.loads(gzip.decompress(games.SHIPPED_HYPOTHESES.read_bytes()))
+    assert len(shipped) > 5000
+    clip = games.materialise([drascula[0]["302.ALS"]], tmp_path)[0]  # "I want to become a pirate"
+    cache = tmp_path / "hypotheses.json"
+    cache.write_text(json.dumps(shipped))
+    monkeypatch.setattr(games, "whisper_transcribe", None)
+    assert games.verified([clip], cache=cache, budget_seconds=0) == ([clip], [], [])
