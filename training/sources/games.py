@@ -411,8 +411,8 @@ def pair_wer(reference: str, hypothesis: str) -> float:
 
 def verification_cache() -> Path:
     """The user cache of Whisper's transcripts. A machine without one starts from `SHIPPED_HYPOTHESES`, the transcripts
-    corpus v2 was built from, so its first build decodes only the clips they lack (from nothing the check takes
-    most of an hour on 2 cores) and keeps the same pairs as the build they came from."""
+    corpus v2 was built from, so its first build decodes only the clips they lack (from nothing the check took 33
+    minutes on 2 cores) and keeps the same pairs as the build they came from."""
     cache = cache_root() / "clips" / "whisper-tiny.en-hypotheses.json"
     if not cache.is_file() and SHIPPED_HYPOTHESES.is_file():
         with atomic_file(cache) as temporary:
