@@ -225,6 +225,22 @@ class MintConfig(PreTrainedConfig):
             and its posterior-weighted input embedding is mixed in with this weight. A frozen LLM can read that
             part from the first step; training anneals it towards the projected query outputs. 0 turns the head
             off (no extra parameters).
+        apply_spec_augment (`bool`, *optional*, defaults to `False`):
+            SpecAugment on the encoder frames the Bridge-Net reads, in training only (the frames of a frozen encoder,
+            often from a cache, are the only place left to augment): spans of frames and of channels are zeroed.
+            The `mask_*` fields below follow [`WhisperConfig`] and wav2vec2's SpecAugment.
+        mask_time_prob (`float`, *optional*, defaults to 0.05):
+            About this share of each clip's frames is masked, in spans of `mask_time_length` frames.
+        mask_time_length (`int`, *optional*, defaults to 10):
+            Frames per time mask (Whisper: 50 per second).
+        mask_time_min_masks (`int`, *optional*, defaults to 2):
+            At least this many time masks per clip.
+        mask_feature_prob (`float`, *optional*, defaults to 0.0):
+            About this share of the channels is masked over the whole clip, in spans of `mask_feature_length`.
+        mask_feature_length (`int`, *optional*, defaults to 10):
+            Channels per feature mask.
+        mask_feature_min_masks (`int`, *optional*, defaults to 0):
+            At least this many feature masks per clip.
     """
 
     model_type = "mint"
@@ -251,6 +267,13 @@ class MintConfig(PreTrainedConfig):
     audio_tower_dtype: str | None = None
     retrieval_heads: bool = False
     token_prompt_mix: float | int = 0.0
+    apply_spec_augment: bool = False
+    mask_time_prob: float | int = 0.05
+    mask_time_length: int = 10
+    mask_time_min_masks: int = 2
+    mask_feature_prob: float | int = 0.0
+    mask_feature_length: int = 10
+    mask_feature_min_masks: int = 0
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
@@ -293,6 +316,14 @@ class MintConfig(PreTrainedConfig):
             raise ValueError(f"bridge_window_frames must be positive, got {self.bridge_window_frames}")
         if not 0.0 <= self.token_prompt_mix <= 1.0:
             raise ValueError(f"token_prompt_mix must be in [0, 1], got {self.token_prompt_mix}")
+        for axis in ("time", "feature"):
+            prob, length, least = (getattr(self, f"mask_{axis}_{k}") for k in ("prob", "length", "min_masks"))
+            if not 0.0 <= prob <= 1.0:
+                raise ValueError(f"mask_{axis}_prob must be in [0, 1], got {prob}")
+            if length < 1:
+                raise ValueError(f"mask_{axis}_length must be at least 1, got {length}")
+            if least < 0:
+                raise ValueError(f"mask_{axis}_min_masks must not be negative, got {least}")
 
     def validate_options(self):
         """Part of `@strict` validation: the enumerations, and the options that only work together."""

@@ -17,7 +17,7 @@ from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPo
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, cached_file, can_return_tuple, logging
 from transformers.models.instructblip.modeling_instructblip import InstructBlipQFormerModel
-from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from transformers.models.whisper.modeling_whisper import WhisperEncoder, _compute_mask_indices
 
 from .configuration_mint import MintBridgeConfig, MintConfig, audio_encoder_facts, audio_hidden_size
 from .losses_mint import (
@@ -405,10 +405,32 @@ class MintAudioBridgeMixin:
                 raise ValueError("pass either input_features or precomputed audio_frames, not both")
             if audio_frame_mask is None:
                 audio_frame_mask = torch.ones(audio_frames.shape[:2], dtype=torch.long, device=audio_frames.device)
-            return BaseModelOutputWithPooling(last_hidden_state=audio_frames), audio_frame_mask
-        if input_features is None:
+            output = BaseModelOutputWithPooling(last_hidden_state=audio_frames)
+        elif input_features is None:
             raise ValueError("no audio: pass input_features (or precomputed audio_frames)")
-        return self._encode_windows(input_features, feature_attention_mask, **tower_kwargs)
+        else:
+            output, audio_frame_mask = self._encode_windows(input_features, feature_attention_mask, **tower_kwargs)
+        output.last_hidden_state = self.mask_frames(output.last_hidden_state, audio_frame_mask)
+        return output, audio_frame_mask
+
+    def mask_frames(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """SpecAugment on the encoder frames, in training with `config.apply_spec_augment`: spans of frames (within
+        each clip's audio) and spans of channels are zeroed, as Whisper and wav2vec2 mask theirs. A frozen encoder
+        whose frames come from a cache leaves no earlier place to augment; the cached tensor is not modified."""
+        config = self.config
+        if not (self.training and config.apply_spec_augment):
+            return frames
+        batch, length, width = frames.shape
+        keep = torch.ones(batch, length, width, dtype=torch.bool, device=frames.device)
+        if config.mask_time_prob > 0:
+            spans = _compute_mask_indices((batch, length), config.mask_time_prob, config.mask_time_length,
+                                          frame_mask, config.mask_time_min_masks)
+            keep &= ~torch.as_tensor(spans, device=frames.device)[..., None]
+        if config.mask_feature_prob > 0:
+            spans = _compute_mask_indices((batch, width), config.mask_feature_prob, config.mask_feature_length,
+                                          min_masks=config.mask_feature_min_masks)
+            keep &= ~torch.as_tensor(spans, device=frames.device)[:, None]
+        return frames * keep.to(frames.dtype)
 
     def bridge_query_output(
         self,

@@ -60,6 +60,34 @@ def test_mix_is_validated():
         MintConfig(token_prompt_mix=1.5)
 
 
+def test_spec_augment_masks_frame_and_channel_spans_in_training_only(token_prompt_dir):
+    from modeling_mint import MintForConditionalGeneration
+
+    model = MintForConditionalGeneration.from_pretrained(
+        token_prompt_dir, apply_spec_augment=True, mask_time_prob=0.3, mask_time_length=3, mask_time_min_masks=1,
+        mask_feature_prob=0.25, mask_feature_length=2, mask_feature_min_masks=1,
+    ).model
+    width = model.config.bridge_config.encoder_hidden_size
+    frames = torch.randn(2, 20, width) + 5  # no frame or channel is zero before masking
+    mask = torch.ones(2, 20, dtype=torch.long)
+    mask[1, 8:] = 0
+    cached = frames.clone()
+    model.train()
+    masked, _ = model.audio_frames(audio_frames=frames, audio_frame_mask=mask)
+    assert torch.equal(frames, cached)  # the cache's tensor is left alone
+    zero = masked == 0
+    times, channels = zero.all(-1), zero.all(1)
+    assert times[0].any() and times[1, :8].any() and not times[1, 8:].any()  # time spans only within the audio
+    assert channels.any(-1).all()  # each clip loses whole channels
+    assert torch.equal(zero, times[..., None] | channels[:, None])  # nothing but whole frames and channels
+    assert torch.equal(masked[~zero], frames[~zero])
+    model.eval()
+    assert torch.equal(model.audio_frames(audio_frames=frames, audio_frame_mask=mask)[0], frames)
+    model.config.apply_spec_augment = False
+    model.train()
+    assert torch.equal(model.audio_frames(audio_frames=frames, audio_frame_mask=mask)[0], frames)
+
+
 def test_rolled_audio_keeps_each_prompts_token_count():
     from mint.training.audio_dependence import rolled_audio
 
@@ -97,7 +125,8 @@ def test_ctc_then_lora_stage2_then_instruct_carry_head_mix_and_adapter(token_pro
                 seed=0, max_eval_clips=8, max_steps=2, tasks=["transcription", "captioning"])
     ctc = tmp_path / "ctc"
     main(["train", "stage2", "--recipe", recipe(tmp_path, "ctc", **base, output_dir=str(ctc), lm_weight=0.0,
-                                                ctc_weight=1.0, save_strategy="no")])
+                                                ctc_weight=1.0, save_strategy="no", apply_spec_augment=True,
+                                                mask_time_prob=0.2, mask_time_length=2, mask_feature_prob=0.1)])
     ctc_weights = load_file(str(ctc / "bridge.safetensors"))
     assert ctc_weights["model.ctc_blank"].abs().sum() > 0  # trained, and saved with the bridge
 

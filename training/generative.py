@@ -48,6 +48,13 @@ class GenerativeRecipe:
         "help": "token-prompt mix at the first step (models with a CTC head); None leaves the model's value"})
     token_prompt_mix_end: float | None = field(default=None, metadata={"help": "the mix reached after the anneal"})
     token_prompt_mix_steps: int | None = field(default=None, metadata={"help": "steps of the linear anneal"})
+    apply_spec_augment: bool | None = field(default=None, metadata={
+        "help": "SpecAugment on the encoder frames while training (MintConfig.apply_spec_augment); None leaves the "
+                "model's value"})
+    mask_time_prob: float | None = field(default=None, metadata={"help": "share of frames masked (None: the model's)"})
+    mask_time_length: int | None = field(default=None, metadata={"help": "frames per time mask"})
+    mask_feature_prob: float | None = field(default=None, metadata={"help": "share of channels masked"})
+    mask_feature_length: int | None = field(default=None, metadata={"help": "channels per feature mask"})
 
 
 def rows_of(recipe: GenerativeRecipe, split: str, limit: int | None, seed: int) -> list[dict]:
@@ -85,10 +92,19 @@ def speed_perturbed(audio, factor: float, rate: int = 16000):
     return {"array": soxr.resample(wave, rate, rate / factor).astype("float32"), "sampling_rate": rate}
 
 
+SPEC_AUGMENT_FIELDS = ("apply_spec_augment", "mask_time_prob", "mask_time_length", "mask_feature_prob",
+                       "mask_feature_length")
+
+
+def config_overrides(recipe: GenerativeRecipe) -> dict:
+    """The model config fields the recipe sets (SpecAugment's), for `from_pretrained`."""
+    return {name: getattr(recipe, name) for name in SPEC_AUGMENT_FIELDS if getattr(recipe, name) is not None}
+
+
 def setup(recipe: GenerativeRecipe, args: TrainingArguments):
     """The model (with its starting bridge), processor, train and validation datasets of cached frames, and the
     collator."""
-    model = MintForConditionalGeneration.from_pretrained(recipe.model_dir)
+    model = MintForConditionalGeneration.from_pretrained(recipe.model_dir, **config_overrides(recipe))
     processor = MintProcessor.from_pretrained(recipe.model_dir)
     if recipe.stage1_checkpoint:
         load_stage1_bridge(model, recipe.stage1_checkpoint)
