@@ -129,6 +129,10 @@ def test_ctc_then_lora_stage2_then_instruct_carry_head_mix_and_adapter(token_pro
                                                 mask_time_prob=0.2, mask_time_length=2, mask_feature_prob=0.1)])
     ctc_weights = load_file(str(ctc / "bridge.safetensors"))
     assert ctc_weights["model.ctc_blank"].abs().sum() > 0  # trained, and saved with the bridge
+    from mint.training.pretrain_generative import ctc_parameters
+
+    shipped_head = ctc_parameters(str(ctc / "bridge.safetensors"))  # a weights file, as a variant ships it
+    torch.testing.assert_close(shipped_head["ctc_blank"], ctc_weights["model.ctc_blank"])
 
     stage2 = tmp_path / "stage2"
     main(["train", "instruct", "--recipe", recipe(

@@ -62,10 +62,12 @@ def soft_prompt_ctc_loss(soft_prompt: torch.Tensor, counts: list[int], output_em
 
 
 def ctc_parameters(checkpoint: str) -> dict[str, torch.Tensor]:
-    """The blank and scale of an earlier CTC run from one of its checkpoint folders, as `ctc_blank` and
-    `ctc_log_scale` (empty if it has none); only those two tensors are read, from `model.safetensors`: a head the
-    CTC run added to the top-level model is not in `bridge.safetensors`."""
-    path = Path(checkpoint) / "model.safetensors"
+    """The blank and scale of an earlier CTC run from one of its checkpoint folders (its `model.safetensors`: a
+    head the CTC run added to the top-level model is not in `bridge.safetensors`) or from a weights file such as a
+    variant's shipped `bridge.safetensors`, as `ctc_blank` and `ctc_log_scale`; empty if it has none. Only those two
+    tensors are read."""
+    path = Path(checkpoint)
+    path = path if path.is_file() else path / "model.safetensors"
     return read_ctc_head(path) if path.is_file() else {}
 
 
