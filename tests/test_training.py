@@ -379,6 +379,22 @@ def test_pooled_baseline_trains_with_the_same_scripts(tiny_model_dir, small_corp
     assert (instruct / "llm_adapter" / "adapter_model.safetensors").is_file()
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_recipes_train_in_float32_on_cpus_without_native_bf16(native, monkeypatch, tmp_path, capsys):
+    from transformers import TrainingArguments
+    from trl import SFTConfig
+
+    from modeling_mint import modeling_mint
+    from mint.training.common import cpu_precision
+
+    monkeypatch.setattr(modeling_mint, "native_bf16_cpu", lambda: native)
+    for kind in (TrainingArguments, SFTConfig):
+        args = cpu_precision(kind(output_dir=str(tmp_path), use_cpu=True, bf16=True, learning_rate=3e-4))
+        assert isinstance(args, kind) and args.learning_rate == 3e-4
+        assert args.bf16 is native and args.mixed_precision == ("bf16" if native else "no")
+    assert ("no native bf16" in capsys.readouterr().out) is not native
+
+
 def test_speed_perturbation_changes_tempo(wav_file):
     from modeling_mint import load_audio
     from mint.training.generative import speed_perturbed

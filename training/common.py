@@ -128,6 +128,21 @@ class LossPartsLogging:
         super().log(logs, *args, **kwargs)
 
 
+def cpu_precision(args):
+    """The training arguments, with bf16 turned off on a CPU that lacks native bf16 matrix units (AVX512-BF16 or
+    AMX): there autocast emulates bf16 and a step takes several times longer than in float32. A recipe keeps
+    `bf16: true` for the CPUs where it is the faster choice."""
+    import dataclasses
+
+    from modeling_mint.modeling_mint import native_bf16_cpu
+
+    if not (args.use_cpu and args.bf16) or native_bf16_cpu():
+        return args
+    print("this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 autocast is several times slower than "
+          "float32: training in float32")
+    return dataclasses.replace(args, bf16=False)
+
+
 def global_batch(args) -> int:
     return args.per_device_train_batch_size * args.world_size * args.gradient_accumulation_steps
 

@@ -62,6 +62,9 @@ def train(args) -> int:
     except ValueError as error:  # a field the stage does not have, or a value it refuses
         raise SystemExit(f"mint train {args.stage}: {error}")
     existing(recipe.model_dir, "model", "train", hub=True)
+    from mint.training.common import cpu_precision
+
+    training_args = cpu_precision(training_args)
     script.main(recipe, training_args)
     print(f"mint train {args.stage}: wrote {training_args.output_dir}")
     return 0
