@@ -104,7 +104,8 @@ train-mint-tiny: setup
 # fitted to that Bridge-Net (at chance: its text pass no longer told texts apart); then a fifth round, a long CTC
 # alignment and instruction tuning with stage 1's targets beside the LLM's loss, which ships with its heads; then a
 # sixth and a seventh round, the same recipes each from the shipped weights before it (a new machine resumes from the
-# repository alone); reported (training/reports/mint_tiny_token_prompt.md). About 8 h on 2 cores.
+# repository alone); an eighth, whose CTC alignment reads frames masked by SpecAugment; reported
+# (training/reports/mint_tiny_token_prompt.md). About 9.5 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -134,6 +135,10 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v7.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v7/bridge.safetensors \
 		--heads runs/token_prompt_instruct_v7/heads.safetensors --adapter runs/token_prompt_instruct_v7/llm_adapter
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v8.yaml
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v8.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v8/bridge.safetensors \
+		--heads runs/token_prompt_instruct_v8/heads.safetensors --adapter runs/token_prompt_instruct_v8/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
@@ -157,6 +162,8 @@ train-mint-tiny-token-prompt: setup
 		--stage "instruct + stage 1, corpus v2, sixth=$(R)/token_prompt_instruct_v6.yaml:runs/token_prompt_instruct_v6" \
 		--stage "CTC alignment, corpus v2, seventh=$(R)/token_prompt_ctc_v7.yaml:runs/token_prompt_ctc_v7" \
 		--stage "instruct + stage 1, corpus v2, seventh=$(R)/token_prompt_instruct_v7.yaml:runs/token_prompt_instruct_v7" \
+		--stage "CTC alignment with SpecAugment, corpus v2, eighth=$(R)/token_prompt_ctc_v8.yaml:runs/token_prompt_ctc_v8" \
+		--stage "instruct + stage 1, corpus v2, eighth=$(R)/token_prompt_instruct_v8.yaml:runs/token_prompt_instruct_v8" \
 		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md
 	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
 	cp runs/eval/compare_tp/comparison.png training/reports/mint_tiny_token_prompt_comparison.png
