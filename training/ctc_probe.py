@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
     texts = greedy_ctc(model, processor, rows, state["ctc_blank"], state["ctc_log_scale"])
     result = {"checkpoint": args.checkpoint, "split": args.split, "sources": args.sources, "clips": len(rows),
               "wer": word_error_rate([r["text"] for r in rows], texts),
+              "wer_by_source": {source: word_error_rate([r["text"] for r in rows if r["source"] == source],
+                                                        [t for r, t in zip(rows, texts) if r["source"] == source])
+                                for source in sorted({r["source"] for r in rows})},
               "examples": [{"reference": r["text"], "ctc": t} for r, t in zip(rows[:8], texts[:8])]}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))
