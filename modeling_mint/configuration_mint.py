@@ -225,6 +225,9 @@ class MintConfig(PreTrainedConfig):
             and its posterior-weighted input embedding is mixed in with this weight. A frozen LLM can read that
             part from the first step; training anneals it towards the projected query outputs. 0 turns the head
             off (no extra parameters).
+        window_position_embeddings (`bool`, *optional*, defaults to `False`):
+            A windowed Bridge-Net adds a learned vector per frame position in its window to the frames it reads
+            (zero at first), so its queries can tell the start of a window from its end and spell in order.
         apply_spec_augment (`bool`, *optional*, defaults to `False`):
             SpecAugment on the encoder frames the Bridge-Net reads, in training only (the frames of a frozen encoder,
             often from a cache, are the only place left to augment): spans of frames and of channels are zeroed.
@@ -267,6 +270,7 @@ class MintConfig(PreTrainedConfig):
     audio_tower_dtype: str | None = None
     retrieval_heads: bool = False
     token_prompt_mix: float | int = 0.0
+    window_position_embeddings: bool = False
     apply_spec_augment: bool = False
     mask_time_prob: float | int = 0.05
     mask_time_length: int = 10
@@ -335,6 +339,9 @@ class MintConfig(PreTrainedConfig):
         if self.bridge_window_frames is not None and self.audio_encoder_facts.output_frames != "strided":
             raise ValueError("a windowed Bridge-Net (bridge_window_frames) needs a Whisper encoder, whose frames the "
                              f"processor can count, got {self.audio_config.model_type}")
+        if self.window_position_embeddings and (self.bridge_window_frames is None or self.connector_type != "bridge"):
+            raise ValueError("window_position_embeddings needs a windowed Bridge-Net (bridge_window_frames and the "
+                             "bridge connector)")
         if self.retrieval_heads and self.connector_type != "bridge":
             raise ValueError("retrieval heads read the Bridge-Net's outputs; a pooled connector has none")
         if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ModelOutput
 from transformers.processing_utils import Unpack
@@ -93,14 +94,27 @@ class MintCausalLMOutputWithPast(ModelOutput):
 
 
 class MintQueryTokens(nn.Module):
-    """The learned queries [1, Nq, H]. A module, not a bare parameter, so PEFT's `modules_to_save` can hold it."""
+    """The learned queries [1, Nq, H]. A module, not a bare parameter, so PEFT's `modules_to_save` can hold it.
 
-    def __init__(self, num_query_tokens: int, hidden_size: int):
+    With `window_frames`, it also holds where the queries look inside a window: one learned vector per frame
+    position `[window_frames, D_audio]`, added to a window's frames. A windowed bridge spells its window's word
+    pieces in order, query by query, but the encoder's frames only carry their position in the encoder's own
+    30-s window, which differs from one bridge window to the next."""
+
+    def __init__(self, num_query_tokens: int, hidden_size: int, window_frames: int | None = None,
+                 frame_width: int | None = None):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1, num_query_tokens, hidden_size))
+        self.window_positions = nn.Parameter(torch.zeros(window_frames, frame_width)) if window_frames else None
 
     def forward(self, batch_size: int) -> torch.Tensor:
         return self.weight.expand(batch_size, -1, -1)
+
+    def locate(self, windows: torch.Tensor) -> torch.Tensor:
+        """`(K, window_frames, D_audio)` frames of K windows, with each frame's position in its window added."""
+        if self.window_positions is None:
+            return windows
+        return windows + self.window_positions.to(windows.dtype)
 
 
 class MintBridgeModel(InstructBlipQFormerModel):
@@ -192,29 +206,33 @@ class MintPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
+        """transformers' `initialization` helpers leave a tensor loaded from a checkpoint as it is, so a module that
+        gains a parameter (the window positions beside trained queries) keeps the rest."""
         std = self.config.initializer_range
         if isinstance(module, MintQueryTokens):
-            module.weight.normal_(mean=0.0, std=std)
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.window_positions is not None:  # zero: a bridge trained without them reads the same
+                init.zeros_(module.window_positions)
         elif isinstance(module, MintBridgeModel):
-            module.embeddings.position_ids.copy_(torch.arange(module.embeddings.position_ids.shape[-1])[None])
+            init.copy_(module.embeddings.position_ids, torch.arange(module.embeddings.position_ids.shape[-1])[None])
         elif isinstance(module, nn.Linear):
-            module.weight.normal_(mean=0.0, std=std)
+            init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
-                module.bias.zero_()
+                init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
-            module.weight.normal_(mean=0.0, std=std)
-            if module.padding_idx is not None:
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
                 module.weight[module.padding_idx].zero_()
         elif isinstance(module, nn.LayerNorm):
-            module.weight.fill_(1.0)
-            module.bias.zero_()
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
         elif isinstance(module, MintBridgeLMHead):
-            module.bias.zero_()
+            init.zeros_(module.bias)
         if isinstance(getattr(module, "temperature", None), nn.Parameter):
-            module.temperature.fill_(0.07)
+            init.constant_(module.temperature, 0.07)
         if isinstance(getattr(module, "ctc_blank", None), nn.Parameter):  # the token prompt's CTC head
-            module.ctc_blank.zero_()
-            module.ctc_log_scale.fill_(1.5)
+            init.zeros_(module.ctc_blank)
+            init.constant_(module.ctc_log_scale, 1.5)
 
 
 # The towers `AudioEncoderFacts.encoder_class` names: an encoder alone where `AutoModel` would build more.
@@ -275,7 +293,9 @@ class MintAudioBridgeMixin:
 
     def _build_audio_bridge(self, config: MintConfig):
         self.audio_tower = _build_audio_tower(config.audio_config)
-        self.query_tokens = MintQueryTokens(config.num_query_tokens, config.bridge_config.hidden_size)
+        window = config.bridge_window_frames if config.window_position_embeddings else None
+        self.query_tokens = MintQueryTokens(config.num_query_tokens, config.bridge_config.hidden_size, window,
+                                            audio_hidden_size(config.audio_config))
         self.bridge = MintBridgeModel(config.bridge_config)
 
     def freeze_audio_tower(self):
@@ -459,7 +479,7 @@ class MintAudioBridgeMixin:
             return self._query_output(frames, frame_mask)
         windows, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
         keep = window_mask.any(-1)
-        out = self._query_output(windows[keep], window_mask[keep])
+        out = self._query_output(self.query_tokens.locate(windows[keep]), window_mask[keep])
         per_window = out.new_zeros(keep.shape[0], *out.shape[1:]).index_put((keep.nonzero()[:, 0],), out)
         counts = keep.reshape(frames.shape[0], n).sum(1).clamp(min=1).to(out.dtype)
         return per_window.reshape(frames.shape[0], n, *out.shape[1:]).sum(1) / counts[:, None, None]
@@ -473,7 +493,8 @@ class MintAudioBridgeMixin:
             bridge_input_ids = bridge_input_ids.repeat_interleave(n, dim=0)[keep]
             if bridge_attention_mask is not None:
                 bridge_attention_mask = bridge_attention_mask.repeat_interleave(n, dim=0)[keep]
-        out = self._query_output(frames[keep], frame_mask[keep], bridge_input_ids, bridge_attention_mask)
+        out = self._query_output(self.query_tokens.locate(frames[keep]), frame_mask[keep], bridge_input_ids,
+                                 bridge_attention_mask)
         return out.reshape(-1, out.shape[-1])
 
     def _query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None) -> torch.Tensor:

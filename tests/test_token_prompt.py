@@ -88,6 +88,37 @@ def test_spec_augment_masks_frame_and_channel_spans_in_training_only(token_promp
     assert torch.equal(model.audio_frames(audio_frames=frames, audio_frame_mask=mask)[0], frames)
 
 
+def test_window_positions_start_at_zero_and_tell_the_queries_where_they_are(token_prompt_dir):
+    from modeling_mint import MintForConditionalGeneration
+    from mint.hub.weights import trained_state
+    from mint.training.pretrain_generative import soft_prompt_ctc_loss
+
+    plain = MintForConditionalGeneration.from_pretrained(token_prompt_dir).eval()
+    located = MintForConditionalGeneration.from_pretrained(token_prompt_dir, window_position_embeddings=True).eval()
+    positions = located.model.query_tokens.window_positions
+    assert positions.shape == (5, located.config.bridge_config.encoder_hidden_size) and not positions.any()
+    assert plain.model.query_tokens.window_positions is None
+    frames = torch.randn(2, 12, positions.shape[1])
+    mask = torch.ones(2, 12, dtype=torch.long)
+    mask[1, 7:] = 0
+    before = plain.model.bridge_query_output(audio_frames=frames, audio_frame_mask=mask)
+    torch.testing.assert_close(located.model.bridge_query_output(audio_frames=frames, audio_frame_mask=mask), before)
+    assert "model.query_tokens.window_positions" in trained_state(located)  # shipped with the Bridge-Net
+
+    located.train()
+    projected = located.model.language_projection(located.model.bridge_query_output(audio_frames=frames,
+                                                                                    audio_frame_mask=mask))
+    counts = [12, 8]  # 3 and 2 windows of 4 queries
+    targets = [torch.tensor([5, 6, 7]), torch.tensor([8])]
+    soft_prompt_ctc_loss(projected, counts, located.lm_head.weight, located.model.ctc_blank, targets).backward()
+    assert positions.grad is not None and positions.grad.abs().sum() > 0
+    with torch.no_grad():
+        positions.normal_()
+    located.eval()
+    after = located.model.bridge_query_output(audio_frames=frames, audio_frame_mask=mask)
+    assert not torch.allclose(after, before)
+
+
 def test_rolled_audio_keeps_each_prompts_token_count():
     from mint.training.audio_dependence import rolled_audio
 

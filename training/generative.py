@@ -48,6 +48,9 @@ class GenerativeRecipe:
         "help": "token-prompt mix at the first step (models with a CTC head); None leaves the model's value"})
     token_prompt_mix_end: float | None = field(default=None, metadata={"help": "the mix reached after the anneal"})
     token_prompt_mix_steps: int | None = field(default=None, metadata={"help": "steps of the linear anneal"})
+    window_position_embeddings: bool | None = field(default=None, metadata={
+        "help": "a learned vector per frame position in a bridge window (MintConfig.window_position_embeddings; "
+                "zero at first, so it can be added to a trained bridge); None leaves the model's value"})
     apply_spec_augment: bool | None = field(default=None, metadata={
         "help": "SpecAugment on the encoder frames while training (MintConfig.apply_spec_augment); None leaves the "
                 "model's value"})
@@ -92,13 +95,13 @@ def speed_perturbed(audio, factor: float, rate: int = 16000):
     return {"array": soxr.resample(wave, rate, rate / factor).astype("float32"), "sampling_rate": rate}
 
 
-SPEC_AUGMENT_FIELDS = ("apply_spec_augment", "mask_time_prob", "mask_time_length", "mask_feature_prob",
-                       "mask_feature_length")
+CONFIG_FIELDS = ("window_position_embeddings", "apply_spec_augment", "mask_time_prob", "mask_time_length",
+                 "mask_feature_prob", "mask_feature_length")
 
 
 def config_overrides(recipe: GenerativeRecipe) -> dict:
-    """The model config fields the recipe sets (SpecAugment's), for `from_pretrained`."""
-    return {name: getattr(recipe, name) for name in SPEC_AUGMENT_FIELDS if getattr(recipe, name) is not None}
+    """The model config fields the recipe sets (window positions, SpecAugment), for `from_pretrained`."""
+    return {name: getattr(recipe, name) for name in CONFIG_FIELDS if getattr(recipe, name) is not None}
 
 
 def setup(recipe: GenerativeRecipe, args: TrainingArguments):
