@@ -104,8 +104,7 @@ train-mint-tiny: setup
 # fitted to that Bridge-Net (at chance: its text pass no longer told texts apart); then a fifth round, a long CTC
 # alignment and instruction tuning with stage 1's targets beside the LLM's loss, which ships with its heads; then a
 # sixth and a seventh round, the same recipes each from the shipped weights before it (a new machine resumes from the
-# repository alone); an eighth, whose CTC alignment reads frames masked by SpecAugment; reported
-# (training/reports/mint_tiny_token_prompt.md). About 9.5 h on 2 cores.
+# repository alone); reported (training/reports/mint_tiny_token_prompt.md). About 8 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -135,10 +134,6 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v7.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v7/bridge.safetensors \
 		--heads runs/token_prompt_instruct_v7/heads.safetensors --adapter runs/token_prompt_instruct_v7/llm_adapter
-	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v8.yaml
-	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v8.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v8/bridge.safetensors \
-		--heads runs/token_prompt_instruct_v8/heads.safetensors --adapter runs/token_prompt_instruct_v8/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
@@ -162,8 +157,6 @@ train-mint-tiny-token-prompt: setup
 		--stage "instruct + stage 1, corpus v2, sixth=$(R)/token_prompt_instruct_v6.yaml:runs/token_prompt_instruct_v6" \
 		--stage "CTC alignment, corpus v2, seventh=$(R)/token_prompt_ctc_v7.yaml:runs/token_prompt_ctc_v7" \
 		--stage "instruct + stage 1, corpus v2, seventh=$(R)/token_prompt_instruct_v7.yaml:runs/token_prompt_instruct_v7" \
-		--stage "CTC alignment with SpecAugment, corpus v2, eighth=$(R)/token_prompt_ctc_v8.yaml:runs/token_prompt_ctc_v8" \
-		--stage "instruct + stage 1, corpus v2, eighth=$(R)/token_prompt_instruct_v8.yaml:runs/token_prompt_instruct_v8" \
 		--eval "token prompt=runs/eval/compare_tp/token_prompt" --findings training/reports/token_prompt_findings.md
 	cp runs/eval/compare_tp/comparison.md training/reports/mint_tiny_token_prompt_comparison.md
 	cp runs/eval/compare_tp/comparison.png training/reports/mint_tiny_token_prompt_comparison.png
@@ -182,6 +175,22 @@ compare-encoders: setup
 	$(BIN)/mint assemble mint-tiny-token-prompt-whisper-base --untrained --out models/mint-tiny-token-prompt-whisper-base-base
 	$(BIN)/python -m mint.training.encoder_comparison --out training/reports \
 		--run "Whisper tiny.en=$(R)/encoder_ctc_whisper_tiny_en.yaml" --run "Whisper base=$(R)/encoder_ctc_whisper_base.yaml"
+
+# Two changes to the token prompt's CTC alignment, each from the shipped Bridge-Net, measured by the validation CTC
+# loss and the CTC probe's WER on validation speech (training/reports/token_prompt_findings.md, item 12): SpecAugment
+# on the frames (the eighth round, stopped at 1,200 steps) and window positions (400 steps, against the same recipe
+# without them). About 75 min on 2 cores with corpus v2 built.
+.PHONY: probe-token-prompt-ctc
+probe-token-prompt-ctc: setup
+	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v8.yaml
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_positions.yaml
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_positions.yaml --window_position_embeddings false \
+		--output_dir runs/token_prompt_ctc_positions_control
+	for run in token_prompt_ctc_v8/checkpoint-1200 token_prompt_ctc_positions/checkpoint-400 \
+		token_prompt_ctc_positions_control/checkpoint-400; do \
+		$(BIN)/python -m mint.training.ctc_probe --model runs/$$run --checkpoint runs/$$run --data data/mint-corpus-v2 \
+			--split validation --sources queen asterisk --max-clips 48 --out runs/$${run%%/*}_probe.json || exit 1; done
 
 # The 32-query variant: stage 1, stage 2, instruction tuning (LoRA on the LLM), retrieval heads refit to the final
 # bridge, shipped.
