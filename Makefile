@@ -178,17 +178,18 @@ compare-encoders: setup
 
 # Two changes to the token prompt's CTC alignment, each from the shipped Bridge-Net, measured by the validation CTC
 # loss and the CTC probe's WER on validation speech (training/reports/token_prompt_findings.md, item 12): SpecAugment
-# on the frames (the eighth round, stopped at 1,200 steps) and window positions (400 steps, against the same recipe
-# without them). About 75 min on 2 cores with corpus v2 built.
+# on the frames (the eighth round, stopped at 1,200 steps) and window positions (400 steps at their own learning rate,
+# against the same recipe with them at the run's rate, where they stay near zero). About 75 min on 2 cores with corpus
+# v2 built.
 .PHONY: probe-token-prompt-ctc
 probe-token-prompt-ctc: setup
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v8.yaml
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_positions.yaml
-	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_positions.yaml --window_position_embeddings false \
-		--output_dir runs/token_prompt_ctc_positions_control
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_positions.yaml --window_positions_learning_rate 2e-4 \
+		--output_dir runs/token_prompt_ctc_positions_slow
 	for run in token_prompt_ctc_v8/checkpoint-1200 token_prompt_ctc_positions/checkpoint-400 \
-		token_prompt_ctc_positions_control/checkpoint-400; do \
+		token_prompt_ctc_positions_slow/checkpoint-400; do \
 		$(BIN)/python -m mint.training.ctc_probe --model runs/$$run --checkpoint runs/$$run --data data/mint-corpus-v2 \
 			--split validation --sources queen asterisk --max-clips 48 --out runs/$${run%%/*}_probe.json || exit 1; done
 

@@ -153,13 +153,17 @@ def test_ctc_then_lora_stage2_then_instruct_carry_head_mix_and_adapter(token_pro
     cache = tmp_path / "features"
     base = dict(model_dir=str(token_prompt_dir), data_dir=str(small_corpus), feature_cache_dir=str(cache),
                 per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
-                seed=0, max_eval_clips=8, max_steps=2, tasks=["transcription", "captioning"])
+                seed=0, max_eval_clips=8, max_steps=2, tasks=["transcription", "captioning"],
+                window_position_embeddings=True)  # every stage reads the window positions the CTC stage trains
     ctc = tmp_path / "ctc"
     main(["train", "stage2", "--recipe", recipe(tmp_path, "ctc", **base, output_dir=str(ctc), lm_weight=0.0,
                                                 ctc_weight=1.0, save_strategy="no", apply_spec_augment=True,
-                                                mask_time_prob=0.2, mask_time_length=2, mask_feature_prob=0.1)])
+                                                mask_time_prob=0.2, mask_time_length=2, mask_feature_prob=0.1,
+                                                window_positions_learning_rate=0.05)])
     ctc_weights = load_file(str(ctc / "bridge.safetensors"))
     assert ctc_weights["model.ctc_blank"].abs().sum() > 0  # trained, and saved with the bridge
+    positions = ctc_weights["model.query_tokens.window_positions"]  # two Adam steps at their own rate
+    assert 0.05 < positions.abs().max() <= 0.1 + 1e-6
     from mint.training.pretrain_generative import ctc_parameters
 
     shipped_head = ctc_parameters(str(ctc / "bridge.safetensors"))  # a weights file, as a variant ships it

@@ -27,6 +27,9 @@ class Stage2Recipe(GenerativeRecipe):
     ctc_weight: float = field(default=0.0, metadata={"help": "weight of the soft-prompt CTC loss (windowed bridge)"})
     logits_at_labels: bool = field(default=True, metadata={
         "help": "run the LLM's head on the answer tokens only: the same loss and gradients, a cheaper step"})
+    window_positions_learning_rate: float | None = field(default=None, metadata={
+        "help": "learning rate of the window positions (window_position_embeddings), which start at zero beside a "
+                "trained Bridge-Net; None: the run's learning rate"})
 
 
 def make_parser(prog: str | None = None) -> TrlParser:
@@ -87,9 +90,22 @@ class Stage2Trainer(Trainer):
     over the LLM's whole vocabulary, run on the prompt and the audio tokens too, costs much and the loss never reads it.
     Evaluation keeps the loss only (no `compute_metrics`), so the logits' changed shape never reaches it."""
 
-    def __init__(self, *args, logits_at_labels: bool = True, **kwargs):
+    def __init__(self, *args, logits_at_labels: bool = True, window_positions_lr: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.logits_at_labels = logits_at_labels
+        self.window_positions_lr = window_positions_lr
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, with the window positions in a group of their own at `window_positions_lr`
+        (no weight decay): added at zero to a trained Bridge-Net, they need a larger step than its weights."""
+        optimizer = super().create_optimizer(model)
+        positions = getattr(self.accelerator.unwrap_model(self.model).model.query_tokens, "window_positions", None)
+        if self.window_positions_lr is None or positions is None or not positions.requires_grad:
+            return optimizer
+        for group in optimizer.param_groups:
+            group["params"] = [p for p in group["params"] if p is not positions]
+        optimizer.add_param_group({"params": [positions], "lr": self.window_positions_lr, "weight_decay": 0.0})
+        return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.logits_at_labels and "labels" in inputs:
@@ -159,7 +175,7 @@ def main(recipe: Stage2Recipe, args: TrainingArguments):
             model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
             processing_class=processor.tokenizer, lm_weight=recipe.lm_weight, ctc_weight=recipe.ctc_weight,
             tokens_for_frames=processor.tokens_for_frames, logits_at_labels=recipe.logits_at_labels,
-            callbacks=callbacks,
+            window_positions_lr=recipe.window_positions_learning_rate, callbacks=callbacks,
         )
         return train_and_report(trainer, recipe, "stage2_report.json")
     if recipe.lm_weight != 1.0:
