@@ -99,8 +99,11 @@ class Stage2Trainer(Trainer):
         """The Trainer's optimizer, with the window positions in a group of their own at `window_positions_lr`
         (no weight decay): added at zero to a trained Bridge-Net, they need a larger step than its weights."""
         optimizer = super().create_optimizer(model)
-        positions = getattr(self.accelerator.unwrap_model(self.model).model.query_tokens, "window_positions", None)
-        if self.window_positions_lr is None or positions is None or not positions.requires_grad:
+        if self.window_positions_lr is None:
+            return optimizer
+        queries = getattr(self.accelerator.unwrap_model(self.model).model, "query_tokens", None)  # none: pooled
+        positions = getattr(queries, "window_positions", None)
+        if positions is None or not positions.requires_grad:
             return optimizer
         for group in optimizer.param_groups:
             group["params"] = [p for p in group["params"] if p is not positions]
