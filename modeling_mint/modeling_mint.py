@@ -441,16 +441,15 @@ class MintAudioBridgeMixin:
         if not (self.training and config.apply_spec_augment):
             return frames
         batch, length, width = frames.shape
-        keep = torch.ones(batch, length, width, dtype=torch.bool, device=frames.device)
         if config.mask_time_prob > 0:
             spans = _compute_mask_indices((batch, length), config.mask_time_prob, config.mask_time_length,
                                           frame_mask, config.mask_time_min_masks)
-            keep &= ~torch.as_tensor(spans, device=frames.device)[..., None]
+            frames = frames.masked_fill(torch.as_tensor(spans, device=frames.device)[..., None], 0)
         if config.mask_feature_prob > 0:
             spans = _compute_mask_indices((batch, width), config.mask_feature_prob, config.mask_feature_length,
                                           min_masks=config.mask_feature_min_masks)
-            keep &= ~torch.as_tensor(spans, device=frames.device)[:, None]
-        return frames * keep.to(frames.dtype)
+            frames = frames.masked_fill(torch.as_tensor(spans, device=frames.device)[:, None], 0)
+        return frames
 
     def bridge_query_output(
         self,
