@@ -175,6 +175,21 @@ def test_flite_festival_and_piper_voices_read_unseen_sentences(tmp_path):
         assert len(wav) / rate > 0.15 * len(sentences[voice][0].split()) and np.abs(wav).max() > 0.05
 
 
+def test_more_sentences_are_new_training_only_and_dealt_one_voice_each(tmp_path, monkeypatch):
+    monkeypatch.setattr(voices, "cache_root", lambda: tmp_path)
+    read = set(fortune_sentences(SENTENCES)) | {t for s in voices.voice_sentences().values() for t in s}
+    unread = voices.unread_sentences()
+    assert len(unread) > 5000 and not set(unread) & read and len(set(unread)) == len(unread)
+    rows = voices.more_voice_rows(len(voices.VOICES))
+    assert len(rows) == len(voices.VOICES) and {r["split"] for r in rows} == {"train"}
+    assert [r["text"] for r in sorted(rows, key=lambda r: list(voices.VOICES).index(r["clip_id"].split("/")[1]))] \
+        == unread[: len(voices.VOICES)]
+    assert all(r["clip_id"].endswith("/more-00000") and r["source"] == "synthetic-voices" for r in rows)
+    assert all(sf.info(r["audio"]).duration > 0.5 for r in rows)
+    with pytest.raises(ValueError, match="unread fortunes sentences"):
+        voices.more_voice_rows(len(unread) + 1)
+
+
 # ---- splits ------------------------------------------------------------------------------------------------------
 def game_like(speakers: dict[str, int], source="queen") -> list[dict]:
     return [{"audio": f"{speaker}-{i}.wav", "source": source, "speaker": f"{source}/{speaker}", "split": "",

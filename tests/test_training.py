@@ -299,7 +299,10 @@ def check_ctc_parameters_carry_over_and_probe(model_dir, corpus, cache, checkpoi
                              "--split", "train", "--sources", "--feature-cache", str(cache)])
     assert result["clips"] > 0 and math.isfinite(result["wer"]) and result["wer"] >= 0
     assert result["wer_by_source"] and all(math.isfinite(w) for w in result["wer_by_source"].values())
-    assert len(result["examples"]) == min(8, result["clips"])
+    assert len(result["examples"]) == result["clips"] and all(e["clip_id"] for e in result["examples"])
+    errors = result["errors"]
+    assert set(errors) == {"substitutions", "deletions", "insertions"} and result["reference_words"] > 0
+    assert result["wer"] == pytest.approx(sum(errors.values()) / result["reference_words"])
     with pytest.raises(ValueError, match="no CTC blank"):
         ctc_probe.main(["--model", str(model_dir), "--checkpoint", str(model_dir), "--data", str(corpus)])
 

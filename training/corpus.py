@@ -166,11 +166,11 @@ FORTUNE_FILES = ("wisdom", "platitudes", "fortunes", "people", "work", "educatio
 SENTENCES = 1500
 
 
-def fortune_sentences(limit: int = SENTENCES, seed: int = 0) -> list[str]:
+def fortune_sentences(limit: int | None = SENTENCES, seed: int = 0, files: tuple[str, ...] = FORTUNE_FILES) -> list[str]:
     """Natural English sentences (Debian's `fortunes`) of 5 to 16 plain words, for espeak-ng to read: the varied
     vocabulary the phone prompts and word lists lack. Empty when the package is not installed."""
     found = set()
-    for name in FORTUNE_FILES:
+    for name in files:
         path = FORTUNES / name
         if not path.is_file():
             continue
@@ -313,7 +313,7 @@ from mint.training.sources.asterisk import asterisk_language_rows  # noqa: E402
 from mint.training.sources.effects import effect_rows  # noqa: E402
 from mint.training.sources.instruments import instrument_rows  # noqa: E402
 from mint.training.sources.packages import PackageUnavailable, cache_root, complete_folder  # noqa: E402
-from mint.training.sources.voices import VOICES, voice_rows  # noqa: E402
+from mint.training.sources.voices import VOICES, more_voice_rows, voice_rows  # noqa: E402
 
 REAL_SOURCES = {
     "asterisk": asterisk_rows,
@@ -374,9 +374,10 @@ def game_rows(verify_budget: float | None = None) -> tuple[list[dict], dict]:
 
 
 def collect_rows(max_per_source: int | None = None, seed: int = 0, sources: list[str] | None = None,
-                 verify_budget: float | None = None) -> tuple[list[dict], list[str], dict]:
+                 verify_budget: float | None = None, more_sentences: int = 0) -> tuple[list[dict], list[str], dict]:
     """Rows of the chosen `sources` (all when None), the sources missing, and details: why a source is missing
-    and the games' pairing verification."""
+    and the games' pairing verification. `more_sentences` adds that many training-only sentences read by the
+    synthetic voices (`more_voice_rows`)."""
     wanted = set(ALL_SOURCES if sources is None else sources)
     unknown = wanted - set(ALL_SOURCES)
     if unknown:
@@ -421,6 +422,8 @@ def collect_rows(max_per_source: int | None = None, seed: int = 0, sources: list
         try:
             per_voice = None if max_per_source is None else max(1, max_per_source // len(VOICES))
             rows += voice_rows(seed=seed) if per_voice is None else voice_rows(per_voice, seed)
+            if more_sentences:
+                rows += more_voice_rows(more_sentences, seed)
         except UNAVAILABLE as error:
             unavailable("synthetic-voices", error)
     for r in rows:
@@ -447,13 +450,13 @@ def clip_seconds(data: bytes) -> float | None:
 
 
 def build(out: str | Path, max_per_source: int | None = None, seed: int = 0, sources: list[str] | None = None,
-          verify_budget: float | None = None):
+          verify_budget: float | None = None, more_sentences: int = 0):
     """Build the corpus into `out` (a `DatasetDict.save_to_disk` folder with a dataset card)."""
     from datasets import Audio, Dataset, DatasetDict
 
     out = Path(out)
     start = time.time()
-    rows, missing, details = collect_rows(max_per_source, seed, sources, verify_budget)
+    rows, missing, details = collect_rows(max_per_source, seed, sources, verify_budget, more_sentences)
     if not rows:
         raise FileNotFoundError("no audio sources found; run `make setup` (as root) to install them")
     durations, undecodable, kept = {}, Counter(), []
@@ -644,6 +647,7 @@ out.
   rendered by `fluidsynth` at varied pitch, loudness and length: instrument, family and caption.
 - generated: espeak-ng speech (word lists, and natural sentences from Debian's `fortunes`) and sox tones, noise,
   sequences and mixtures.
-- synthetic-voices: more `fortunes` sentences read by Flite (kal, kal16, awb, rms, slt) and Festival (kal, ked, HTS
-  slt) voices. Synthetic: not counted as real speech.
+- synthetic-voices: more `fortunes` sentences read by Flite (kal, kal16, awb, rms, slt), Festival (kal, ked, HTS
+  slt) and Piper (joe) voices; with `--more-sentences N`, N further sentences (from more `fortunes` files), each
+  read by one voice, training only. Synthetic: not counted as real speech.
 """

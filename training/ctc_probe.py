@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None, help="write the metrics and transcripts here as JSON")
     args = parser.parse_args(argv)
 
-    from mint.training.evaluate import word_error_rate
+    from mint.training.evaluate import metric, word_error_rate
 
     model = MintForConditionalGeneration.from_pretrained(args.model).eval()
     processor = MintProcessor.from_pretrained(args.model)
@@ -77,13 +77,18 @@ def main(argv: list[str] | None = None) -> dict:
         rows = per_source_subset(rows, args.max_clips)
     rows = frames_dataset(rows, feature_cache(model, processor, args.feature_cache)).to_list()
     texts = greedy_ctc(model, processor, rows, state["ctc_blank"], state["ctc_log_scale"])
+    errors = metric("mint_wer").compute(predictions=texts, references=[r["text"] for r in rows])
     result = {"checkpoint": args.checkpoint, "split": args.split, "sources": args.sources, "clips": len(rows),
-              "wer": word_error_rate([r["text"] for r in rows], texts),
+              "wer": errors["wer"],
+              # deletions far above substitutions: the audio tokens carry too few word pieces, not wrong ones
+              "errors": {kind: errors[kind] for kind in ("substitutions", "deletions", "insertions")},
+              "reference_words": errors["reference_words"],
               "wer_by_source": {source: word_error_rate([r["text"] for r in rows if r["source"] == source],
                                                         [t for r, t in zip(rows, texts) if r["source"] == source])
                                 for source in sorted({r["source"] for r in rows})},
-              "examples": [{"reference": r["text"], "ctc": t} for r, t in zip(rows[:8], texts[:8])]}
+              "examples": [{"clip_id": r["clip_id"], "reference": r["text"], "ctc": t} for r, t in zip(rows, texts)]}
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return result

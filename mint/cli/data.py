@@ -11,7 +11,7 @@ def build(args) -> int:
     from mint.training.corpus import build
 
     out, stats = build(args.out, max_per_source=args.max_per_source, seed=args.seed, sources=args.sources,
-                       verify_budget=args.verify_budget)
+                       verify_budget=args.verify_budget, more_sentences=args.more_sentences)
     print(json.dumps({"out": str(out), **{k: stats[k] for k in SUMMARY}}))
     return 0
 
@@ -28,4 +28,7 @@ def add_parsers(sub) -> None:
     b.add_argument("--verify-budget", type=float, default=None, metavar="SECONDS",
                    help="cap Whisper's check of the game speech at SECONDS of decoding per game; pairs not reached "
                    "are left out this time (the transcripts are cached, so the next build goes further)")
+    b.add_argument("--more-sentences", type=int, default=0, metavar="N",
+                   help="add N training-only English sentences read by the synthetic voices, each sentence by one voice "
+                   "(more words for the CTC alignment to spell)")
     b.set_defaults(func=build)
