@@ -434,6 +434,7 @@ def collect_rows(max_per_source: int | None = None, seed: int = 0, sources: list
     return rows, missing, details
 
 
+ROWS_PER_PART = 2000
 COLUMNS = ("audio", "text", "task", "instruction", "source", "license", "split", "language", "clip_id", "speaker",
            "held_out")
 
@@ -452,7 +453,7 @@ def clip_seconds(data: bytes) -> float | None:
 def build(out: str | Path, max_per_source: int | None = None, seed: int = 0, sources: list[str] | None = None,
           verify_budget: float | None = None, more_sentences: int = 0):
     """Build the corpus into `out` (a `DatasetDict.save_to_disk` folder with a dataset card)."""
-    from datasets import Audio, Dataset, DatasetDict
+    from datasets import Audio, Dataset, DatasetDict, concatenate_datasets
 
     out = Path(out)
     start = time.time()
@@ -476,8 +477,11 @@ def build(out: str | Path, max_per_source: int | None = None, seed: int = 0, sou
     splits = {}
     for split in ("train", "validation", "test"):
         chosen = [r for r in rows if r["split"] == split]
-        columns = {key: [r[key] for r in chosen] for key in COLUMNS}
-        splits[split] = Dataset.from_dict(columns).cast_column("audio", Audio())
+        # in parts: one Arrow array of every clip's bytes overflows its 32-bit offsets past 2 GB
+        parts = [chosen[i : i + ROWS_PER_PART] for i in range(0, len(chosen), ROWS_PER_PART)] or [chosen]
+        splits[split] = concatenate_datasets([
+            Dataset.from_dict({key: [r[key] for r in part] for key in COLUMNS}).cast_column("audio", Audio())
+            for part in parts])
     corpus = DatasetDict(splits)
     with atomic_folder(out) as staging:  # an old corpus is replaced whole, never half-deleted in place
         corpus.save_to_disk(str(staging))
