@@ -197,6 +197,29 @@ def test_ctc_then_lora_stage2_then_instruct_carry_head_mix_and_adapter(token_pro
             tmp_path, "bad", **base, output_dir=str(tmp_path / "bad"), llm_adapter=str(tmp_path))])
 
 
+@pytest.mark.training
+def test_ctc_stage_reads_shorter_windows_and_the_probe_spells_them(token_prompt_dir, small_corpus, tmp_path):
+    """A recipe's `bridge_window_frames` retunes a windowed bridge: the run's model and processor count the same
+    audio tokens, and the CTC probe reads the saved run with them; a blank penalty only adds tokens."""
+    from modeling_mint import MintConfig, MintProcessor
+    from mint.training import ctc_probe
+
+    out, cache = tmp_path / "ctc", tmp_path / "features"
+    main(["train", "stage2", "--recipe", recipe(
+        tmp_path, "ctc", model_dir=str(token_prompt_dir), data_dir=str(small_corpus), feature_cache_dir=str(cache),
+        per_device_train_batch_size=4, learning_rate=1e-3, report_to="none", use_cpu=True, seed=0, max_eval_clips=8,
+        max_steps=2, tasks=["transcription"], output_dir=str(out), lm_weight=0.0, ctc_weight=1.0,
+        save_strategy="no", bridge_window_frames=2)])
+    processor = MintProcessor.from_pretrained(out)
+    assert MintConfig.from_pretrained(out).bridge_window_frames == 2 == processor.bridge_window_frames
+    assert processor.tokens_for_frames(5) == 3 * 4  # 3 windows of 4 queries where the fixture had 1
+    probe = ["--model", str(out), "--checkpoint", str(out / "bridge.safetensors"), "--data", str(small_corpus),
+             "--split", "train", "--sources", "--feature-cache", str(cache)]
+    plain, penalised = ctc_probe.main(probe), ctc_probe.main([*probe, "--blank-penalty", "100"])
+    assert plain["blank_penalty"] == 0 and penalised["blank_penalty"] == 100
+    assert sum(len(e["ctc"]) for e in penalised["examples"]) >= sum(len(e["ctc"]) for e in plain["examples"]) > 0
+
+
 def test_stage_benchmark_times_every_stage_against_stage_2(tiny_model_dir, token_prompt_dir, tmp_path):
     from mint.bench import stages
 

@@ -174,7 +174,9 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
         save_trainable(model, out / "bridge.safetensors")
         from modeling_mint import MintProcessor
 
-        save_folder(model, MintProcessor.from_pretrained(recipe.model_dir), out)
+        processor = MintProcessor.from_pretrained(recipe.model_dir)
+        processor.bridge_window_frames = model.config.bridge_window_frames  # a recipe may change the window
+        save_folder(model, processor, out)
         (out / report_name).write_text(json.dumps(report, indent=2, default=str))
     trainer.accelerator.wait_for_everyone()
     return report

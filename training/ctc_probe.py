@@ -23,9 +23,10 @@ from mint.training.pretrain_generative import ctc_parameters
 
 @torch.no_grad()
 def greedy_ctc(model, processor, rows: list[dict], blank: torch.Tensor, log_scale: torch.Tensor,
-               batch_size: int = 16) -> list[str]:
+               batch_size: int = 16, blank_penalty: float = 0.0) -> list[str]:
     """Best path of every clip's audio tokens over the LLM's vocabulary plus the blank: repeats merged, blanks
-    dropped, word pieces detokenized."""
+    dropped, word pieces detokenized. `blank_penalty` (nats) is taken off the blank's logit: if deletions turn into
+    hits as it grows, the words were the runners-up of a blank that won."""
     weight = torch.cat([model.lm_head.weight, blank[None]])
     blank_id, texts = weight.shape[0] - 1, []
     for start in range(0, len(rows), batch_size):
@@ -33,7 +34,9 @@ def greedy_ctc(model, processor, rows: list[dict], blank: torch.Tensor, log_scal
         frames, mask = pad_frames([load_frames(r["frames_path"]) for r in batch])
         soft_prompt = model.model.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output
         counts = [processor.tokens_for_frames(n) for n in mask.sum(1).tolist()]
-        best = (soft_prompt.reshape(-1, soft_prompt.shape[-1]) @ weight.T * log_scale.exp()).argmax(-1)
+        logits = soft_prompt.reshape(-1, soft_prompt.shape[-1]) @ weight.T * log_scale.exp()
+        logits[:, blank_id] -= blank_penalty
+        best = logits.argmax(-1)
         for path in best.split(counts):
             path = torch.unique_consecutive(path)
             texts.append(processor.tokenizer.decode(path[path != blank_id], skip_special_tokens=True).strip())
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-clips", type=int, default=None,
                         help="a seeded subset of this many clips per source (the same for every model)")
     parser.add_argument("--feature-cache", default=None, help="default: ~/.cache/mint/features")
+    parser.add_argument("--blank-penalty", type=float, default=0.0,
+                        help="nats taken off the blank's logit before the best path (0: the path the model prefers)")
     parser.add_argument("--out", default=None, help="write the metrics and transcripts here as JSON")
     args = parser.parse_args(argv)
 
@@ -76,9 +81,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.max_clips is not None:
         rows = per_source_subset(rows, args.max_clips)
     rows = frames_dataset(rows, feature_cache(model, processor, args.feature_cache)).to_list()
-    texts = greedy_ctc(model, processor, rows, state["ctc_blank"], state["ctc_log_scale"])
+    texts = greedy_ctc(model, processor, rows, state["ctc_blank"], state["ctc_log_scale"],
+                       blank_penalty=args.blank_penalty)
     errors = metric("mint_wer").compute(predictions=texts, references=[r["text"] for r in rows])
-    result = {"checkpoint": args.checkpoint, "split": args.split, "sources": args.sources, "clips": len(rows),
+    result = {"checkpoint": args.checkpoint, "blank_penalty": args.blank_penalty, "split": args.split,
+              "sources": args.sources, "clips": len(rows),
               "wer": errors["wer"],
               # deletions far above substitutions: the audio tokens carry too few word pieces, not wrong ones
               "errors": {kind: errors[kind] for kind in ("substitutions", "deletions", "insertions")},

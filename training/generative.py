@@ -58,6 +58,10 @@ class GenerativeRecipe:
     mask_time_length: int | None = field(default=None, metadata={"help": "frames per time mask"})
     mask_feature_prob: float | None = field(default=None, metadata={"help": "share of channels masked"})
     mask_feature_length: int | None = field(default=None, metadata={"help": "channels per feature mask"})
+    bridge_window_frames: int | None = field(default=None, metadata={
+        "help": "encoder frames per bridge window (MintConfig.bridge_window_frames, and the processor's, which counts "
+                "the audio tokens); a trained windowed bridge loads as it is, its queries then read shorter or longer "
+                "windows; None leaves the model's value"})
 
 
 def rows_of(recipe: GenerativeRecipe, split: str, limit: int | None, seed: int) -> list[dict]:
@@ -96,11 +100,12 @@ def speed_perturbed(audio, factor: float, rate: int = 16000):
 
 
 CONFIG_FIELDS = ("window_position_embeddings", "apply_spec_augment", "mask_time_prob", "mask_time_length",
-                 "mask_feature_prob", "mask_feature_length")
+                 "mask_feature_prob", "mask_feature_length", "bridge_window_frames")
 
 
 def config_overrides(recipe: GenerativeRecipe) -> dict:
-    """The model config fields the recipe sets (window positions, SpecAugment), for `from_pretrained`."""
+    """The model config fields the recipe sets (window positions, SpecAugment, window length), for
+    `from_pretrained`."""
     return {name: getattr(recipe, name) for name in CONFIG_FIELDS if getattr(recipe, name) is not None}
 
 
@@ -109,6 +114,7 @@ def setup(recipe: GenerativeRecipe, args: TrainingArguments):
     collator."""
     model = MintForConditionalGeneration.from_pretrained(recipe.model_dir, **config_overrides(recipe))
     processor = MintProcessor.from_pretrained(recipe.model_dir)
+    processor.bridge_window_frames = model.config.bridge_window_frames  # one count of audio tokens for both
     if recipe.stage1_checkpoint:
         load_stage1_bridge(model, recipe.stage1_checkpoint)
     if recipe.freeze_bridge_word_embeddings:
