@@ -193,6 +193,36 @@ probe-token-prompt-ctc: setup
 		$(BIN)/python -m mint.training.ctc_probe --model runs/$$run --checkpoint runs/$$run --data data/mint-corpus-v2 \
 			--split validation --sources queen asterisk --max-clips 48 --out runs/$${run%%/*}_probe.json || exit 1; done
 
+# The ninth round's changes to the token prompt's CTC alignment, each from the shipped Bridge-Net, measured by the CTC
+# probe on validation and training speech (training/reports/token_prompt_findings.md, item 13): 7,200 more sentences
+# read by the synthetic voices (1,800 steps), a blank penalty at decoding, and 0.24-s bridge windows (400 steps, then
+# 500 more on a cosine). About 2.5 h on 2 cores with corpus v2 built.
+.PHONY: probe-token-prompt-windows
+probe-token-prompt-windows: setup
+	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
+	$(BIN)/mint data build --out data/mint-corpus-v2-more-voices --more-sentences 7200
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v9.yaml
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12.yaml
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12.yaml --max_steps 500 --lr_scheduler_type cosine \
+		--warmup_steps 0 --save_steps 250 --seed 10 --output_dir runs/token_prompt_ctc_window_12_more \
+		--stage1_checkpoint runs/token_prompt_ctc_window_12/checkpoint-400
+	for split in validation train; do \
+		$(BIN)/python -m mint.training.ctc_probe --model models/mint-tiny-token-prompt-base --data data/mint-corpus-v2 \
+			--checkpoint hub_configs/mint-tiny-token-prompt/bridge.safetensors --split $$split --sources queen asterisk \
+			--max-clips 48 --out runs/probe_shipped_$$split.json || exit 1; \
+		for run in token_prompt_ctc_window_12/checkpoint-400 token_prompt_ctc_window_12_more/checkpoint-500; do \
+			$(BIN)/python -m mint.training.ctc_probe --model runs/$${run%%/*} --checkpoint runs/$$run \
+				--data data/mint-corpus-v2 --split $$split --sources queen asterisk --max-clips 48 \
+				--out runs/$${run%%/*}_probe_$$split.json || exit 1; done; done
+	for penalty in 0 1 2 3; do \
+		$(BIN)/python -m mint.training.ctc_probe --model models/mint-tiny-token-prompt-base \
+			--checkpoint runs/token_prompt_ctc_v9/checkpoint-1800 --data data/mint-corpus-v2 --split validation \
+			--sources queen asterisk --max-clips 48 --blank-penalty $$penalty \
+			--out runs/token_prompt_ctc_v9_probe_b$$penalty.json || exit 1; done
+	$(BIN)/python -m mint.training.ctc_probe --model models/mint-tiny-token-prompt-base \
+		--checkpoint runs/token_prompt_ctc_v9/checkpoint-1800 --data data/mint-corpus-v2-more-voices --split train \
+		--sources queen asterisk synthetic-voices generated --max-clips 48 --out runs/token_prompt_ctc_v9_probe_train.json
+
 # The 32-query variant: stage 1, stage 2, instruction tuning (LoRA on the LLM), retrieval heads refit to the final
 # bridge, shipped.
 train-mint-tiny-32:
