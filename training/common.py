@@ -44,6 +44,15 @@ def frames_dataset(rows: list[dict], cache: FrozenFeatureCache):
                                "length": e["frames"]} for r, e in zip(rows, index)])
 
 
+def window_processor(model, model_dir: str | Path):
+    """The processor of `model_dir`, counting audio tokens by `model`'s bridge window, which a recipe may change."""
+    from modeling_mint import MintProcessor
+
+    processor = MintProcessor.from_pretrained(model_dir)
+    processor.bridge_window_frames = model.config.bridge_window_frames
+    return processor
+
+
 def load_stage1_bridge(model, checkpoint: str | Path):
     """Queries and Bridge-Net from stage 1 (its `bridge.safetensors`, a checkpoint folder or a weights file; the
     key names are shared) into a generation model; the rest of a checkpoint is not read. Returns the parts loaded."""
@@ -172,11 +181,7 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
         out = Path(args.output_dir)
         model = trained_model(trainer.model) if trained_model else trainer.model
         save_trainable(model, out / "bridge.safetensors")
-        from modeling_mint import MintProcessor
-
-        processor = MintProcessor.from_pretrained(recipe.model_dir)
-        processor.bridge_window_frames = model.config.bridge_window_frames  # a recipe may change the window
-        save_folder(model, processor, out)
+        save_folder(model, window_processor(model, recipe.model_dir), out)
         (out / report_name).write_text(json.dumps(report, indent=2, default=str))
     trainer.accelerator.wait_for_everyone()
     return report

@@ -166,7 +166,8 @@ FORTUNE_FILES = ("wisdom", "platitudes", "fortunes", "people", "work", "educatio
 SENTENCES = 1500
 
 
-def fortune_sentences(limit: int | None = SENTENCES, seed: int = 0, files: tuple[str, ...] = FORTUNE_FILES) -> list[str]:
+def fortune_sentences(limit: int | None = SENTENCES, seed: int = 0,
+                      files: tuple[str, ...] = FORTUNE_FILES) -> list[str]:
     """Natural English sentences (Debian's `fortunes`) of 5 to 16 plain words, for espeak-ng to read: the varied
     vocabulary the phone prompts and word lists lack. Empty when the package is not installed."""
     found = set()

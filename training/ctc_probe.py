@@ -87,7 +87,6 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"checkpoint": args.checkpoint, "blank_penalty": args.blank_penalty, "split": args.split,
               "sources": args.sources, "clips": len(rows),
               "wer": errors["wer"],
-              # deletions far above substitutions: the audio tokens carry too few word pieces, not wrong ones
               "errors": {kind: errors[kind] for kind in ("substitutions", "deletions", "insertions")},
               "reference_words": errors["reference_words"],
               "wer_by_source": {source: word_error_rate([r["text"] for r in rows if r["source"] == source],

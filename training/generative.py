@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from transformers import TrainerCallback, TrainingArguments
 
-from modeling_mint import MintForConditionalGeneration, MintProcessor
+from modeling_mint import MintForConditionalGeneration
 from mint.training.collators import AudioLanguageCollator
-from mint.training.common import feature_cache, frames_dataset, freeze_bridge_word_embeddings, load_stage1_bridge
+from mint.training.common import (feature_cache, frames_dataset, freeze_bridge_word_embeddings, load_stage1_bridge,
+                                  window_processor)
 from mint.training.data import corpus_rows
 
 
@@ -113,8 +114,7 @@ def setup(recipe: GenerativeRecipe, args: TrainingArguments):
     """The model (with its starting bridge), processor, train and validation datasets of cached frames, and the
     collator."""
     model = MintForConditionalGeneration.from_pretrained(recipe.model_dir, **config_overrides(recipe))
-    processor = MintProcessor.from_pretrained(recipe.model_dir)
-    processor.bridge_window_frames = model.config.bridge_window_frames  # one count of audio tokens for both
+    processor = window_processor(model, recipe.model_dir)
     if recipe.stage1_checkpoint:
         load_stage1_bridge(model, recipe.stage1_checkpoint)
     if recipe.freeze_bridge_word_embeddings:

