@@ -35,6 +35,7 @@ from mint.hub.weights import (
     has_retrieval_heads,
     load_trained_bridge,
     read_by_prefix,
+    trained_window_frames,
 )
 from mint.io import atomic_file, atomic_folder
 from modeling_mint import MintConfig, MintForAudioTextRetrieval, MintForConditionalGeneration, MintProcessor
@@ -181,6 +182,10 @@ def _language_part(source: str):
 
 def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForConditionalGeneration, MintProcessor]:
     """Join pretrained parts as `spec` (a `variant.json`) says; load trained Bridge-Net weights if given."""
+    learnt = trained_window_frames(trained) if trained is not None else None
+    if learnt is not None and learnt != spec.get("bridge_window_frames"):
+        raise ValueError(f"{trained}: the Bridge-Net was trained on windows of {learnt} frames, but variant.json says "
+                         f"bridge_window_frames={spec.get('bridge_window_frames')}")
     window = spec.get("audio_window_seconds", 10)
     audio_config, audio_state, features = _audio_part(resolve(spec["audio_encoder"]), window)
     facts = audio_encoder_facts(audio_config)  # where the audio config does not fix the window, MINT sets it
@@ -245,6 +250,7 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
     `out`; and, when the LLM was tuned with LoRA, the adapter folder (`adapter`, from instruction tuning) in fp16 to
     `adapter_out`. Refuses more than `MAX_SHIPPED_BYTES` in all."""
     state = read_by_prefix(bridge, TRAINABLE_PREFIXES)
+    window = run_window_frames(bridge)
     if heads is not None:
         state.update(read_by_prefix(heads, RETRIEVAL_HEADS))
     state = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
@@ -260,7 +266,8 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
         raise ValueError(f"{size / 2**20:.1f} MB of trained weights is over the {MAX_SHIPPED_BYTES / 2**20:.0f} MB cap")
     out = Path(out)
     with atomic_file(out) as tmp:  # a failed write (a full disk) leaves the shipped files as they were
-        save_file(state, str(tmp), metadata={"format": "pt"})
+        recorded = {"bridge_window_frames": str(window)} if window else {}
+        save_file(state, str(tmp), metadata={"format": "pt", **recorded})
         if adapter is not None:
             with atomic_folder(adapter_out) as tmp_dir:
                 shutil.copy2(Path(adapter) / "adapter_config.json", tmp_dir / "adapter_config.json")
@@ -269,7 +276,16 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
             shutil.rmtree(adapter_out)  # a bridge trained without LoRA must not be joined to an old adapter
     files = [out] + ([Path(adapter_out) / ADAPTER_WEIGHTS] if lora else [])
     return {"tensors": len(state) + len(lora), "parameters": sum(v.numel() for v in [*state.values(), *lora.values()]),
-            "bytes": sum(f.stat().st_size for f in files)}
+            "bytes": sum(f.stat().st_size for f in files), "bridge_window_frames": window}
+
+
+def run_window_frames(bridge: str | Path) -> int | None:
+    """The Bridge-Net window of the run that wrote `bridge` (its folder's `config.json`, which a recipe's
+    `bridge_window_frames` sets), or the one a shipped file records; None for a bridge without windows."""
+    config = Path(bridge).parent / "config.json"
+    if config.is_file():
+        return json.loads(config.read_text()).get("bridge_window_frames")
+    return trained_window_frames(bridge)
 
 
 def merge_llm_adapter(model: MintForConditionalGeneration, adapter: Path) -> MintForConditionalGeneration:

@@ -96,6 +96,14 @@ def load_trained_bridge(model, path: str | Path) -> dict[str, torch.Tensor]:
     return read_by_prefix(path, RETRIEVAL_HEADS)
 
 
+def trained_window_frames(path: str | Path) -> int | None:
+    """The Bridge-Net window (`bridge_window_frames`) a shipped weights file was trained with, as `ship_weights`
+    records it; None where the file records none. A bridge read with other windows than it learnt hears nothing."""
+    with safe_open(str(weights_file(path)), framework="pt") as f:
+        value = (f.metadata() or {}).get("bridge_window_frames")
+    return int(value) if value else None
+
+
 def has_retrieval_heads(path: str | Path | None) -> bool:
     """Whether a shipped weights file holds stage 1's heads beside the Bridge-Net."""
     if path is None:

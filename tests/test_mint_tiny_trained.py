@@ -100,3 +100,35 @@ def test_token_prompt_retrieval_folder_takes_its_heads_and_leaves_the_llm_side_b
     with pytest.raises(ValueError, match="ships no retrieval heads"):
         assemble("mint-tiny-token-prompt", tmp_path / "refused", retrieval=True)
     assert not (tmp_path / "refused").exists()
+
+
+def test_shipping_records_the_bridge_window_and_assembly_keeps_it(tmp_path, monkeypatch):
+    """A bridge learns one window length: `mint ship` records the one its run trained (the run folder's config)
+    in the weights and in variant.json, and assembly refuses a variant.json that disagrees, before building."""
+    import json
+    import shutil
+
+    from mint.cli import main
+    from mint.hub import assemble as hub
+    from mint.hub.weights import trained_window_frames
+
+    variants, run = tmp_path / "variants", tmp_path / "run"
+    shutil.copytree(variant_dir("mint-tiny-token-prompt"), variants / "mint-tiny-token-prompt")
+    monkeypatch.setattr(hub, "VARIANTS_DIR", variants)
+    source = variants / "mint-tiny-token-prompt"
+    run.mkdir()
+    shutil.copy2(source / "bridge.safetensors", run / "bridge.safetensors")
+    shutil.copytree(source / "llm_adapter", run / "llm_adapter")
+    (run / "config.json").write_text(json.dumps({"bridge_window_frames": 12}))
+
+    assert main(["ship", "mint-tiny-token-prompt", "--bridge", str(run / "bridge.safetensors"),
+                 "--adapter", str(run / "llm_adapter")]) == 0
+    spec = json.loads((source / "variant.json").read_text())
+    assert spec["bridge_window_frames"] == 12 == trained_window_frames(source / "bridge.safetensors")
+    assert hub.ship_weights(source / "bridge.safetensors", None, tmp_path / "again.safetensors")[
+        "bridge_window_frames"] == 12  # a shipped file keeps its record when shipped on
+
+    (source / "variant.json").write_text(json.dumps({**spec, "bridge_window_frames": 25}))
+    with pytest.raises(ValueError, match="trained on windows of 12 frames.*bridge_window_frames=25"):
+        assemble("mint-tiny-token-prompt", tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()

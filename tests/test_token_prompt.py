@@ -201,6 +201,7 @@ def test_ctc_then_lora_stage2_then_instruct_carry_head_mix_and_adapter(token_pro
 def test_ctc_stage_reads_shorter_windows_and_the_probe_spells_them(token_prompt_dir, small_corpus, tmp_path):
     """A recipe's `bridge_window_frames` retunes a windowed bridge: the run's model and processor count the same
     audio tokens, and the CTC probe reads the saved run with them; a blank penalty only adds tokens."""
+    from mint.hub.assemble import ship_weights
     from modeling_mint import MintConfig, MintProcessor
     from mint.training import ctc_probe
 
@@ -213,6 +214,7 @@ def test_ctc_stage_reads_shorter_windows_and_the_probe_spells_them(token_prompt_
     processor = MintProcessor.from_pretrained(out)
     assert MintConfig.from_pretrained(out).bridge_window_frames == 2 == processor.bridge_window_frames
     assert processor.tokens_for_frames(5) == 3 * 4  # 3 windows of 4 queries where the fixture had 1
+    assert ship_weights(out / "bridge.safetensors", None, tmp_path / "shipped.safetensors")["bridge_window_frames"] == 2
     probe = ["--model", str(out), "--checkpoint", str(out / "bridge.safetensors"), "--data", str(small_corpus),
              "--split", "train", "--sources", "--feature-cache", str(cache)]
     plain, penalised = ctc_probe.main(probe), ctc_probe.main([*probe, "--blank-penalty", "100"])

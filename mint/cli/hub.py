@@ -13,12 +13,19 @@ def assemble(args) -> int:
 
 def ship(args) -> int:
     from mint.hub.assemble import ship_weights, variant_dir
+    from mint.io import atomic_file
 
     src = variant_dir(args.variant)
     spec = json.loads((src / "variant.json").read_text())
     out = src / spec["trained_weights"]
     adapter_out = src / spec["language_model_adapter"] if spec.get("language_model_adapter") else None
-    print(json.dumps({"out": str(out), **ship_weights(args.bridge, args.heads, out, args.adapter, adapter_out)}))
+    report = ship_weights(args.bridge, args.heads, out, args.adapter, adapter_out)
+    learnt = report["bridge_window_frames"]
+    if learnt is not None and learnt != spec.get("bridge_window_frames"):  # assembly reads the windows it learnt
+        spec["bridge_window_frames"] = learnt
+        with atomic_file(src / "variant.json") as tmp:
+            tmp.write_text(json.dumps(spec, indent=2) + "\n")
+    print(json.dumps({"out": str(out), **report}))
     return 0
 
 
