@@ -281,8 +281,9 @@ def test_instruct_with_stage1_targets_ships_heads_fitted_to_the_bridge(token_pro
                 per_device_train_batch_size=4, learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
                 seed=0, max_eval_clips=8, max_steps=2, tasks=["transcription", "captioning"], save_strategy="no",
                 bf16=False, stage1_weight=1.0, lora_rank=4, eval_strategy="steps", eval_steps=2)
-    first, second = tmp_path / "first", tmp_path / "second"
-    main(["train", "instruct", "--recipe", recipe(tmp_path, "first", **base, output_dir=str(first))])
+    first, second, resumed = tmp_path / "first", tmp_path / "second", tmp_path / "resumed"
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "first", **{**base, "save_strategy": "steps"},
+                                                  save_steps=2, output_dir=str(first))])
     report = json.loads((first / "instruct_report.json").read_text())
     logged = [e for e in report["log"] if "loss" in e]
     assert logged and all(0 < e["stage1_loss"] < 50 and "loss_atm" in e for e in logged)
@@ -291,11 +292,19 @@ def test_instruct_with_stage1_targets_ships_heads_fitted_to_the_bridge(token_pro
     heads = load_file(str(first / "heads.safetensors"))
     assert heads and all(k.startswith(RETRIEVAL_HEADS) for k in heads)
     assert not any(k.startswith(RETRIEVAL_HEADS) for k in load_file(str(first / "bridge.safetensors")))
+    saved = load_file(str(first / "checkpoint-2" / "heads.safetensors"))  # every checkpoint holds the heads
+    assert all(torch.equal(saved[k], heads[k]) for k in heads)
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "resumed", **base, output_dir=str(resumed)),
+          "--resume_from_checkpoint", str(first / "checkpoint-2")])  # at its last step: nothing left to train
+    assert all(torch.equal(load_file(str(resumed / "heads.safetensors"))[k], heads[k]) for k in heads)
 
-    main(["train", "instruct", "--recipe", recipe(
-        tmp_path, "second", **{**base, "lora_rank": 0}, output_dir=str(second),
+    main(["train", "instruct", "--recipe", recipe(  # half batches, accumulated: stage 1 keeps its share
+        tmp_path, "second", **{**base, "lora_rank": 0, "per_device_train_batch_size": 2}, output_dir=str(second),
+        gradient_accumulation_steps=2,
         stage2_weights=str(first / "bridge.safetensors"), llm_adapter=str(first / "llm_adapter"),
         heads_weights=str(first / "heads.safetensors"))])
+    logged = [e for e in json.loads((second / "instruct_report.json").read_text())["log"] if "stage1_loss" in e]
+    assert logged and all(abs(e["loss"] - e["lm_loss"] - e["stage1_loss"]) < 1e-3 * e["loss"] for e in logged)
     continued = load_file(str(second / "heads.safetensors"))
     assert continued.keys() == heads.keys()
     assert any(not torch.equal(continued[k], heads[k]) for k in heads)  # the same heads, trained further

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from trl import SFTConfig, SFTTrainer, TrlParser
 
-from mint.hub.weights import ADAPTER_WEIGHTS, load_trained_bridge
+from mint.hub.weights import ADAPTER_WEIGHTS, RETRIEVAL_HEADS, load_by_prefix, load_trained_bridge
 from mint.io import atomic_folder
 from mint.training import generative
 from mint.training.common import LossPartsLogging, freeze_bridge_word_embeddings, train_and_report
@@ -27,6 +27,7 @@ from mint.training.multi_target import (
 )
 
 
+HEADS_FILE = "heads.safetensors"
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q|k|v|o|wi|wi_0|wi_1|wo)"
 
 
@@ -130,7 +131,8 @@ def save_llm_adapter(model, out: Path):
 
 class MultiTargetSFTTrainer(LossPartsLogging, SFTTrainer):
     """TRL's `SFTTrainer` with stage 1's targets added to the LLM's loss while training (`stage1_weight`); the heads
-    join the optimizer. Evaluation keeps the LLM's loss alone, so its curve compares with runs without them."""
+    join the optimizer and every checkpoint (`heads.safetensors`), so a resumed run goes on with them. Evaluation
+    keeps the LLM's loss alone, so its curve compares with runs without them."""
 
     def __init__(self, *args, retrieval, stage1_weight: float, **kwargs):
         super().__init__(*args, **kwargs)
@@ -149,10 +151,22 @@ class MultiTargetSFTTrainer(LossPartsLogging, SFTTrainer):
         self.retrieval.train()
         out = stage1_loss(self.retrieval, {**inputs, **stage1})
         loss, outputs = result if return_outputs else (result, None)
-        self.record_parts(lm_loss=loss.item(), stage1_loss=out.loss.item(), loss_atc=out.loss_atc.item(),
+        share = 1.0  # of the accumulated step; the LLM's loss already is one when it is a mean over the whole step's
+        if self.model_accepts_loss_kwargs and num_items_in_batch is not None:  # tokens (the Trainer leaves it alone)
+            share = 1.0 / self.current_gradient_accumulation_steps
+        self.record_parts(lm_loss=loss.item() / share, stage1_loss=out.loss.item(), loss_atc=out.loss_atc.item(),
                           loss_atm=out.loss_atm.item(), loss_agtg=out.loss_agtg.item())
-        loss = loss + self.stage1_weight * out.loss
+        loss = loss + self.stage1_weight * share * out.loss
         return (loss, outputs) if return_outputs else loss
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        super().save_model(output_dir, _internal_call)
+        if self.is_world_process_zero():
+            save_heads(self.retrieval, Path(output_dir or self.args.output_dir) / HEADS_FILE)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_by_prefix(self.retrieval, Path(resume_from_checkpoint) / HEADS_FILE, RETRIEVAL_HEADS, "retrieval heads")
 
 
 def main(recipe: InstructRecipe, args: SFTConfig):
@@ -193,7 +207,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
 
     report = train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if lora else None)
     if recipe.stage1_weight and trainer.is_world_process_zero():
-        save_heads(trainer.retrieval, Path(args.output_dir) / "heads.safetensors")
+        save_heads(trainer.retrieval, Path(args.output_dir) / HEADS_FILE)
     return report
 
 
