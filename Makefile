@@ -134,6 +134,13 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v7.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v7/bridge.safetensors \
 		--heads runs/token_prompt_instruct_v7/heads.safetensors --adapter runs/token_prompt_instruct_v7/llm_adapter
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12.yaml
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12_more.yaml
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12_v2.yaml \
+		--stage1_checkpoint runs/token_prompt_ctc_window_12_more/checkpoint-500
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_window_12.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_window_12/bridge.safetensors \
+		--heads runs/token_prompt_instruct_window_12/heads.safetensors --adapter runs/token_prompt_instruct_window_12/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
@@ -203,9 +210,7 @@ probe-token-prompt-windows: setup
 	$(BIN)/mint data build --out data/mint-corpus-v2-more-voices --more-sentences 7200
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v9.yaml
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12.yaml
-	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12.yaml --max_steps 500 --lr_scheduler_type cosine \
-		--warmup_steps 0 --save_steps 250 --seed 10 --output_dir runs/token_prompt_ctc_window_12_more \
-		--stage1_checkpoint runs/token_prompt_ctc_window_12/checkpoint-400
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12_more.yaml
 	for split in validation train; do \
 		$(BIN)/python -m mint.training.ctc_probe --model models/mint-tiny-token-prompt-base --data data/mint-corpus-v2 \
 			--checkpoint hub_configs/mint-tiny-token-prompt/bridge.safetensors --split $$split --sources queen asterisk \

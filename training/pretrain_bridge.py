@@ -17,7 +17,7 @@ from trl import TrlParser
 
 from mint.hub.assemble import export_retrieval
 from mint.hub.weights import BRIDGE_NET, RETRIEVAL_HEADS, load_by_prefix, save_state, save_trainable, state_by_prefix
-from modeling_mint import MintForAudioTextRetrieval, MintProcessor
+from modeling_mint import MintForAudioTextRetrieval
 from mint.training.collators import pad_frames
 from mint.training.common import (
     feature_cache,
@@ -25,6 +25,7 @@ from mint.training.common import (
     freeze_bridge_word_embeddings,
     global_batch,
     run_training,
+    window_processor,
 )
 from mint.training.data import corpus_rows
 from mint.training.features import load_frames
@@ -52,6 +53,9 @@ class Stage1Recipe:
         "help": "heads to start from: a stage-1 run's heads.safetensors or retrieval/model.safetensors"})
     train_heads_only: bool = field(default=False, metadata={
         "help": "freeze queries and Bridge-Net; fit the retrieval, matching and generation heads to them"})
+    bridge_window_frames: int | None = field(default=None, metadata={
+        "help": "encoder frames per window of a windowed Bridge-Net (as in the generative recipes); None leaves the "
+                "model's value"})
 
 
 def make_parser(prog: str | None = None) -> TrlParser:
@@ -106,7 +110,8 @@ def load_split(recipe: Stage1Recipe, split: str, limit, seed: int, cache):
 def main(recipe: Stage1Recipe, args: TrainingArguments):
     args.remove_unused_columns = False  # the collator needs the raw rows
     torch.manual_seed(args.seed)
-    model = MintForAudioTextRetrieval.from_pretrained(recipe.model_dir)
+    windows = {"bridge_window_frames": recipe.bridge_window_frames} if recipe.bridge_window_frames else {}
+    model = MintForAudioTextRetrieval.from_pretrained(recipe.model_dir, **windows)
     if recipe.bridge_weights:  # a later stage's queries and Bridge-Net (its projection has no place here)
         load_by_prefix(model, recipe.bridge_weights, BRIDGE_NET, "Bridge-Net weights")
     if recipe.heads_weights:  # a stage-1 run's heads.safetensors or retrieval/model.safetensors
@@ -115,7 +120,7 @@ def main(recipe: Stage1Recipe, args: TrainingArguments):
         freeze_bridge_word_embeddings(model)
     if recipe.train_heads_only:
         model.model.requires_grad_(False)
-    processor = MintProcessor.from_pretrained(recipe.model_dir)
+    processor = window_processor(model, recipe.model_dir)
     cache = feature_cache(model, processor, recipe.feature_cache_dir)
     train = load_split(recipe, "train", recipe.max_train_clips, args.seed, cache)
     test = load_split(recipe, "test", recipe.max_eval_clips, args.seed, cache)
