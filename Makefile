@@ -136,8 +136,7 @@ train-mint-tiny-token-prompt: setup
 		--heads runs/token_prompt_instruct_v7/heads.safetensors --adapter runs/token_prompt_instruct_v7/llm_adapter
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12.yaml
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12_more.yaml
-	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12_v2.yaml \
-		--stage1_checkpoint runs/token_prompt_ctc_window_12_more/checkpoint-500
+	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12_v2.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_window_12.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_window_12/bridge.safetensors \
 		--heads runs/token_prompt_instruct_window_12/heads.safetensors --adapter runs/token_prompt_instruct_window_12/llm_adapter
