@@ -222,6 +222,22 @@ def test_ctc_stage_reads_shorter_windows_and_the_probe_spells_them(token_prompt_
     assert sum(len(e["ctc"]) for e in penalised["examples"]) >= sum(len(e["ctc"]) for e in plain["examples"]) > 0
 
 
+@pytest.mark.training
+def test_stage1_reads_the_recipes_windows(token_prompt_dir, small_corpus, tmp_path):
+    """A stage-1 recipe's `bridge_window_frames` retunes the windowed bridge as the generative stages do: the
+    retrieval folder it exports and its processor count the same windows."""
+    from modeling_mint import MintConfig, MintProcessor
+
+    out = tmp_path / "heads"
+    main(["train", "stage1", "--recipe", recipe(
+        tmp_path, "heads", model_dir=str(token_prompt_dir), data_dir=str(small_corpus), output_dir=str(out),
+        feature_cache_dir=str(tmp_path / "features"), per_device_train_batch_size=4, report_to="none", use_cpu=True,
+        bf16=False, seed=0, max_steps=1, save_strategy="no", tasks=["transcription", "captioning"],
+        bridge_window_frames=2)])
+    processor = MintProcessor.from_pretrained(out / "retrieval")
+    assert MintConfig.from_pretrained(out / "retrieval").bridge_window_frames == 2 == processor.bridge_window_frames
+
+
 def test_stage_benchmark_times_every_stage_against_stage_2(tiny_model_dir, token_prompt_dir, tmp_path):
     from mint.bench import stages
 
