@@ -614,6 +614,34 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         weight = torch.cat([output_embeddings, self.ctc_blank[None]]).to(projected.dtype)
         return (projected @ weight.T * self.ctc_log_scale.exp()).float().softmax(-1)
 
+    @torch.no_grad()
+    def get_audio_token_bags(
+        self,
+        input_features: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
+        audio_frames: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`(B, V)`: how often the CTC head hears each of the LLM's word pieces in each clip (its posteriors summed
+        over the clip's audio tokens, the blank left out). Compared by cosine with a text's word-piece counts
+        (`get_text_token_bags`), it ranks texts and labels by what the bridge spells, with no stage-1 heads. The
+        bridge reads no instruction here, as in CTC alignment."""
+        if not hasattr(self, "ctc_blank") or not self.config.bridge_window_frames:
+            raise ValueError("token bags need the token prompt's CTC head (token_prompt_mix > 0) on a windowed bridge")
+        frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
+        _, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
+        tokens = window_mask.any(-1).reshape(frames.shape[0], n).sum(1) * self.config.num_query_tokens
+        projected = self.language_projection(self._bridge_queries(frames, frame_mask))
+        posteriors = self.token_posteriors(projected)[:, :-1]
+        return torch.stack([clip.sum(0) for clip in posteriors.split(tokens.tolist())])
+
+    def get_text_token_bags(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None):
+        """`(B, V)` counts of each LLM word piece in each text (LLM tokenizer ids; padding masked out), the text
+        side of `get_audio_token_bags`."""
+        vocabulary = self.language_model.get_input_embeddings().weight.shape[0]
+        weights = torch.ones_like(input_ids, dtype=torch.float) if attention_mask is None else attention_mask.float()
+        return weights.new_zeros(input_ids.shape[0], vocabulary).scatter_add_(1, input_ids, weights)
+
     def mix_token_prompt(self, projected: torch.Tensor) -> torch.Tensor:
         """`(1 - m) * projected + m * posteriors @ E` with `m = config.token_prompt_mix` (E: the LLM's input
         embeddings; the blank contributes nothing), so the frozen LLM reads its own token embeddings where the head
@@ -840,6 +868,12 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
 
     def get_audio_features(self, *args, **kwargs):
         return self.model.get_audio_features(*args, **kwargs)
+
+    def get_audio_token_bags(self, *args, **kwargs):
+        return self.model.get_audio_token_bags(*args, **kwargs)
+
+    def get_text_token_bags(self, *args, **kwargs):
+        return self.model.get_text_token_bags(*args, **kwargs)
 
     def _shift_right(self, labels: torch.LongTensor) -> torch.LongTensor:
         """Decoder inputs for teacher forcing in T5: start token, then the labels shifted by one."""

@@ -53,6 +53,61 @@ def test_mix_ends_are_the_projection_and_the_posterior_embeddings(token_prompt_d
     torch.testing.assert_close(model.mix_token_prompt(sure), embeddings[5:6], atol=1e-3, rtol=0)
 
 
+def test_token_bags_sum_what_the_ctc_head_hears_per_clip(token_prompt_dir, tiny_model_dir):
+    """A clip's bag is its audio tokens' posteriors over the vocabulary, the blank left out; a batch gives each clip
+    the bag it has alone (padding adds nothing); a text's bag counts its word pieces and not its padding."""
+    from modeling_mint import MintForConditionalGeneration
+
+    model = MintForConditionalGeneration.from_pretrained(token_prompt_dir).eval()
+    width, vocabulary = model.config.audio_config.d_model, model.get_input_embeddings().weight.shape[0]
+    frames, mask = torch.randn(2, 12, width), torch.ones(2, 12, dtype=torch.long)
+    mask[1, 4:] = 0
+    bags = model.get_audio_token_bags(audio_frames=frames, audio_frame_mask=mask)
+    assert bags.shape == (2, vocabulary)
+    alone = model.get_audio_token_bags(audio_frames=frames[1:, :4], audio_frame_mask=mask[1:, :4])
+    torch.testing.assert_close(bags[1:], alone, atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        projected = model.model.language_projection(
+            model.model.bridge_query_output(audio_frames=frames[:1], audio_frame_mask=mask[:1]))
+        posteriors = model.model.token_posteriors(projected)
+    assert posteriors.shape[0] == 3 * model.config.num_query_tokens  # 12 frames in windows of 5
+    torch.testing.assert_close(bags[0], posteriors[:, :-1].sum(0), atol=1e-5, rtol=1e-4)
+    ids = torch.tensor([[7, 9, 7, 0], [3, 0, 0, 0]])
+    texts = model.get_text_token_bags(ids, torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]]))
+    assert texts[0, 7] == 2 and texts[0, 9] == 1 and texts[0].sum() == 3 and texts[1, 3] == 1 and texts[1].sum() == 1
+    plain = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
+    with pytest.raises(ValueError, match="CTC head"):
+        plain.get_audio_token_bags(audio_frames=frames, audio_frame_mask=mask)
+
+
+def test_held_out_slices_rank_texts_and_labels_by_the_ctc_heads_word_pieces(token_prompt_dir, small_corpus, tmp_path,
+                                                                            monkeypatch):
+    """A model with the token prompt's CTC head is also scored by retrieval and zero-shot over what it spells,
+    beside any stage-1 embeddings; a model without the head has no such rows."""
+    from mint.training import compare
+    from mint.training.evaluate import ranking_metrics
+
+    from mint.training.evaluate import evaluate
+
+    monkeypatch.setattr(compare, "HELD_OUT_SLICES", {"prompts": (["transcription"], ["asterisk", "generated"])})
+    data = compare.main(["--held-out", "--model", f"token prompt={token_prompt_dir}", "--data", str(small_corpus),
+                         "--max-per-task", "3", "--out", str(tmp_path / "held_out")])
+    assert 0 <= data["prompts/audio -> text R@1 (CTC word pieces)"]["token prompt"] <= 1
+    text = (tmp_path / "held_out" / "held_out.md").read_text()
+    assert "| prompts (2 clips) | audio -> text R@1 (CTC word pieces) |" in text and "(embeddings)" not in text
+    sounds = evaluate(str(token_prompt_dir), str(small_corpus), "train", str(tmp_path / "sounds"),
+                      tasks=["classification"], max_per_task=6)["token_bags"]
+    assert sounds["zero_shot/classification/all"]["clips"] == 6 and 0 <= sounds["zero_shot/classification/all"][
+        "accuracy"] <= 1 and "retrieval" not in sounds
+    # the ranking itself: a clip whose bag is a text's word pieces retrieves that text and names that label
+    rows = [{"task": "transcription", "language": "en", "text": t, "source": "s"} for t in ("a b", "c d", "e f")]
+    rows += [{"task": "classification", "language": "", "text": t, "source": "s"} for t in ("bark", "bell")]
+    bag = {"a b": [1, 1, 0, 0], "c d": [0, 0, 1, 1], "e f": [1, 0, 1, 0], "bark": [1, 1, 0, 0], "bell": [0, 0, 1, 1]}
+    unit = lambda texts: torch.nn.functional.normalize(torch.tensor([bag[t] for t in texts], dtype=torch.float), dim=-1)
+    metrics = ranking_metrics(rows, lambda subset: unit([r["text"] for r in subset])[:, None], unit)
+    assert metrics["retrieval"]["audio_to_text/R@1"] == 1.0 and metrics["zero_shot/classification/s"]["accuracy"] == 1
+
+
 def test_mix_is_validated():
     from modeling_mint import MintConfig
 

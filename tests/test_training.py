@@ -473,6 +473,32 @@ def test_continuing_runs_keep_one_set_of_eval_clips(small_corpus):
         [r["clip_id"] for r in first["validation"]]  # without it, the run's own seed picks them
 
 
+def test_task_repeats_take_a_tasks_train_rows_more_often_and_leave_validation_alone(small_corpus):
+    from collections import Counter
+
+    from mint.training.generative import GenerativeRecipe, split_rows
+    from mint.training.sft import make_parser
+
+    plain = GenerativeRecipe(model_dir="unused", data_dir=str(small_corpus), max_eval_clips=4, eval_clips_seed=1)
+    repeated = GenerativeRecipe(model_dir="unused", data_dir=str(small_corpus), max_eval_clips=4, eval_clips_seed=1,
+                                task_repeats={"captioning": 3})
+    before, after = split_rows(plain, seed=0), split_rows(repeated, seed=0)
+    counts, more = Counter(r["task"] for r in before["train"]), Counter(r["task"] for r in after["train"])
+    assert counts["captioning"] > 0 and more["captioning"] == 3 * counts["captioning"]
+    assert more["transcription"] == counts["transcription"]
+    assert Counter(r["clip_id"] for r in after["train"] if r["task"] == "captioning") == \
+        Counter({r["clip_id"]: 3 for r in before["train"] if r["task"] == "captioning"})
+    assert [r["clip_id"] for r in after["validation"]] == [r["clip_id"] for r in before["validation"]]
+    # from the command line as JSON, as TrainingArguments' dict fields are
+    recipe, _ = make_parser().parse_args_and_config(["--model_dir", "unused", "--output_dir", "unused",
+                                                     "--use_cpu", "--task_repeats", '{"captioning": 2}'])
+    assert recipe.task_repeats == {"captioning": 2}
+    with pytest.raises(ValueError, match="'letter', which is not in tasks"):
+        GenerativeRecipe(model_dir="unused", task_repeats={"letter": 2})
+    with pytest.raises(ValueError, match="whole number >= 1"):
+        GenerativeRecipe(model_dir="unused", task_repeats={"captioning": 0})
+
+
 def test_training_report_from_runs(tmp_path):
     from mint.training.report import main as report
 
@@ -614,3 +640,37 @@ def test_probe_subset_is_per_source_and_the_same_whatever_the_row_order():
     subset = per_source_subset(rows, 2)
     assert [sum(r["source"] == s for r in subset) for s in "abc"] == [2, 2, 1]
     assert subset == per_source_subset(rows[::-1], 2)
+
+
+def test_label_probe_reads_labels_the_frames_carry_and_not_ones_they_lack():
+    from mint.training.label_probe import probe_labels
+
+    generator = torch.Generator().manual_seed(0)
+    centres = {label: torch.randn(8, generator=generator) * 3 for label in ("bark", "bell", "horn")}
+
+    def clips(labels, carry=True):
+        return [(centres[label] if carry else torch.zeros(8)) + torch.randn(5, 8, generator=generator)
+                for label in labels]
+
+    train_labels, test_labels = ["bark", "bell", "horn"] * 6, ["bark", "bell", "horn", "whistle"]
+    heard = probe_labels(clips(train_labels), train_labels, clips(test_labels[:3]) + clips(["bark"]), test_labels)
+    assert heard["linear_probe_accuracy"] == heard["nearest_neighbour_accuracy"] == 0.75  # the untrained label misses
+    assert heard["labels"] == 3 and heard["chance"] == pytest.approx(1 / 3) and heard["test_labels_trained"] == 3
+    silent = probe_labels(clips(train_labels, carry=False), train_labels, clips(test_labels[:3] * 10, carry=False),
+                          test_labels[:3] * 10)
+    assert silent["linear_probe_accuracy"] < 0.6
+
+
+def test_label_probe_command_scores_a_split_with_a_probe_fitted_on_train(tiny_model_dir, small_corpus, tmp_path):
+    from mint.training.label_probe import main
+
+    out = tmp_path / "probe.json"
+    result = main(["--model", str(tiny_model_dir), "--data", str(small_corpus), "--split", "train",
+                   "--sources", "ktuberling", "tuxpaint", "freedesktop", "--max-clips", "6",
+                   "--feature-cache", str(tmp_path / "features"), "--out", str(out)])
+    assert 0 < result["test_clips"] <= 6 and result["test_labels_trained"] == result["test_clips"]
+    assert 0 <= result["linear_probe_accuracy"] <= 1 and result["labels"] >= 2
+    assert json.loads(out.read_text())["predictions"][0].keys() == {"reference", "linear_probe"}
+    with pytest.raises(ValueError, match="no classification rows"):
+        main(["--model", str(tiny_model_dir), "--data", str(small_corpus), "--sources", "no-such-source",
+              "--feature-cache", str(tmp_path / "features")])

@@ -51,12 +51,16 @@ EMBEDDING_METRICS = [("zero-shot accuracy (embeddings)", "zero-shot accuracy", "
                      ("zero-shot chance", "zero-shot chance", "{:.1%}"),
                      ("audio -> text R@1 (embeddings)", "R@1", "{:.1%}"),
                      ("audio -> text R@1 chance", "R@1 chance", "{:.1%}")]
+# The same rankings by the generation model's CTC head (`evaluate.token_bag_metrics`); chance is the same.
+TOKEN_BAG_METRICS = [("zero-shot accuracy (CTC word pieces)", "zero-shot accuracy", "{:.1%}"),
+                     ("audio -> text R@1 (CTC word pieces)", "R@1", "{:.1%}")]
 
 
-def embedding_summary(metrics: dict) -> dict:
-    """A slice's embedding metrics (`evaluate(..., retrieval_dir=...)`): zero-shot classification over the slice's
-    label set (over all its sources) and audio-to-text R@1 over its distinct texts, each with its chance."""
-    embeddings, summary = metrics.get("embeddings", {}), {}
+def embedding_summary(metrics: dict, key: str = "embeddings") -> dict:
+    """A slice's ranking metrics (`metrics[key]`: the stage-1 embeddings, or `token_bags`): zero-shot classification
+    over the slice's label set (over all its sources) and audio-to-text R@1 over its distinct texts, each with its
+    chance."""
+    embeddings, summary = metrics.get(key, {}), {}
     zero_shot = {k: v for k, v in embeddings.items() if k.startswith("zero_shot/classification/")}
     if zero_shot:
         overall = zero_shot.get("zero_shot/classification/all") or next(iter(zero_shot.values()))
@@ -96,16 +100,17 @@ def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | N
             clips = lookup(first, (path[0], "all", "clips"))
             rows.append(f"| {slice_name} ({clips} clips) | {label} | " + " | ".join(cells) + f" | {extra} |")
             data_out[f"{slice_name}/{label}"] = {**values, **({"whisper": whisper} if extra != "–" else {})}
-        summaries = {n: embedding_summary(results[n]) for n in names}
-        for label, key, fmt in EMBEDDING_METRICS:
-            values = {n: summaries[n].get(key) for n in names}
-            if all(v is None for v in values.values()):
-                continue
-            counted = "R@1 clips" if key.startswith("R@1") else "zero-shot clips"
-            clips = next(summaries[n][counted] for n in names if values[n] is not None)
-            cells = [fmt.format(v) if v is not None else "–" for v in values.values()]
-            rows.append(f"| {slice_name} ({clips} clips) | {label} | " + " | ".join(cells) + " | – |")
-            data_out[f"{slice_name}/{label}"] = values
+        for source, metrics in (("embeddings", EMBEDDING_METRICS), ("token_bags", TOKEN_BAG_METRICS)):
+            summaries = {n: embedding_summary(results[n], source) for n in names}
+            for label, key, fmt in metrics:
+                values = {n: summaries[n].get(key) for n in names}
+                if all(v is None for v in values.values()):
+                    continue
+                counted = "R@1 clips" if key.startswith("R@1") else "zero-shot clips"
+                clips = next(summaries[n][counted] for n in names if values[n] is not None)
+                cells = [fmt.format(v) if v is not None else "–" for v in values.values()]
+                rows.append(f"| {slice_name} ({clips} clips) | {label} | " + " | ".join(cells) + " | – |")
+                data_out[f"{slice_name}/{label}"] = values
     return "\n".join(header + rows) + "\n", data_out
 
 

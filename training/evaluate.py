@@ -1,5 +1,6 @@
 """Evaluate a MINT folder on a split of the corpus: every task the split has, by generation, plus retrieval and
-zero-shot classification by embeddings when a stage-1 retrieval folder is given.
+zero-shot classification by embeddings when a stage-1 retrieval folder is given, and by the word pieces its CTC
+head hears when the model has one (the token prompt).
 
     mint eval --model models/mint-tiny --data data/mint-corpus --split test --out runs/eval/mint-tiny
 
@@ -147,32 +148,11 @@ def generation_metrics(task: str, rows: list[dict], answers: list[str]) -> dict:
     return metrics
 
 
-@torch.no_grad()
-def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64) -> dict:
+def ranking_metrics(rows: list[dict], audio_embeds, text_embeds) -> dict:
     """Audio-to-text retrieval over the distinct texts of the describing tasks, and zero-shot classification
-    (argmax similarity over each label task's own label set, per source), from a stage-1 retrieval folder."""
-    from transformers import AutoTokenizer
-
-    from modeling_mint import MintForAudioTextRetrieval
+    (argmax similarity over each label task's own label set, per source). `audio_embeds(rows)` gives `(A, Nq, P)`
+    and `text_embeds(texts)` `(T, P)`, both normalized; a clip's similarity to a text is its best query's."""
     from mint.training.metrics import retrieval_metrics
-
-    model = MintForAudioTextRetrieval.from_pretrained(retrieval_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(retrieval_dir, subfolder="bridge_tokenizer")  # the processor's
-
-    def audio_embeds(subset):
-        out = []
-        for start in range(0, len(subset), batch_size):
-            frames, mask = pad_frames([load_frames(r["frames_path"]) for r in subset[start : start + batch_size]])
-            out.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output)
-        return torch.cat(out)
-
-    def text_embeds(texts):
-        out = []
-        for start in range(0, len(texts), batch_size):
-            tok = tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=64,
-                            return_tensors="pt")
-            out.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]).pooler_output)
-        return torch.cat(out)
 
     metrics = {}
     describing = [r for r in rows if r["task"] in ("captioning", "transcription") and r["language"] in ("en", "")]
@@ -200,6 +180,53 @@ def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64
 
 
 @torch.no_grad()
+def embedding_metrics(retrieval_dir: str, rows: list[dict], batch_size: int = 64) -> dict:
+    """`ranking_metrics` by the embeddings of a stage-1 retrieval folder (contrastive heads)."""
+    from transformers import AutoTokenizer
+
+    from modeling_mint import MintForAudioTextRetrieval
+
+    model = MintForAudioTextRetrieval.from_pretrained(retrieval_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(retrieval_dir, subfolder="bridge_tokenizer")  # the processor's
+
+    def audio_embeds(subset):
+        out = []
+        for start in range(0, len(subset), batch_size):
+            frames, mask = pad_frames([load_frames(r["frames_path"]) for r in subset[start : start + batch_size]])
+            out.append(model.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output)
+        return torch.cat(out)
+
+    def text_embeds(texts):
+        out = []
+        for start in range(0, len(texts), batch_size):
+            tok = tokenizer(texts[start : start + batch_size], padding=True, truncation=True, max_length=64,
+                            return_tensors="pt")
+            out.append(model.get_text_features(tok["input_ids"], tok["attention_mask"]).pooler_output)
+        return torch.cat(out)
+
+    return ranking_metrics(rows, audio_embeds, text_embeds)
+
+
+@torch.no_grad()
+def token_bag_metrics(model, processor, rows: list[dict], batch_size: int = 16) -> dict:
+    """`ranking_metrics` by the generation model's own CTC head: a clip is the word pieces it hears
+    (`get_audio_token_bags`), a text its word pieces as the CTC targets tokenize them (the answer's, no special
+    tokens), compared by cosine."""
+    def audio_embeds(subset):
+        out = []
+        for start in range(0, len(subset), batch_size):
+            frames, mask = pad_frames([load_frames(r["frames_path"]) for r in subset[start : start + batch_size]])
+            bags = model.get_audio_token_bags(audio_frames=frames, audio_frame_mask=mask)
+            out.append(torch.nn.functional.normalize(bags, dim=-1)[:, None])
+        return torch.cat(out)
+
+    def text_embeds(texts):
+        tok = processor.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+        return torch.nn.functional.normalize(model.get_text_token_bags(tok["input_ids"], tok["attention_mask"]), dim=-1)
+
+    return ranking_metrics(rows, audio_embeds, text_embeds)
+
+
 def whisper_wer(rows: list[dict], batch_size: int = 16) -> dict:
     """Whisper tiny.en's own decoder (greedy, 30-s window) on the same English transcription clips."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
@@ -302,6 +329,8 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
                                     "system": "whisper-tiny.en", "reference": r["text"], "prediction": h})
     if retrieval_dir:
         metrics["embeddings"] = embedding_metrics(retrieval_dir, rows)
+    if hasattr(model.model, "ctc_blank") and model.config.bridge_window_frames:
+        metrics["token_bags"] = token_bag_metrics(model, processor, rows)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

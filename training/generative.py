@@ -2,6 +2,7 @@
 same model on the same corpus rows through the same collator; they differ in their trainer and loss. Here: the recipe
 fields both read, the model, data and collator set-up, and the callbacks both attach."""
 
+import json
 import random
 from dataclasses import dataclass, field
 
@@ -38,6 +39,9 @@ class GenerativeRecipe:
     max_answer_tokens: int = field(default=48, metadata={"help": "longer texts are cut"})
     feature_cache_dir: str | None = field(default=None, metadata={"help": "default: ~/.cache/mint/features"})
     freeze_bridge_word_embeddings: bool = field(default=True, metadata={"help": "keep BERT's word embeddings"})
+    task_repeats: dict | str | None = field(default=None, metadata={
+        "help": "train rows of these tasks taken this many times (e.g. {classification: 3}), so a task with few rows "
+                "gets more of each step; a JSON object on the command line"})
     speed_perturbation: list[float] = field(default_factory=list, metadata={
         "help": "extra copies of every training clip played this much faster (e.g. 0.9 1.1): tempo and pitch change"})
     stop_after_steps: int | None = field(default=None, metadata={
@@ -64,6 +68,16 @@ class GenerativeRecipe:
                 "the audio tokens); a trained windowed bridge loads as it is, its queries then read shorter or longer "
                 "windows; None leaves the model's value"})
 
+    def __post_init__(self):
+        if isinstance(self.task_repeats, str):  # from the command line
+            self.task_repeats = json.loads(self.task_repeats)
+        self.task_repeats = dict(self.task_repeats or {})
+        for task, times in self.task_repeats.items():
+            if task not in self.tasks:
+                raise ValueError(f"task_repeats names {task!r}, which is not in tasks {self.tasks}")
+            if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+                raise ValueError(f"task_repeats[{task!r}] must be a whole number >= 1, got {times!r}")
+
 
 def rows_of(recipe: GenerativeRecipe, split: str, limit: int | None, seed: int) -> list[dict]:
     """The recipe's tasks in its languages, plus `any_language_tasks` in all of them; a seeded subset if `limit`."""
@@ -74,6 +88,8 @@ def rows_of(recipe: GenerativeRecipe, split: str, limit: int | None, seed: int) 
         rows += corpus_rows(recipe.data_dir, split, other, None, seed)
     if limit is not None and limit < len(rows):
         rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
+    if split == "train" and recipe.task_repeats:
+        rows += [r for r in rows for _ in range(recipe.task_repeats.get(r["task"], 1) - 1)]
     if split == "train" and recipe.speed_perturbation:
         rows += [{**r, "audio": speed_perturbed(r["audio"], factor), "clip_id": f"{r['clip_id']}@x{factor}"}
                  for factor in recipe.speed_perturbation for r in rows]
