@@ -42,6 +42,12 @@ ZERO_SHOT_PIPELINE = {
         "type": "multimodal",
     }
 }
+# A token-prompt folder (a CTC head over the LLM vocabulary) scores labels by the word pieces its head hears, with the
+# generation model itself.
+TOKEN_BAG_ZERO_SHOT_PIPELINE = {
+    "zero-shot-audio-classification": {**ZERO_SHOT_PIPELINE["zero-shot-audio-classification"],
+                                       "pt": ["AutoModelForCausalLM"]}
+}
 CUSTOM_PIPELINES = {
     "audio-text-to-text": {
         "impl": "pipeline_mint.AudioTextToTextPipeline",

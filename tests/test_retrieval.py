@@ -150,3 +150,41 @@ def test_one_folder_generates_embeds_and_classifies(tiny_model_dir, tmp_path):
     processor = MintProcessor.from_pretrained(tiny_model_dir)
     assert result["heard"] == len(wav) // processor.feature_extractor.hop_length
     _check_scores(result["out"], _expected_scores(retrieval, processor, wav, labels))
+
+
+def test_token_prompt_folder_classifies_by_the_word_pieces_its_ctc_head_hears(tmp_path):
+    """A token-prompt folder's stock zero-shot call runs its generation model: the softmax of the scaled cosines
+    between the word pieces its CTC head hears in the whole clip and each label's own, the label alone by default."""
+    from mint.hub.assemble import export
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+
+    config = MintConfig.from_pretrained(TINY, bridge_window_frames=5, token_prompt_mix=1.0)
+    processor = MintProcessor.from_pretrained(TINY, bridge_window_frames=5)
+    torch.manual_seed(0)
+    model = MintForConditionalGeneration(config).eval()
+    folder = export(model, processor, tmp_path / "token-prompt")
+    wav = _two_sounds(tmp_path / "wav.npy")
+    labels = ["a dog barking", "a telephone ringing", "speech"]
+    result = run_fresh(
+        f"""
+        import json, numpy as np
+        from transformers import pipeline
+        clf = pipeline("zero-shot-audio-classification", model={str(folder)!r}, trust_remote_code=True)
+        wav = np.load({str(tmp_path / 'wav.npy')!r})
+        templated = clf(wav, candidate_labels={labels!r}, hypothesis_template="the sound of {{}}")
+        print(json.dumps({{"out": clf(wav, candidate_labels={labels!r}), "model": type(clf.model).__name__,
+                          "templated": templated}}))
+        """,
+        tmp_path, tmp_path / "hf_home",
+    )
+    assert result["model"] == "MintForConditionalGeneration"
+    features = {k: torch.from_numpy(v) for k, v in processor.prepare_audio(wav).items()}
+    audio = torch.nn.functional.normalize(model.get_audio_token_bags(**features), dim=-1)
+
+    def expected(texts):
+        tok = processor.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+        bags = torch.nn.functional.normalize(model.get_text_token_bags(tok["input_ids"], tok["attention_mask"]), dim=-1)
+        return dict(zip(labels, (100.0 * audio @ bags.T)[0].softmax(0).tolist()))
+
+    _check_scores(result["out"], expected(labels))
+    _check_scores(result["templated"], expected([f"the sound of {label}" for label in labels]))
