@@ -104,7 +104,8 @@ train-mint-tiny: setup
 # fitted to that Bridge-Net (at chance: its text pass no longer told texts apart); then a fifth round, a long CTC
 # alignment and instruction tuning with stage 1's targets beside the LLM's loss, which ships with its heads; then a
 # sixth and a seventh round, the same recipes each from the shipped weights before it (a new machine resumes from the
-# repository alone); reported (training/reports/mint_tiny_token_prompt.md). About 8 h on 2 cores.
+# repository alone); then 0.24-s windows (a tenth round) and an eleventh round of instruction tuning with the sound
+# tasks taken more often; reported (training/reports/mint_tiny_token_prompt.md). About 9.5 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -140,6 +141,9 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_window_12.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_window_12/bridge.safetensors \
 		--heads runs/token_prompt_instruct_window_12/heads.safetensors --adapter runs/token_prompt_instruct_window_12/llm_adapter
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_sounds.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_sounds/bridge.safetensors \
+		--heads runs/token_prompt_instruct_sounds/heads.safetensors --adapter runs/token_prompt_instruct_sounds/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
@@ -226,6 +230,17 @@ probe-token-prompt-windows: setup
 	$(BIN)/python -m mint.training.ctc_probe --model models/mint-tiny-token-prompt-base \
 		--checkpoint runs/token_prompt_ctc_v9/checkpoint-1800 --data data/mint-corpus-v2-more-voices --split train \
 		--sources queen asterisk synthetic-voices generated --max-clips 48 --out runs/token_prompt_ctc_v9_probe_train.json
+
+# How much of the trained sound sources' labels the frozen encoder carries: a linear probe and a nearest neighbour on
+# pooled Whisper tiny.en frames, fitted on the train split, scored on 48 validation and 48 test clips (the held-out
+# slice's); the generated labels and the CTC head's zero-shot compare against it (findings item 15). About 3 min.
+.PHONY: probe-labels
+probe-labels: setup
+	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
+	for split in validation test; do \
+		$(BIN)/python -m mint.training.label_probe --model models/mint-tiny-token-prompt --data data/mint-corpus-v2 \
+			--split $$split --sources 0ad supertuxkart tuxpaint freedesktop instruments \
+			--out training/reports/label_probe_trained_sources_$$split.json || exit 1; done
 
 # The 32-query variant: stage 1, stage 2, instruction tuning (LoRA on the LLM), retrieval heads refit to the final
 # bridge, shipped.
