@@ -67,7 +67,29 @@ encoder windows is heard whole.
 """
 
 
-def use_section(retrieval_only: bool, heads: bool) -> str:
+TOKEN_BAG_USE = """
+```python
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoProcessor, pipeline
+
+classifier = pipeline("zero-shot-audio-classification", model="PATH_OR_REPO", trust_remote_code=True)
+classifier("clip.wav", candidate_labels=["a dog barking", "speech", "a telephone ringing"])
+
+model = AutoModelForCausalLM.from_pretrained("PATH_OR_REPO", trust_remote_code=True)
+processor = AutoProcessor.from_pretrained("PATH_OR_REPO", trust_remote_code=True)
+features = {k: torch.from_numpy(v) for k, v in processor.prepare_audio("clip.wav").items()}
+heard = model.get_audio_token_bags(**features)  # (1, vocabulary): the word pieces the CTC head hears
+texts = processor.tokenizer(["speech"], add_special_tokens=False, return_tensors="pt")
+similarity = F.normalize(heard, dim=-1) @ F.normalize(model.get_text_token_bags(**texts), dim=-1).T
+```
+
+Zero-shot scores are the softmax of 100 x the cosines between the word pieces the CTC head hears in the whole clip
+and each label's own; the label goes in alone unless a `hypothesis_template` is given.
+"""
+
+
+def use_section(retrieval_only: bool, heads: bool, token_bags: bool = False) -> str:
     generation = """```python
 from transformers import pipeline
 
@@ -77,6 +99,11 @@ pipe("clip.wav", prompt="Describe the audio.", max_new_tokens=32)
 """
     if retrieval_only:
         return "The retrieval (stage-1) model alone, without the LLM:\n" + ZERO_SHOT_USE
+    if token_bags:
+        heads_too = ("\nThe folder also carries stage 1's retrieval heads (`AutoModelForPreTraining`, CLAP-style "
+                     "embeddings).\n" if heads else "")
+        return (generation + "\nIts CTC head also ranks texts and labels by the word pieces it hears:\n"
+                + TOKEN_BAG_USE + heads_too)
     if heads:
         return generation + "\nThe same folder also carries the retrieval heads:\n" + ZERO_SHOT_USE
     return generation
@@ -85,7 +112,9 @@ pipe("clip.wav", prompt="Describe the audio.", max_new_tokens=32)
 def model_card(variant: str, spec: dict, trained: bool, lora_merged: bool, heads: bool = False,
                retrieval_only: bool = False) -> ModelCard:
     """`heads`: the folder also serves zero-shot classification and embeddings; `retrieval_only`: the stage-1
-    model alone."""
+    model alone. A variant with the token prompt's CTC head on a windowed bridge serves zero-shot by its word
+    pieces."""
+    token_bags = not retrieval_only and spec.get("token_prompt_mix", 0) > 0 and bool(spec.get("bridge_window_frames"))
     data = ModelCardData(
         license="apache-2.0", library_name="transformers",
         pipeline_tag="zero-shot-audio-classification" if retrieval_only else "audio-text-to-text",
@@ -106,7 +135,7 @@ then generative pre-training and instruction tuning.
 
 ## Use
 
-{use_section(retrieval_only, heads)}
+{use_section(retrieval_only, heads, token_bags)}
 `trust_remote_code=True` runs the Python files of this repository (`configuration_mint.py`, `modeling_mint.py`,
 `processing_mint.py`, `pipeline_mint.py`) on your machine: read them first, or pin a revision you have read. Weights
 are safetensors only.

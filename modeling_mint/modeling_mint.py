@@ -614,7 +614,6 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         weight = torch.cat([output_embeddings, self.ctc_blank[None]]).to(projected.dtype)
         return (projected @ weight.T * self.ctc_log_scale.exp()).float().softmax(-1)
 
-    @torch.no_grad()
     def get_audio_token_bags(
         self,
         input_features: torch.Tensor | None = None,

@@ -156,13 +156,21 @@ def test_token_prompt_folder_classifies_by_the_word_pieces_its_ctc_head_hears(tm
     """A token-prompt folder's stock zero-shot call runs its generation model: the softmax of the scaled cosines
     between the word pieces its CTC head hears in the whole clip and each label's own, the label alone by default."""
     from mint.hub.assemble import export
+    from mint.hub.model_card import model_card
+    from mint.hub.push import check_folder
     from modeling_mint import MintForConditionalGeneration, MintProcessor
 
     config = MintConfig.from_pretrained(TINY, bridge_window_frames=5, token_prompt_mix=1.0)
     processor = MintProcessor.from_pretrained(TINY, bridge_window_frames=5)
     torch.manual_seed(0)
     model = MintForConditionalGeneration(config).eval()
-    folder = export(model, processor, tmp_path / "token-prompt")
+    spec = {**json.loads((ROOT / "hub_configs" / "mint-tiny" / "variant.json").read_text()),
+            "bridge_window_frames": 5, "token_prompt_mix": 1.0}
+    folder = export(model, processor, tmp_path / "token-prompt", model_card("mint-tiny-token-prompt-random", spec,
+                                                                            False, False, heads=False))
+    assert check_folder(folder) == []
+    card = (folder / "README.md").read_text()
+    assert "get_audio_token_bags" in card and "AutoModelForPreTraining" not in card
     wav = _two_sounds(tmp_path / "wav.npy")
     labels = ["a dog barking", "a telephone ringing", "speech"]
     result = run_fresh(
