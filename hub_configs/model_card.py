@@ -84,7 +84,7 @@ texts = processor.tokenizer(["speech"], add_special_tokens=False, return_tensors
 similarity = F.normalize(heard, dim=-1) @ F.normalize(model.get_text_token_bags(**texts), dim=-1).T
 ```
 
-Zero-shot scores are the softmax of 100 x the cosines between the word pieces the CTC head hears in the whole clip
+Zero-shot scores are the softmax of 10 x the cosines between the word pieces the CTC head hears in the whole clip
 and each label's own; the label goes in alone unless a `hypothesis_template` is given.
 """
 

@@ -159,6 +159,7 @@ def test_token_prompt_folder_classifies_by_the_word_pieces_its_ctc_head_hears(tm
     from mint.hub.model_card import model_card
     from mint.hub.push import check_folder
     from modeling_mint import MintForConditionalGeneration, MintProcessor
+    from modeling_mint.pipeline_mint_zero_shot import TOKEN_BAG_LOGIT_SCALE
 
     config = MintConfig.from_pretrained(TINY, bridge_window_frames=5, token_prompt_mix=1.0)
     processor = MintProcessor.from_pretrained(TINY, bridge_window_frames=5)
@@ -192,7 +193,7 @@ def test_token_prompt_folder_classifies_by_the_word_pieces_its_ctc_head_hears(tm
     def expected(texts):
         tok = processor.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
         bags = torch.nn.functional.normalize(model.get_text_token_bags(tok["input_ids"], tok["attention_mask"]), dim=-1)
-        return dict(zip(labels, (100.0 * audio @ bags.T)[0].softmax(0).tolist()))
+        return dict(zip(labels, (TOKEN_BAG_LOGIT_SCALE * audio @ bags.T)[0].softmax(0).tolist()))
 
     _check_scores(result["out"], expected(labels))
     _check_scores(result["templated"], expected([f"the sound of {label}" for label in labels]))
