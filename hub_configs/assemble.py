@@ -105,7 +105,7 @@ def save_folder(model: MintForConditionalGeneration, processor: MintProcessor, f
     if model.config.retrieval_heads:
         model.config.auto_map.update(modeling_mint.RETRIEVAL_AUTO_MAP)
         model.config.custom_pipelines.update(modeling_mint.ZERO_SHOT_PIPELINE)
-    if model.config.token_prompt_mix > 0 and model.config.bridge_window_frames:  # zero-shot by the CTC head
+    if model.config.token_bags:  # zero-shot by the CTC head's word pieces
         model.config.custom_pipelines.update(modeling_mint.TOKEN_BAG_ZERO_SHOT_PIPELINE)
     model.config.architectures = ["MintForConditionalGeneration"]
     model.save_pretrained(folder)

@@ -354,6 +354,12 @@ class MintConfig(PreTrainedConfig):
         return audio_encoder_facts(self.audio_config)
 
     @property
+    def token_bags(self) -> bool:
+        """Whether the model ranks texts by the word pieces its CTC head hears (`get_audio_token_bags`): the token
+        prompt's head (`token_prompt_mix` > 0) on a windowed Bridge-Net."""
+        return self.connector_type == "bridge" and self.token_prompt_mix > 0 and bool(self.bridge_window_frames)
+
+    @property
     def audio_time_axis(self) -> int:
         """Axis of `input_features` along which the audio is cut into encoder windows."""
         return self.audio_encoder_facts.time_axis

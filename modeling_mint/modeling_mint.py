@@ -625,7 +625,7 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         over the clip's audio tokens, the blank left out). Compared by cosine with a text's word-piece counts
         (`get_text_token_bags`), it ranks texts and labels by what the bridge spells, with no stage-1 heads. The
         bridge reads no instruction here, as in CTC alignment."""
-        if not hasattr(self, "ctc_blank") or not self.config.bridge_window_frames:
+        if not self.config.token_bags:
             raise ValueError("token bags need the token prompt's CTC head (token_prompt_mix > 0) on a windowed bridge")
         frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
         _, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)

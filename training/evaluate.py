@@ -329,7 +329,7 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
                                     "system": "whisper-tiny.en", "reference": r["text"], "prediction": h})
     if retrieval_dir:
         metrics["embeddings"] = embedding_metrics(retrieval_dir, rows)
-    if hasattr(model.model, "ctc_blank") and model.config.bridge_window_frames:
+    if model.config.token_bags:
         metrics["token_bags"] = token_bag_metrics(model, processor, rows)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
