@@ -342,6 +342,30 @@ def test_stage1_targets_reach_the_shared_bridge_and_the_heads(token_prompt_dir, 
 
 
 @pytest.mark.training
+def test_instruct_keeps_the_ctc_heads_spelling_on_describing_rows(token_prompt_dir, tiny_model_dir, small_corpus,
+                                                                   tmp_path):
+    """`ctc_weight` in instruction tuning: the token prompt's CTC loss on the describing rows joins the LLM's loss
+    (logged as `ctc_loss`, the sum exact), under LoRA; a model without the head is refused before training."""
+    base = dict(data_dir=str(small_corpus), feature_cache_dir=str(tmp_path / "f"), per_device_train_batch_size=4,
+                learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True, seed=0, max_eval_clips=8,
+                max_steps=2, tasks=["transcription", "captioning", "question_answering"], save_strategy="no",
+                bf16=False, lora_rank=4, ctc_weight=0.5)
+    run = tmp_path / "ctc"
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "ctc", **base, model_dir=str(token_prompt_dir),
+                                                  output_dir=str(run))])
+    logged = [e for e in json.loads((run / "instruct_report.json").read_text())["log"] if "ctc_loss" in e]
+    assert logged and all(0 < e["ctc_loss"] < 100 for e in logged)
+    assert all(abs(e["loss"] - e["lm_loss"] - 0.5 * e["ctc_loss"]) < 1e-3 * e["loss"] for e in logged)
+    assert not any("stage1_loss" in e for e in logged)  # stage 1's targets stay off at weight 0
+    with pytest.raises(ValueError, match="the model has none"):
+        main(["train", "instruct", "--recipe", recipe(tmp_path, "plain", **base, model_dir=str(tiny_model_dir),
+                                                      output_dir=str(tmp_path / "plain"))])
+    with pytest.raises(SystemExit, match="ctc_weight"):
+        main(["train", "instruct", "--recipe", recipe(tmp_path, "negative", **{**base, "ctc_weight": -1.0},
+                                                      model_dir=str(token_prompt_dir), output_dir=str(run))])
+
+
+@pytest.mark.training
 def test_instruct_with_stage1_targets_ships_heads_fitted_to_the_bridge(token_prompt_dir, small_corpus, tmp_path):
     """`stage1_weight`: the heads train beside LoRA and the Bridge-Net, their losses are logged, the evaluation loss
     stays the LLM's alone, and the heads file they leave starts the next run and loads into the retrieval model."""

@@ -15,6 +15,7 @@ from mint.hub.weights import ADAPTER_WEIGHTS, RETRIEVAL_HEADS, load_by_prefix, l
 from mint.io import atomic_folder
 from mint.training import generative
 from mint.training.common import LossPartsLogging, freeze_bridge_word_embeddings, train_and_report
+from mint.training.pretrain_generative import alignment_ctc_loss
 from mint.training.generative import GenerativeRecipe
 from mint.training.multi_target import (
     DESCRIBING_TASKS,
@@ -52,6 +53,15 @@ class InstructRecipe(GenerativeRecipe):
         "help": "tasks whose answers are stage-1 texts"})
     heads_weights: str | None = field(default=None, metadata={
         "help": "stage-1 heads to start from (a stage-1 run's heads.safetensors); else new ones"})
+    ctc_weight: float = field(default=0.0, metadata={
+        "help": "weight of the token prompt's CTC loss on the describing rows (`stage1_tasks`), read without the "
+                "instruction as zero-shot reads it: instruction steps then move the bridge without unlearning the "
+                "head's spelling; 0: none"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.ctc_weight < 0 or self.stage1_weight < 0:
+            raise ValueError(f"ctc_weight and stage1_weight must be >= 0, got {self.ctc_weight}, {self.stage1_weight}")
 
 
 def make_parser(prog: str | None = None) -> TrlParser:
@@ -130,13 +140,18 @@ def save_llm_adapter(model, out: Path):
 
 
 class MultiTargetSFTTrainer(LossPartsLogging, SFTTrainer):
-    """TRL's `SFTTrainer` with stage 1's targets added to the LLM's loss while training (`stage1_weight`); the heads
-    join the optimizer and every checkpoint (`heads.safetensors`), so a resumed run goes on with them. Evaluation
-    keeps the LLM's loss alone, so its curve compares with runs without them."""
+    """TRL's `SFTTrainer` with stage 1's targets (`stage1_weight`) and the token prompt's CTC loss (`ctc_weight`)
+    added to the LLM's loss on each batch's describing rows while training; the heads join the optimizer and every
+    checkpoint (`heads.safetensors`), so a resumed run goes on with them. Evaluation keeps the LLM's loss alone, so
+    its curve compares with runs without them."""
 
-    def __init__(self, *args, retrieval, stage1_weight: float, **kwargs):
+    def __init__(self, *args, retrieval, stage1_weight: float, ctc_weight: float = 0.0, tokens_for_frames=None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.retrieval, self.stage1_weight = retrieval, stage1_weight
+        self.retrieval, self.stage1_weight, self.ctc_weight = retrieval, stage1_weight, ctc_weight
+        self.tokens_for_frames = tokens_for_frames
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        self.special_ids = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
 
     def create_optimizer(self, *args, **kwargs):
         optimizer = super().create_optimizer(*args, **kwargs)
@@ -148,16 +163,30 @@ class MultiTargetSFTTrainer(LossPartsLogging, SFTTrainer):
         result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         if not (model.training and stage1):
             return result
-        self.retrieval.train()
-        out = stage1_loss(self.retrieval, {**inputs, **stage1})
         loss, outputs = result if return_outputs else (result, None)
         share = 1.0  # of the accumulated step; the LLM's loss already is one when it is a mean over the whole step's
         if self.model_accepts_loss_kwargs and num_items_in_batch is not None:  # tokens (the Trainer leaves it alone)
             share = 1.0 / self.current_gradient_accumulation_steps
-        self.record_parts(lm_loss=loss.item() / share, stage1_loss=out.loss.item(), loss_atc=out.loss_atc.item(),
-                          loss_atm=out.loss_atm.item(), loss_agtg=out.loss_agtg.item())
-        loss = loss + self.stage1_weight * share * out.loss
+        self.record_parts(lm_loss=loss.item() / share)
+        if self.stage1_weight:
+            self.retrieval.train()
+            out = stage1_loss(self.retrieval, {**inputs, **stage1})
+            self.record_parts(stage1_loss=out.loss.item(), loss_atc=out.loss_atc.item(),
+                              loss_atm=out.loss_atm.item(), loss_agtg=out.loss_agtg.item())
+            loss = loss + self.stage1_weight * share * out.loss
+        if self.ctc_weight:
+            ctc = self.describing_rows_ctc(model, inputs, stage1["stage1_rows"])
+            self.record_parts(ctc_loss=ctc.item())
+            loss = loss + self.ctc_weight * share * ctc
         return (loss, outputs) if return_outputs else loss
+
+    def describing_rows_ctc(self, model, inputs: dict, rows: torch.Tensor) -> torch.Tensor:
+        """The token prompt's CTC loss on the describing rows' answers, the bridge given no instruction (as
+        `get_audio_token_bags` reads it)."""
+        mint = self.accelerator.unwrap_model(model)
+        mint = mint.get_base_model() if hasattr(mint, "get_base_model") else mint
+        described = {k: inputs[k][rows] for k in ("audio_frames", "audio_frame_mask", "labels")}
+        return alignment_ctc_loss(mint, described, self.tokens_for_frames, self.special_ids)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         super().save_model(output_dir, _internal_call)
@@ -184,12 +213,15 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         model, peft_config = with_llm_adapter(model, Path(recipe.llm_adapter)), None
     common = dict(args=args, train_dataset=train, eval_dataset=evaluation, processing_class=processor,
                   peft_config=peft_config, callbacks=callbacks)
-    if recipe.stage1_weight:  # built before any PEFT wrapping: PEFT swaps the shared modules in place
+    if recipe.ctc_weight and not getattr(model.config, "token_prompt_mix", 0):
+        raise ValueError("ctc_weight trains the token prompt's CTC head: the model has none (token_prompt_mix 0)")
+    if recipe.stage1_weight or recipe.ctc_weight:  # built before any PEFT wrapping: PEFT swaps shared modules in place
         retrieval = stage1_model(model.get_base_model() if recipe.llm_adapter else model, recipe.heads_weights)
         collator = Stage1TextCollator(collator, processor.bridge_tokenizer, recipe.stage1_tasks,
                                       recipe.max_answer_tokens)
         trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
-                                        stage1_weight=recipe.stage1_weight, **common)
+                                        stage1_weight=recipe.stage1_weight, ctc_weight=recipe.ctc_weight,
+                                        tokens_for_frames=processor.tokens_for_frames, **common)
     else:
         trainer = SFTTrainer(model=model, data_collator=collator, **common)
     lora = peft_config is not None or recipe.llm_adapter is not None
@@ -206,7 +238,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         return model
 
     report = train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if lora else None)
-    if recipe.stage1_weight and trainer.is_world_process_zero():
+    if (recipe.stage1_weight or recipe.ctc_weight) and trainer.is_world_process_zero():
         save_heads(trainer.retrieval, Path(args.output_dir) / HEADS_FILE)
     return report
 
