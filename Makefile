@@ -144,6 +144,9 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_sounds.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_sounds/bridge.safetensors \
 		--heads runs/token_prompt_instruct_sounds/heads.safetensors --adapter runs/token_prompt_instruct_sounds/llm_adapter
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_sounds_ctc.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_sounds_ctc/bridge.safetensors \
+		--heads runs/token_prompt_instruct_sounds_ctc/heads.safetensors --adapter runs/token_prompt_instruct_sounds_ctc/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
