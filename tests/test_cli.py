@@ -130,13 +130,13 @@ def test_version_and_train_help_list_the_recipe_fields(capsys):
 
 
 def test_train_refuses_fields_its_stage_does_not_have(tmp_path):
-    """Each stage's recipe has only the fields it reads: instruction tuning has no CTC loss, so `ctc_weight` in its
-    config (or on the command line) is refused before anything loads, in one line."""
+    """Each stage's recipe has only the fields it reads: instruction tuning always runs the LLM, so stage 2's
+    `lm_weight` in its config (or on the command line) is refused before anything loads, in one line."""
     config = tmp_path / "instruct.yaml"
-    config.write_text("model_dir: nowhere\nuse_cpu: true\nbf16: false\nctc_weight: 0.5\n")
-    assert "ctc_weight" in one_line_exit(["train", "instruct", "--config", str(config)])
+    config.write_text("model_dir: nowhere\nuse_cpu: true\nbf16: false\nlm_weight: 0.5\n")
+    assert "lm_weight" in one_line_exit(["train", "instruct", "--config", str(config)])
     config.write_text("model_dir: nowhere\nuse_cpu: true\nbf16: false\n")
-    assert "--ctc-weight" in one_line_exit(["train", "instruct", "--config", str(config), "--ctc-weight", "0.5"])
+    assert "--lm-weight" in one_line_exit(["train", "instruct", "--config", str(config), "--lm-weight", "0.5"])
 
 
 def test_every_committed_recipe_parses_with_its_stage():
