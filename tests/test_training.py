@@ -473,6 +473,29 @@ def test_continuing_runs_keep_one_set_of_eval_clips(small_corpus):
         [r["clip_id"] for r in first["validation"]]  # without it, the run's own seed picks them
 
 
+def test_evaluation_batches_keep_dataset_order_whatever_the_runs_seed(tmp_path):
+    """With `group_by_length` the stock Trainer groups evaluation batches too, seeded by the run's seed, so two runs
+    measured the same clips in other batches (other means of batch means, another gap); MINT's trainers evaluate in
+    dataset order."""
+    from torch import nn
+    from transformers import Trainer, TrainingArguments
+
+    from mint.training.common import EvaluationInOrder
+    from mint.training.pretrain_generative import Stage2Trainer
+    from mint.training.sft import InstructTrainer, MultiTargetSFTTrainer
+
+    clips = [{"input_ids": [0] * n} for n in (3, 40, 7, 25, 1, 60, 12, 33, 5, 18, 50, 2)]
+
+    def order(trainer_class, seed):
+        args = TrainingArguments(output_dir=str(tmp_path / f"{trainer_class.__name__}{seed}"), use_cpu=True,
+                                 seed=seed, train_sampling_strategy="group_by_length", report_to="none")
+        return list(trainer_class(model=nn.Linear(1, 1), args=args)._get_eval_sampler(clips))
+
+    assert order(Trainer, 1) != order(Trainer, 2)  # the stock grouping moves with the seed
+    assert order(Stage2Trainer, 1) == order(Stage2Trainer, 2) == list(range(len(clips)))
+    assert issubclass(InstructTrainer, EvaluationInOrder) and issubclass(MultiTargetSFTTrainer, EvaluationInOrder)
+
+
 def test_task_repeats_take_a_tasks_train_rows_more_often_and_leave_validation_alone(small_corpus):
     from collections import Counter
 

@@ -120,6 +120,18 @@ def run_training(trainer):
         raise
 
 
+class EvaluationInOrder:
+    """Mixed into a Trainer: evaluation batches in dataset order. With `train_sampling_strategy: group_by_length` the
+    Trainer also groups the evaluation batches by length, with a generator seeded by the run's seed, so runs with
+    other seeds measured the evaluation loss (a mean of batch means) and the gap (its first batches) on other
+    groupings of the same clips, and their curves did not join."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        if eval_dataset is None or self.args.world_size > 1:  # several processes: accelerate shards in order
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
+
 class LossPartsLogging:
     """Mixed into a Trainer whose loss is a sum: each part recorded while training (`record_parts`) is logged beside
     the loss as its mean over the steps since the last log."""

@@ -14,7 +14,7 @@ from trl import TrlParser
 
 from mint.hub.weights import read_ctc_head
 from mint.training import generative
-from mint.training.common import LossPartsLogging, train_and_report
+from mint.training.common import EvaluationInOrder, LossPartsLogging, train_and_report
 from mint.training.generative import GenerativeRecipe
 
 
@@ -85,7 +85,7 @@ def load_ctc_parameters(model, checkpoint: str):
             log_scale.copy_(found["ctc_log_scale"])
 
 
-class Stage2Trainer(Trainer):
+class Stage2Trainer(EvaluationInOrder, Trainer):
     """The Trainer with the LM head on the target positions only (`logits_at_labels`, the model's opt-in): the head
     over the LLM's whole vocabulary, run on the prompt and the audio tokens too, costs much and the loss never reads it.
     Evaluation keeps the loss only (no `compute_metrics`), so the logits' changed shape never reaches it."""

@@ -14,7 +14,7 @@ from trl import SFTConfig, SFTTrainer, TrlParser
 from mint.hub.weights import ADAPTER_WEIGHTS, RETRIEVAL_HEADS, load_by_prefix, load_trained_bridge
 from mint.io import atomic_folder
 from mint.training import generative
-from mint.training.common import LossPartsLogging, freeze_bridge_word_embeddings, train_and_report
+from mint.training.common import EvaluationInOrder, LossPartsLogging, freeze_bridge_word_embeddings, train_and_report
 from mint.training.pretrain_generative import alignment_ctc_loss
 from mint.training.generative import GenerativeRecipe
 from mint.training.multi_target import (
@@ -139,7 +139,11 @@ def save_llm_adapter(model, out: Path):
         save_file(state, str(tmp / ADAPTER_WEIGHTS), metadata={"format": "pt"})
 
 
-class MultiTargetSFTTrainer(LossPartsLogging, SFTTrainer):
+class InstructTrainer(EvaluationInOrder, SFTTrainer):
+    """TRL's `SFTTrainer`, evaluating in dataset order."""
+
+
+class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
     """TRL's `SFTTrainer` with stage 1's targets (`stage1_weight`) and the token prompt's CTC loss (`ctc_weight`)
     added to the LLM's loss on each batch's describing rows while training; the heads join the optimizer and every
     checkpoint (`heads.safetensors`), so a resumed run goes on with them. Evaluation keeps the LLM's loss alone, so
@@ -223,7 +227,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
                                         stage1_weight=recipe.stage1_weight, ctc_weight=recipe.ctc_weight,
                                         tokens_for_frames=processor.tokens_for_frames, **common)
     else:
-        trainer = SFTTrainer(model=model, data_collator=collator, **common)
+        trainer = InstructTrainer(model=model, data_collator=collator, **common)
     lora = peft_config is not None or recipe.llm_adapter is not None
     if lora and recipe.freeze_bridge_word_embeddings:
         freeze_peft_bridge_word_embeddings(trainer.model)
