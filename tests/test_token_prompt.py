@@ -357,6 +357,7 @@ def test_instruct_keeps_the_ctc_heads_spelling_on_describing_rows(token_prompt_d
     assert logged and all(0 < e["ctc_loss"] < 100 for e in logged)
     assert all(abs(e["loss"] - e["lm_loss"] - 0.5 * e["ctc_loss"]) < 1e-3 * e["loss"] for e in logged)
     assert not any("stage1_loss" in e for e in logged)  # stage 1's targets stay off at weight 0
+    assert not (run / "heads.safetensors").exists()  # no heads are built or written without stage 1's targets
     with pytest.raises(ValueError, match="the model has none"):
         main(["train", "instruct", "--recipe", recipe(tmp_path, "plain", **base, model_dir=str(tiny_model_dir),
                                                       output_dir=str(tmp_path / "plain"))])

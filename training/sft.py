@@ -159,7 +159,8 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
 
     def create_optimizer(self, *args, **kwargs):
         optimizer = super().create_optimizer(*args, **kwargs)
-        optimizer.add_param_group({"params": head_parameters(self.retrieval), "weight_decay": 0.0})
+        if self.retrieval is not None:
+            optimizer.add_param_group({"params": head_parameters(self.retrieval), "weight_decay": 0.0})
         return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -194,12 +195,14 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         super().save_model(output_dir, _internal_call)
-        if self.is_world_process_zero():
+        if self.retrieval is not None and self.is_world_process_zero():
             save_heads(self.retrieval, Path(output_dir or self.args.output_dir) / HEADS_FILE)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
-        load_by_prefix(self.retrieval, Path(resume_from_checkpoint) / HEADS_FILE, RETRIEVAL_HEADS, "retrieval heads")
+        if self.retrieval is not None:
+            load_by_prefix(self.retrieval, Path(resume_from_checkpoint) / HEADS_FILE, RETRIEVAL_HEADS,
+                           "retrieval heads")
 
 
 def main(recipe: InstructRecipe, args: SFTConfig):
@@ -217,10 +220,12 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         model, peft_config = with_llm_adapter(model, Path(recipe.llm_adapter)), None
     common = dict(args=args, train_dataset=train, eval_dataset=evaluation, processing_class=processor,
                   peft_config=peft_config, callbacks=callbacks)
-    if recipe.ctc_weight and not getattr(model.config, "token_prompt_mix", 0):
+    if recipe.ctc_weight and not hasattr(model.model, "ctc_blank"):
         raise ValueError("ctc_weight trains the token prompt's CTC head: the model has none (token_prompt_mix 0)")
     if recipe.stage1_weight or recipe.ctc_weight:  # built before any PEFT wrapping: PEFT swaps shared modules in place
-        retrieval = stage1_model(model.get_base_model() if recipe.llm_adapter else model, recipe.heads_weights)
+        retrieval = None  # the heads only where stage 1's targets train them
+        if recipe.stage1_weight:
+            retrieval = stage1_model(model.get_base_model() if recipe.llm_adapter else model, recipe.heads_weights)
         collator = Stage1TextCollator(collator, processor.bridge_tokenizer, recipe.stage1_tasks,
                                       recipe.max_answer_tokens)
         trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
@@ -242,7 +247,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         return model
 
     report = train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if lora else None)
-    if (recipe.stage1_weight or recipe.ctc_weight) and trainer.is_world_process_zero():
+    if recipe.stage1_weight and trainer.is_world_process_zero():
         save_heads(trainer.retrieval, Path(args.output_dir) / HEADS_FILE)
     return report
 
