@@ -32,6 +32,7 @@ from mint.hub.weights import (
     CTC_HEAD,
     RETRIEVAL_HEADS,
     TRAINABLE_PREFIXES,
+    has_clip_context,
     has_retrieval_heads,
     load_trained_bridge,
     read_by_prefix,
@@ -207,6 +208,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         bridge_window_frames=spec.get("bridge_window_frames"), connector_type=spec.get("connector_type", "bridge"),
         retrieval_heads=heads,
         token_prompt_mix=spec.get("token_prompt_mix", 0.0),
+        clip_context=spec.get("clip_context", False) or has_clip_context(trained),
     )
     model = MintForConditionalGeneration(config)
     model.model.audio_tower.load_state_dict(audio_state)

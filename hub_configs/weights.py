@@ -112,6 +112,14 @@ def has_retrieval_heads(path: str | Path | None) -> bool:
         return any(k.startswith(RETRIEVAL_HEADS) for k in f.keys())
 
 
+def has_clip_context(path: str | Path | None) -> bool:
+    """Whether a weights file holds the clip-context projection of a bridge trained with `clip_context`."""
+    if path is None:
+        return False
+    with safe_open(str(weights_file(path)), framework="pt") as f:
+        return any(k.startswith("model.query_tokens.context_") for k in f.keys())
+
+
 def read_ctc_head(source: str | Path) -> dict[str, torch.Tensor]:
     """The soft-prompt CTC blank and scale a checkpoint holds, as `ctc_blank` and `ctc_log_scale`, wherever the
     model kept them (its own, `model.ctc_*`, or the ones a CTC run adds to the top-level model); empty if none."""

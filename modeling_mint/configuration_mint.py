@@ -228,6 +228,10 @@ class MintConfig(PreTrainedConfig):
         window_position_embeddings (`bool`, *optional*, defaults to `False`):
             A windowed Bridge-Net adds a learned vector per frame position in its window to the frames it reads
             (zero at first), so its queries can tell the start of a window from its end and spell in order.
+        clip_context (`bool`, *optional*, defaults to `False`):
+            A windowed Bridge-Net also adds to every query of a clip's windows the whole clip's encoder frames,
+            pooled (mean, spread, maximum), normed and projected (zero at first): a window hears a quarter second,
+            while a sound's label is a fact about the whole clip.
         apply_spec_augment (`bool`, *optional*, defaults to `False`):
             SpecAugment on the encoder frames the Bridge-Net reads, in training only (the frames of a frozen encoder,
             often from a cache, are the only place left to augment): spans of frames and of channels are zeroed.
@@ -271,6 +275,7 @@ class MintConfig(PreTrainedConfig):
     retrieval_heads: bool = False
     token_prompt_mix: float | int = 0.0
     window_position_embeddings: bool = False
+    clip_context: bool = False
     apply_spec_augment: bool = False
     mask_time_prob: float | int = 0.05
     mask_time_length: int = 10
@@ -342,6 +347,8 @@ class MintConfig(PreTrainedConfig):
         if self.window_position_embeddings and (self.bridge_window_frames is None or self.connector_type != "bridge"):
             raise ValueError("window_position_embeddings needs a windowed Bridge-Net (bridge_window_frames and the "
                              "bridge connector)")
+        if self.clip_context and (self.bridge_window_frames is None or self.connector_type != "bridge"):
+            raise ValueError("clip_context needs a windowed Bridge-Net (bridge_window_frames and the bridge connector)")
         if self.retrieval_heads and self.connector_type != "bridge":
             raise ValueError("retrieval heads read the Bridge-Net's outputs; a pooled connector has none")
         if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):

@@ -102,13 +102,30 @@ class MintQueryTokens(nn.Module):
     30-s window, which differs from one bridge window to the next."""
 
     def __init__(self, num_query_tokens: int, hidden_size: int, window_frames: int | None = None,
-                 frame_width: int | None = None):
+                 frame_width: int | None = None, clip_context: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1, num_query_tokens, hidden_size))
         self.window_positions = nn.Parameter(torch.zeros(window_frames, frame_width)) if window_frames else None
+        self.context_norm = nn.LayerNorm(3 * frame_width) if clip_context else None
+        self.context_projection = nn.Parameter(torch.zeros(3 * frame_width, hidden_size)) if clip_context else None
 
     def forward(self, batch_size: int) -> torch.Tensor:
         return self.weight.expand(batch_size, -1, -1)
+
+    def clip_context(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor | None:
+        """`(B, H)`: the clip's frames pooled (mean, spread and maximum over its audio), normed and projected to the
+        queries' width; None without `config.clip_context`. A label is a fact about the whole clip, which a window of
+        a quarter second does not see."""
+        if self.context_projection is None:
+            return None
+        mask = frame_mask[..., None].bool()
+        frames = frames.float()
+        count = mask.sum(1).clamp(min=1)
+        mean = frames.masked_fill(~mask, 0).sum(1) / count
+        spread = ((frames - mean[:, None]).masked_fill(~mask, 0).square().sum(1) / count).sqrt()
+        peak = frames.masked_fill(~mask, torch.finfo(frames.dtype).min).amax(1).masked_fill(~mask.any(1), 0)
+        pooled = self.context_norm(torch.cat([mean, spread, peak], -1).to(self.context_norm.weight.dtype))
+        return pooled @ self.context_projection
 
     def locate(self, windows: torch.Tensor) -> torch.Tensor:
         """`(K, window_frames, D_audio)` frames of K windows, with each frame's position in its window added."""
@@ -213,6 +230,8 @@ class MintPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=std)
             if module.window_positions is not None:  # zero: a bridge trained without them reads the same
                 init.zeros_(module.window_positions)
+            if module.context_projection is not None:  # zero, for the same reason
+                init.zeros_(module.context_projection)
         elif isinstance(module, MintBridgeModel):
             init.copy_(module.embeddings.position_ids, torch.arange(module.embeddings.position_ids.shape[-1])[None])
         elif isinstance(module, nn.Linear):
@@ -295,7 +314,7 @@ class MintAudioBridgeMixin:
         self.audio_tower = _build_audio_tower(config.audio_config)
         window = config.bridge_window_frames if config.window_position_embeddings else None
         self.query_tokens = MintQueryTokens(config.num_query_tokens, config.bridge_config.hidden_size, window,
-                                            audio_hidden_size(config.audio_config))
+                                            audio_hidden_size(config.audio_config), config.clip_context)
         self.bridge = MintBridgeModel(config.bridge_config)
 
     def freeze_audio_tower(self):
@@ -476,9 +495,11 @@ class MintAudioBridgeMixin:
         windows that hold audio, so a clip has Nq embeddings whatever its duration."""
         if not self.config.bridge_window_frames:
             return self._query_output(frames, frame_mask)
+        context = self._window_context(frames, frame_mask)
         windows, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
         keep = window_mask.any(-1)
-        out = self._query_output(self.query_tokens.locate(windows[keep]), window_mask[keep])
+        context = None if context is None else context.repeat_interleave(n, dim=0)[keep]
+        out = self._query_output(self.query_tokens.locate(windows[keep]), window_mask[keep], context=context)
         per_window = out.new_zeros(keep.shape[0], *out.shape[1:]).index_put((keep.nonzero()[:, 0],), out)
         counts = keep.reshape(frames.shape[0], n).sum(1).clamp(min=1).to(out.dtype)
         return per_window.reshape(frames.shape[0], n, *out.shape[1:]).sum(1) / counts[:, None, None]
@@ -486,19 +507,29 @@ class MintAudioBridgeMixin:
     def _windowed_query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None):
         """Nq queries per window of `bridge_window_frames` frames (SALMONN style): the order of events survives and
         the soft prompt grows with the duration. Windows with no audio are dropped."""
+        context = self._window_context(frames, frame_mask)
         frames, frame_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
         keep = frame_mask.any(-1)
         if bridge_input_ids is not None:
             bridge_input_ids = bridge_input_ids.repeat_interleave(n, dim=0)[keep]
             if bridge_attention_mask is not None:
                 bridge_attention_mask = bridge_attention_mask.repeat_interleave(n, dim=0)[keep]
+        if context is not None:
+            context = context.repeat_interleave(n, dim=0)[keep]
         out = self._query_output(self.query_tokens.locate(frames[keep]), frame_mask[keep], bridge_input_ids,
-                                 bridge_attention_mask)
+                                 bridge_attention_mask, context)
         return out.reshape(-1, out.shape[-1])
 
-    def _query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None) -> torch.Tensor:
+    def _window_context(self, frames, frame_mask) -> torch.Tensor | None:
+        """`(B, H)` added to every query of each of a clip's windows (`config.clip_context`), else None."""
+        return self.query_tokens.clip_context(frames, frame_mask) if self.config.clip_context else None
+
+    def _query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None,
+                      context=None) -> torch.Tensor:
         batch = frames.shape[0]
         queries = self.query_tokens(batch)
+        if context is not None:
+            queries = queries + context[:, None].to(queries.dtype)
         attention_mask = None
         if bridge_input_ids is not None:
             if bridge_attention_mask is None:

@@ -49,6 +49,7 @@ def test_window_derived_per_encoder():
         ({"audio_config": {"model_type": "bert"}}, "unsupported audio encoder"),
         ({"audio_tower_dtype": "int8"}, "audio_tower_dtype"),
         ({"window_position_embeddings": True}, "window_position_embeddings needs a windowed Bridge-Net"),
+        ({"clip_context": True}, "clip_context needs a windowed Bridge-Net"),
         ({"mask_time_prob": 1.5}, "mask_time_prob must be in"),
         ({"mask_feature_length": 0}, "mask_feature_length must be at least 1"),
         ({"mask_time_min_masks": -1}, "mask_time_min_masks must not be negative"),

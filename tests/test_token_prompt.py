@@ -174,6 +174,41 @@ def test_window_positions_start_at_zero_and_tell_the_queries_where_they_are(toke
     assert not torch.allclose(after, before)
 
 
+def test_clip_context_starts_at_zero_and_gives_each_clips_windows_its_own_clip(token_prompt_dir):
+    from modeling_mint import MintForConditionalGeneration
+    from mint.hub.weights import trained_state
+
+    plain = MintForConditionalGeneration.from_pretrained(token_prompt_dir).eval()
+    context = MintForConditionalGeneration.from_pretrained(token_prompt_dir, clip_context=True).eval()
+    projection = context.model.query_tokens.context_projection
+    width = context.config.bridge_config.encoder_hidden_size
+    assert projection.shape == (3 * width, context.config.bridge_config.hidden_size) and not projection.any()
+    assert plain.model.query_tokens.context_projection is None
+    frames = torch.randn(2, 12, width)
+    mask = torch.ones(2, 12, dtype=torch.long)
+    mask[1, 7:] = 0
+    before = plain.model.bridge_query_output(audio_frames=frames, audio_frame_mask=mask)
+    torch.testing.assert_close(context.model.bridge_query_output(audio_frames=frames, audio_frame_mask=mask), before)
+    assert {"model.query_tokens.context_projection", "model.query_tokens.context_norm.weight"} <= set(
+        trained_state(context))  # shipped with the Bridge-Net
+
+    with torch.no_grad():
+        projection.normal_()
+    batch = context.model.bridge_query_output(audio_frames=frames, audio_frame_mask=mask)
+    assert not torch.allclose(batch, before)
+    # each clip's windows read its own clip's context: alone, the second clip (2 windows) reads what it read beside
+    # the first (3 windows), and its padding frames do not count
+    alone = context.model.bridge_query_output(audio_frames=frames[1:, :7], audio_frame_mask=mask[1:, :7])
+    torch.testing.assert_close(batch[12:], alone)
+    # the context is the whole clip's: changing the first window's frames changes the queries of the last window
+    changed = frames.clone()
+    changed[0, :5] += 1.0
+    after = context.model.bridge_query_output(audio_frames=changed, audio_frame_mask=mask)
+    assert not torch.allclose(after[8:12], batch[8:12])
+    assert torch.allclose(plain.model.bridge_query_output(audio_frames=changed, audio_frame_mask=mask)[8:12],
+                          before[8:12])
+
+
 def test_rolled_audio_keeps_each_prompts_token_count():
     from mint.training.audio_dependence import rolled_audio
 
@@ -358,6 +393,14 @@ def test_instruct_keeps_the_ctc_heads_spelling_on_describing_rows(token_prompt_d
     assert all(abs(e["loss"] - e["lm_loss"] - 0.5 * e["ctc_loss"]) < 1e-3 * e["loss"] for e in logged)
     assert not any("stage1_loss" in e for e in logged)  # stage 1's targets stay off at weight 0
     assert not (run / "heads.safetensors").exists()  # no heads are built or written without stage 1's targets
+    # a later round goes on with the run's adapter, here with the clip's context beside the windows
+    later = tmp_path / "later"
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "later", **{**base, "max_steps": 1},
+                                                  model_dir=str(token_prompt_dir), output_dir=str(later),
+                                                  stage1_checkpoint=str(run), llm_adapter=str(run / "llm_adapter"),
+                                                  clip_context=True)])
+    shipped = load_file(str(later / "bridge.safetensors"))
+    assert shipped["model.query_tokens.context_projection"].any()  # trained from zero by the step
     with pytest.raises(ValueError, match="the model has none"):
         main(["train", "instruct", "--recipe", recipe(tmp_path, "plain", **base, model_dir=str(tiny_model_dir),
                                                       output_dir=str(tmp_path / "plain"))])

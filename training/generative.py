@@ -56,6 +56,9 @@ class GenerativeRecipe:
     window_position_embeddings: bool | None = field(default=None, metadata={
         "help": "a learned vector per frame position in a bridge window (MintConfig.window_position_embeddings; "
                 "zero at first, so it can be added to a trained bridge); None leaves the model's value"})
+    clip_context: bool | None = field(default=None, metadata={
+        "help": "the whole clip's pooled frames added to every window's queries (MintConfig.clip_context; zero at "
+                "first, so it can be added to a trained bridge); None leaves the model's value"})
     apply_spec_augment: bool | None = field(default=None, metadata={
         "help": "SpecAugment on the encoder frames while training (MintConfig.apply_spec_augment); None leaves the "
                 "model's value"})
@@ -116,12 +119,12 @@ def speed_perturbed(audio, factor: float, rate: int = 16000):
     return {"array": soxr.resample(wave, rate, rate / factor).astype("float32"), "sampling_rate": rate}
 
 
-CONFIG_FIELDS = ("window_position_embeddings", "apply_spec_augment", "mask_time_prob", "mask_time_length",
+CONFIG_FIELDS = ("window_position_embeddings", "clip_context", "apply_spec_augment", "mask_time_prob", "mask_time_length",
                  "mask_feature_prob", "mask_feature_length", "bridge_window_frames")
 
 
 def config_overrides(recipe: GenerativeRecipe) -> dict:
-    """The model config fields the recipe sets (window positions, SpecAugment, window length), for
+    """The model config fields the recipe sets (window positions, clip context, SpecAugment, window length), for
     `from_pretrained`."""
     return {name: getattr(recipe, name) for name in CONFIG_FIELDS if getattr(recipe, name) is not None}
 

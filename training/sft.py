@@ -214,14 +214,14 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     model, processor, train, evaluation, collator = generative.setup(recipe, args)
     if recipe.stage2_weights:
         load_trained_bridge(model, Path(recipe.stage2_weights))
+    if recipe.ctc_weight and not hasattr(model.model, "ctc_blank"):
+        raise ValueError("ctc_weight trains the token prompt's CTC head: the model has none (token_prompt_mix 0)")
     callbacks = generative.callbacks(model, recipe)
     peft_config = llm_lora_config(model, recipe.lora_rank, recipe.lora_alpha) if recipe.lora_rank else None
     if recipe.llm_adapter:
         model, peft_config = with_llm_adapter(model, Path(recipe.llm_adapter)), None
     common = dict(args=args, train_dataset=train, eval_dataset=evaluation, processing_class=processor,
                   peft_config=peft_config, callbacks=callbacks)
-    if recipe.ctc_weight and not hasattr(model.model, "ctc_blank"):
-        raise ValueError("ctc_weight trains the token prompt's CTC head: the model has none (token_prompt_mix 0)")
     if recipe.stage1_weight or recipe.ctc_weight:  # built before any PEFT wrapping: PEFT swaps shared modules in place
         retrieval = None  # the heads only where stage 1's targets train them
         if recipe.stage1_weight:
