@@ -119,8 +119,8 @@ def speed_perturbed(audio, factor: float, rate: int = 16000):
     return {"array": soxr.resample(wave, rate, rate / factor).astype("float32"), "sampling_rate": rate}
 
 
-CONFIG_FIELDS = ("window_position_embeddings", "clip_context", "apply_spec_augment", "mask_time_prob", "mask_time_length",
-                 "mask_feature_prob", "mask_feature_length", "bridge_window_frames")
+CONFIG_FIELDS = ("window_position_embeddings", "clip_context", "apply_spec_augment", "mask_time_prob",
+                 "mask_time_length", "mask_feature_prob", "mask_feature_length", "bridge_window_frames")
 
 
 def config_overrides(recipe: GenerativeRecipe) -> dict:
