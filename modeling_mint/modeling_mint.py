@@ -495,7 +495,7 @@ class MintAudioBridgeMixin:
         windows that hold audio, so a clip has Nq embeddings whatever its duration."""
         if not self.config.bridge_window_frames:
             return self._query_output(frames, frame_mask)
-        context = self._window_context(frames, frame_mask)
+        context = self.query_tokens.clip_context(frames, frame_mask)
         windows, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
         keep = window_mask.any(-1)
         context = None if context is None else context.repeat_interleave(n, dim=0)[keep]
@@ -507,7 +507,7 @@ class MintAudioBridgeMixin:
     def _windowed_query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None):
         """Nq queries per window of `bridge_window_frames` frames (SALMONN style): the order of events survives and
         the soft prompt grows with the duration. Windows with no audio are dropped."""
-        context = self._window_context(frames, frame_mask)
+        context = self.query_tokens.clip_context(frames, frame_mask)
         frames, frame_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
         keep = frame_mask.any(-1)
         if bridge_input_ids is not None:
@@ -519,10 +519,6 @@ class MintAudioBridgeMixin:
         out = self._query_output(self.query_tokens.locate(frames[keep]), frame_mask[keep], bridge_input_ids,
                                  bridge_attention_mask, context)
         return out.reshape(-1, out.shape[-1])
-
-    def _window_context(self, frames, frame_mask) -> torch.Tensor | None:
-        """`(B, H)` added to every query of each of a clip's windows (`config.clip_context`), else None."""
-        return self.query_tokens.clip_context(frames, frame_mask) if self.config.clip_context else None
 
     def _query_output(self, frames, frame_mask, bridge_input_ids=None, bridge_attention_mask=None,
                       context=None) -> torch.Tensor:
