@@ -409,6 +409,45 @@ def test_instruct_keeps_the_ctc_heads_spelling_on_describing_rows(token_prompt_d
                                                       model_dir=str(token_prompt_dir), output_dir=str(run))])
 
 
+def test_clip_label_collator_marks_only_the_labelled_rows():
+    from mint.training.sft import ClipLabelCollator
+
+    collator = ClipLabelCollator(lambda rows: {"n": len(rows)}, ["bark", "rain"])
+    batch = collator([{"task": "classification", "text": "rain"}, {"task": "captioning", "text": "rain"},
+                      {"task": "classification", "text": "thunder"}, {"task": "classification", "text": "bark"}])
+    assert batch["n"] == 4 and batch["clip_label_ids"].tolist() == [1, -100, -100, 0]
+
+
+@pytest.mark.training
+def test_instruct_label_loss_trains_a_classifier_on_the_clips_query_outputs(token_prompt_dir, small_corpus, tmp_path):
+    """`label_weight`: a classifier over the train split's labels reads the labelled rows' query outputs; its loss
+    joins the LLM's (logged as `label_loss`, the sum exact) under LoRA; every checkpoint holds the classifier and a
+    resumed run goes on with it; the bridge it trains is the one that ships."""
+    base = dict(model_dir=str(token_prompt_dir), data_dir=str(small_corpus), feature_cache_dir=str(tmp_path / "f"),
+                per_device_train_batch_size=8, learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
+                seed=0, max_eval_clips=8, max_steps=2, tasks=["classification", "captioning"], bf16=False,
+                lora_rank=4, label_weight=0.5, save_strategy="steps", save_steps=2, clip_context=True,
+                task_repeats={"classification": 4})
+    run = tmp_path / "labels"
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "labels", **base, output_dir=str(run))])
+    logged = [e for e in json.loads((run / "instruct_report.json").read_text())["log"] if "label_loss" in e]
+    assert logged and all(0 < e["label_loss"] < 50 and 0 <= e["label_accuracy"] <= 1 for e in logged)
+    assert all(abs(e["loss"] - e["lm_loss"] - 0.5 * e["label_loss"]) < 1e-3 * e["loss"] for e in logged)
+    head = load_file(str(run / "label_head.safetensors"))
+    width = json.loads((token_prompt_dir / "config.json").read_text())["bridge_config"]["hidden_size"]
+    assert head["weight"].shape[0] >= 2 and head["weight"].shape[1] == width  # labels x the bridge's width
+    saved = load_file(str(run / "checkpoint-2" / "label_head.safetensors"))
+    assert all(torch.equal(saved[k], head[k]) for k in head)
+    assert load_file(str(run / "bridge.safetensors"))["model.query_tokens.context_projection"].any()
+    resumed = tmp_path / "resumed"
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "resumed", **base, output_dir=str(resumed)),
+          "--resume_from_checkpoint", str(run / "checkpoint-2")])  # at its last step: nothing left to train
+    assert all(torch.equal(load_file(str(resumed / "label_head.safetensors"))[k], head[k]) for k in head)
+    with pytest.raises(SystemExit, match="label_weight"):
+        main(["train", "instruct", "--recipe", recipe(tmp_path, "negative", **{**base, "label_weight": -1.0},
+                                                      output_dir=str(run))])
+
+
 @pytest.mark.training
 def test_instruct_with_stage1_targets_ships_heads_fitted_to_the_bridge(token_prompt_dir, small_corpus, tmp_path):
     """`stage1_weight`: the heads train beside LoRA and the Bridge-Net, their losses are logged, the evaluation loss

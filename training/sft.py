@@ -11,7 +11,9 @@ from pathlib import Path
 import torch
 from trl import SFTConfig, SFTTrainer, TrlParser
 
-from mint.hub.weights import ADAPTER_WEIGHTS, RETRIEVAL_HEADS, load_by_prefix, load_trained_bridge
+from safetensors.torch import load_file
+
+from mint.hub.weights import ADAPTER_WEIGHTS, RETRIEVAL_HEADS, load_by_prefix, load_trained_bridge, save_state
 from mint.io import atomic_folder
 from mint.training import generative
 from mint.training.common import EvaluationInOrder, LossPartsLogging, freeze_bridge_word_embeddings, train_and_report
@@ -29,6 +31,8 @@ from mint.training.multi_target import (
 
 
 HEADS_FILE = "heads.safetensors"
+LABEL_HEAD_FILE = "label_head.safetensors"
+LABEL_INPUTS = ("clip_label_ids",)
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q|k|v|o|wi|wi_0|wi_1|wo)"
 
 
@@ -58,10 +62,19 @@ class InstructRecipe(GenerativeRecipe):
                 "instruction as zero-shot reads it: instruction steps then move the bridge without unlearning the "
                 "head's spelling; 0: none"})
 
+    label_weight: float = field(default=0.0, metadata={
+        "help": "weight of a label loss on the classification rows: a linear classifier over the train split's labels "
+                "reads each clip's query outputs (averaged over queries and windows, as retrieval reads them), so the "
+                "Bridge-Net hands on the label that its pooled frames hold; the classifier only trains, it does not "
+                "ship; 0: none"})
+    label_head_learning_rate: float = field(default=1e-3, metadata={
+        "help": "the classifier's learning rate: it starts from random, the bridge from a fit"})
+
     def __post_init__(self):
         super().__post_init__()
-        if self.ctc_weight < 0 or self.stage1_weight < 0:
-            raise ValueError(f"ctc_weight and stage1_weight must be >= 0, got {self.ctc_weight}, {self.stage1_weight}")
+        if min(self.ctc_weight, self.stage1_weight, self.label_weight) < 0:
+            raise ValueError(f"ctc_weight, stage1_weight and label_weight must be >= 0, got {self.ctc_weight}, "
+                             f"{self.stage1_weight}, {self.label_weight}")
 
 
 def make_parser(prog: str | None = None) -> TrlParser:
@@ -139,6 +152,27 @@ def save_llm_adapter(model, out: Path):
         save_file(state, str(tmp / ADAPTER_WEIGHTS), metadata={"format": "pt"})
 
 
+class ClipLabelCollator:
+    """A collator's batch plus `clip_label_ids`: each row's index in `labels` when its task is `task`, else -100
+    (also for a label outside the list)."""
+
+    def __init__(self, collator, labels: list[str], task: str = "classification"):
+        self.collator, self.task = collator, task
+        self.index = {label: i for i, label in enumerate(labels)}
+
+    def __call__(self, rows: list[dict]) -> dict:
+        batch = self.collator(rows)
+        batch["clip_label_ids"] = torch.tensor(
+            [self.index.get(row["text"], -100) if row.get("task") == self.task else -100 for row in rows])
+        return batch
+
+
+def train_labels(train, task: str = "classification") -> list[str]:
+    """The labels of the train split's `task` rows, sorted, so a resumed run rebuilds the same classifier."""
+    columns = train.select_columns(["task", "text"]).to_dict()
+    return sorted({text for t, text in zip(columns["task"], columns["text"]) if t == task})
+
+
 class InstructTrainer(EvaluationInOrder, SFTTrainer):
     """TRL's `SFTTrainer`, evaluating in dataset order."""
 
@@ -150,9 +184,12 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
     its curve compares with runs without them."""
 
     def __init__(self, *args, retrieval, stage1_weight: float, ctc_weight: float = 0.0, tokens_for_frames=None,
-                 **kwargs):
+                 label_head: torch.nn.Linear | None = None, label_weight: float = 0.0,
+                 label_head_learning_rate: float = 1e-3, **kwargs):
         super().__init__(*args, **kwargs)
         self.retrieval, self.stage1_weight, self.ctc_weight = retrieval, stage1_weight, ctc_weight
+        self.label_head, self.label_weight = label_head, label_weight
+        self.label_head_learning_rate = label_head_learning_rate
         self.tokens_for_frames = tokens_for_frames
         tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
         self.special_ids = torch.tensor(tokenizer.all_special_ids, dtype=torch.long)
@@ -161,12 +198,16 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
         optimizer = super().create_optimizer(*args, **kwargs)
         if self.retrieval is not None:
             optimizer.add_param_group({"params": head_parameters(self.retrieval), "weight_decay": 0.0})
+        if self.label_head is not None:
+            optimizer.add_param_group({"params": list(self.label_head.parameters()), "weight_decay": 0.0,
+                                       "lr": self.label_head_learning_rate})
         return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         stage1 = {k: inputs.pop(k) for k in STAGE1_INPUTS if k in inputs}
+        labelled = {k: inputs.pop(k) for k in LABEL_INPUTS if k in inputs}
         result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        if not (model.training and stage1):
+        if not (model.training and (stage1 or labelled)):
             return result
         loss, outputs = result if return_outputs else (result, None)
         share = 1.0  # of the accumulated step; the LLM's loss already is one when it is a mean over the whole step's
@@ -179,11 +220,26 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
             self.record_parts(stage1_loss=out.loss.item(), loss_atc=out.loss_atc.item(),
                               loss_atm=out.loss_atm.item(), loss_agtg=out.loss_agtg.item())
             loss = loss + self.stage1_weight * share * out.loss
-        if self.ctc_weight:
+        if self.ctc_weight and stage1:
             ctc = self.describing_rows_ctc(model, inputs, stage1["stage1_rows"])
             self.record_parts(ctc_loss=ctc.item())
             loss = loss + self.ctc_weight * share * ctc
+        if self.label_weight and (labelled["clip_label_ids"] >= 0).any():
+            label_loss, accuracy = self.clip_label_loss(model, inputs, labelled["clip_label_ids"])
+            self.record_parts(label_loss=label_loss.item(), label_accuracy=accuracy)
+            loss = loss + self.label_weight * share * label_loss
         return (loss, outputs) if return_outputs else loss
+
+    def clip_label_loss(self, model, inputs: dict, label_ids: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Cross-entropy of the classifier on the labelled rows' query outputs (no instruction, as retrieval reads
+        them), and its accuracy on them."""
+        mint = self.accelerator.unwrap_model(model)
+        mint = mint.get_base_model() if hasattr(mint, "get_base_model") else mint
+        rows = label_ids >= 0
+        queries = mint.model.clip_query_output(inputs["audio_frames"][rows], inputs["audio_frame_mask"][rows])
+        logits = self.label_head(queries.mean(1).float())
+        return (torch.nn.functional.cross_entropy(logits, label_ids[rows]),
+                (logits.argmax(-1) == label_ids[rows]).float().mean().item())
 
     def describing_rows_ctc(self, model, inputs: dict, rows: torch.Tensor) -> torch.Tensor:
         """The token prompt's CTC loss on the describing rows' answers, the bridge given no instruction (as
@@ -197,12 +253,16 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
         super().save_model(output_dir, _internal_call)
         if self.retrieval is not None and self.is_world_process_zero():
             save_heads(self.retrieval, Path(output_dir or self.args.output_dir) / HEADS_FILE)
+        if self.label_head is not None and self.is_world_process_zero():
+            save_state(self.label_head.state_dict(), Path(output_dir or self.args.output_dir) / LABEL_HEAD_FILE)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         if self.retrieval is not None:
             load_by_prefix(self.retrieval, Path(resume_from_checkpoint) / HEADS_FILE, RETRIEVAL_HEADS,
                            "retrieval heads")
+        if self.label_head is not None:
+            self.label_head.load_state_dict(load_file(str(Path(resume_from_checkpoint) / LABEL_HEAD_FILE)))
 
 
 def main(recipe: InstructRecipe, args: SFTConfig):
@@ -222,15 +282,24 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         model, peft_config = with_llm_adapter(model, Path(recipe.llm_adapter)), None
     common = dict(args=args, train_dataset=train, eval_dataset=evaluation, processing_class=processor,
                   peft_config=peft_config, callbacks=callbacks)
-    if recipe.stage1_weight or recipe.ctc_weight:  # built before any PEFT wrapping: PEFT swaps shared modules in place
-        retrieval = None  # the heads only where stage 1's targets train them
+    if recipe.stage1_weight or recipe.ctc_weight or recipe.label_weight:  # before any PEFT wrapping: PEFT swaps
+        retrieval = label_head = None  # shared modules in place; the heads only where their targets train them
         if recipe.stage1_weight:
             retrieval = stage1_model(model.get_base_model() if recipe.llm_adapter else model, recipe.heads_weights)
         collator = Stage1TextCollator(collator, processor.bridge_tokenizer, recipe.stage1_tasks,
                                       recipe.max_answer_tokens)
+        if recipe.label_weight:
+            labels = train_labels(train)
+            if len(labels) < 2:
+                raise ValueError(f"label_weight needs classification rows of two labels or more in the train split; "
+                                 f"it has {len(labels)}")
+            label_head = torch.nn.Linear(model.config.bridge_config.hidden_size, len(labels))
+            collator = ClipLabelCollator(collator, labels)
         trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
                                         stage1_weight=recipe.stage1_weight, ctc_weight=recipe.ctc_weight,
-                                        tokens_for_frames=processor.tokens_for_frames, **common)
+                                        tokens_for_frames=processor.tokens_for_frames, label_head=label_head,
+                                        label_weight=recipe.label_weight,
+                                        label_head_learning_rate=recipe.label_head_learning_rate, **common)
     else:
         trainer = InstructTrainer(model=model, data_collator=collator, **common)
     lora = peft_config is not None or recipe.llm_adapter is not None
@@ -249,6 +318,8 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     report = train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if lora else None)
     if recipe.stage1_weight and trainer.is_world_process_zero():
         save_heads(trainer.retrieval, Path(args.output_dir) / HEADS_FILE)
+    if recipe.label_weight and trainer.is_world_process_zero():
+        save_state(trainer.label_head.state_dict(), Path(args.output_dir) / LABEL_HEAD_FILE)
     return report
 
 
