@@ -679,6 +679,9 @@ def test_label_probe_reads_labels_the_frames_carry_and_not_ones_they_lack():
     heard = probe_labels(clips(train_labels), train_labels, clips(test_labels[:3]) + clips(["bark"]), test_labels)
     assert heard["linear_probe_accuracy"] == heard["nearest_neighbour_accuracy"] == 0.75  # the untrained label misses
     assert heard["labels"] == 3 and heard["chance"] == pytest.approx(1 / 3) and heard["test_labels_trained"] == 3
+    blind = probe_labels(clips(train_labels), train_labels, clips(test_labels[:3] * 10), test_labels[:3] * 10,
+                         features=lambda frames: torch.randn(8, generator=generator))  # reads noise, not the clip
+    assert blind["linear_probe_accuracy"] < 0.6
     silent = probe_labels(clips(train_labels, carry=False), train_labels, clips(test_labels[:3] * 10, carry=False),
                           test_labels[:3] * 10)
     assert silent["linear_probe_accuracy"] < 0.6
@@ -694,6 +697,11 @@ def test_label_probe_command_scores_a_split_with_a_probe_fitted_on_train(tiny_mo
     assert 0 < result["test_clips"] <= 6 and result["test_labels_trained"] == result["test_clips"]
     assert 0 <= result["linear_probe_accuracy"] <= 1 and result["labels"] >= 2
     assert json.loads(out.read_text())["predictions"][0].keys() == {"reference", "linear_probe"}
+    bridge = main(["--model", str(tiny_model_dir), "--data", str(small_corpus), "--split", "train", "--bridge",
+                   "--sources", "ktuberling", "tuxpaint", "freedesktop", "--max-clips", "6",
+                   "--feature-cache", str(tmp_path / "features")])
+    assert bridge["features"] == "bridge query outputs" and result["features"] == "pooled encoder frames"
+    assert bridge["test_clips"] == result["test_clips"] and 0 <= bridge["linear_probe_accuracy"] <= 1
     with pytest.raises(ValueError, match="no classification rows"):
         main(["--model", str(tiny_model_dir), "--data", str(small_corpus), "--sources", "no-such-source",
               "--feature-cache", str(tmp_path / "features")])

@@ -1,10 +1,12 @@
 """How much of a sound's label the frozen encoder carries, before any Bridge-Net or LLM reads it: a linear probe and
 a nearest neighbour on each clip's pooled encoder frames (mean, standard deviation and maximum over time), fitted on
 the train split's label rows of some sources and scored on another split's. A label accuracy that the model's answers
-stay far under is one the training did not teach, not one the audio lacks.
+stay far under is one the training did not teach, not one the audio lacks. With `--bridge`, the same probe reads what
+the LLM is handed instead: the Bridge-Net's query outputs, averaged over queries and windows (as retrieval reads
+them), so a loss between the frames and the answers is placed before or after the bridge.
 
     python -m mint.training.label_probe --model models/mint-tiny-token-prompt --data data/mint-corpus-v2 \
-        --split validation --sources 0ad supertuxkart tuxpaint freedesktop instruments
+        --split validation --sources 0ad supertuxkart tuxpaint freedesktop instruments [--bridge]
 """
 
 import argparse
@@ -42,12 +44,13 @@ def fit_linear_probe(x: torch.Tensor, y: torch.Tensor, classes: int, steps: int 
 
 @torch.no_grad()
 def probe_labels(train: list[torch.Tensor], train_labels: list[str], test: list[torch.Tensor],
-                 test_labels: list[str], steps: int = 300) -> dict:
+                 test_labels: list[str], steps: int = 300, features=pooled) -> dict:
     """Accuracy of the linear probe and of the cosine nearest neighbour over every label seen in training (a test
-    label never trained counts as wrong), standardized by the train split's statistics."""
+    label never trained counts as wrong), standardized by the train split's statistics. `features` turns a clip's
+    `(F, D)` frames into the vector probed."""
     labels = sorted(set(train_labels))
     index = {label: i for i, label in enumerate(labels)}
-    x_train, x_test = torch.stack([pooled(f) for f in train]), torch.stack([pooled(f) for f in test])
+    x_train, x_test = torch.stack([features(f) for f in train]), torch.stack([features(f) for f in test])
     mean, std = x_train.mean(0), x_train.std(0) + 1e-5
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     y_train = torch.tensor([index[label] for label in train_labels])
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sources", nargs="+", required=True, help="the sound sources whose labels are probed")
     parser.add_argument("--max-clips", type=int, default=48, help="a seeded subset of the scored split")
     parser.add_argument("--task", default="classification")
+    parser.add_argument("--bridge", action="store_true",
+                        help="probe the Bridge-Net's query outputs (averaged) instead of the pooled encoder frames")
     parser.add_argument("--feature-cache", default=None, help="default: ~/.cache/mint/features")
     parser.add_argument("--out", default=None, help="write the result here as JSON")
     args = parser.parse_args(argv)
@@ -85,8 +90,14 @@ def main(argv: list[str] | None = None) -> dict:
             raise ValueError(f"no {args.task} rows of {args.sources} in the {split} split of {args.data}")
         return [load_frames(r["frames_path"]) for r in rows], [r["text"] for r in rows]
 
+    def query_outputs(frames: torch.Tensor) -> torch.Tensor:
+        mask = torch.ones(1, frames.shape[0], dtype=torch.long)
+        return model.model.clip_query_output(frames[None].float(), mask).mean((0, 1)).float()
+
     result = {"model": args.model, "split": args.split, "sources": args.sources,
-              **probe_labels(*frames("train", None), *frames(args.split, args.max_clips))}
+              "features": "bridge query outputs" if args.bridge else "pooled encoder frames",
+              **probe_labels(*frames("train", None), *frames(args.split, args.max_clips),
+                             features=query_outputs if args.bridge else pooled)}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
