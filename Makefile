@@ -105,8 +105,9 @@ train-mint-tiny: setup
 # alignment and instruction tuning with stage 1's targets beside the LLM's loss, which ships with its heads; then a
 # sixth and a seventh round, the same recipes each from the shipped weights before it (a new machine resumes from the
 # repository alone); then 0.24-s windows (a tenth round) and an eleventh round of instruction tuning with the sound
-# tasks taken more often, a twelfth with the CTC loss beside it and a fourteenth with the clip's context beside every
-# window; reported (training/reports/mint_tiny_token_prompt.md). About 12 h on 2 cores.
+# tasks taken more often, a twelfth with the CTC loss beside it, a fourteenth with the clip's context beside every
+# window and a sixteenth with a label loss on the Bridge-Net's outputs; reported
+# (training/reports/mint_tiny_token_prompt.md). About 14 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -151,6 +152,9 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_clip_14.yaml
 	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_clip_14/bridge.safetensors \
 		--heads runs/token_prompt_instruct_clip_14/heads.safetensors --adapter runs/token_prompt_instruct_clip_14/llm_adapter
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_labels_16.yaml
+	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_labels_16/bridge.safetensors \
+		--heads runs/token_prompt_instruct_labels_16/heads.safetensors --adapter runs/token_prompt_instruct_labels_16/llm_adapter
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
