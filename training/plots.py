@@ -17,14 +17,14 @@ def loss_curve(log: list[dict], path: str | Path, title: str, keys=("loss",)):
             ax.plot(*zip(*points), marker="." if key == "eval_loss" else None, label=key)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     gaps = [(e["step"], e["eval_audio_gap"]) for e in log if "eval_audio_gap" in e and "step" in e]
     if gaps:  # whether the LLM reads the audio: own vs another clip's audio, on its own axis
         gap_ax = ax.twinx()
-        gap_ax.plot(*zip(*gaps), color="C3", marker="o", linestyle="--", label="audio gap (nats/token)")
-        gap_ax.set_ylabel("audio gap (nats/token)", color="C3")
+        gap_ax.plot(*zip(*gaps), color="black", marker="o", linestyle="--", label="audio gap (nats/token)")
+        gap_ax.set_ylabel("audio gap (nats/token)")
         more = gap_ax.get_legend_handles_labels()
         handles, labels = handles + more[0], labels + more[1]
     ax.legend(handles, labels, fontsize=8)

@@ -122,7 +122,8 @@ def main(argv=None):
         recipe, run = paths.split(":", 1)
         summary, log = stage_summary(recipe, run)
         plot = f"{slug}_{re.sub(r'[^A-Za-z0-9-]+', '_', stage).strip('_')}_loss.png"
-        loss_curve(log, out / plot, f"{args.name}: {stage}", keys=("loss", "lm_loss", "ctc_loss", "stage1_loss"))
+        loss_curve(log, out / plot, f"{args.name}: {stage}",
+                   keys=("loss", "lm_loss", "ctc_loss", "stage1_loss", "label_loss"))
         summary["plot"] = plot
         stages[stage] = summary
     evals = previous.get("eval", {})
