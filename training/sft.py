@@ -69,6 +69,9 @@ class InstructRecipe(GenerativeRecipe):
                 "ship; 0: none"})
     label_head_learning_rate: float = field(default=1e-3, metadata={
         "help": "the classifier's learning rate: it starts from random, the bridge from a fit"})
+    label_head_weights: str | None = field(default=None, metadata={
+        "help": "start the classifier from an earlier run's label_head.safetensors (the same train split's labels); "
+                "else from random"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -294,6 +297,8 @@ def main(recipe: InstructRecipe, args: SFTConfig):
                 raise ValueError(f"label_weight needs classification rows of two labels or more in the train split; "
                                  f"it has {len(labels)}")
             label_head = torch.nn.Linear(model.config.bridge_config.hidden_size, len(labels))
+            if recipe.label_head_weights:
+                label_head.load_state_dict(load_file(recipe.label_head_weights))
             collator = ClipLabelCollator(collator, labels)
         trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
                                         stage1_weight=recipe.stage1_weight, ctc_weight=recipe.ctc_weight,
