@@ -97,6 +97,10 @@ train-mint-tiny: setup
 		--eval "mint-tiny-windowed, English speech=runs/eval/mint-tiny-windowed" \
 		--findings training/reports/mint_tiny_findings.md
 
+# An instruction run's Bridge-Net, retrieval heads and LoRA adapter, shipped into mint-tiny-token-prompt.
+ship_token_prompt = $(BIN)/mint ship mint-tiny-token-prompt --bridge runs/$(1)/bridge.safetensors \
+	--heads runs/$(1)/heads.safetensors --adapter runs/$(1)/llm_adapter
+
 # The token-prompt variant (windowed Bridge-Net with a CTC head over SmolLM2's vocabulary): CTC alignment without the
 # LLM, then instruction tuning with LoRA and the token-prompt mix annealed; shipped, compared with mint-tiny and
 # Whisper tiny.en on the same test clips; then both stages again on corpus v2, compared on its held-out slices;
@@ -127,34 +131,26 @@ train-mint-tiny-token-prompt: setup
 	$(BIN)/mint train stage1 --config $(R)/heads_token_prompt.yaml
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v5.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v5.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v5/bridge.safetensors \
-		--heads runs/token_prompt_instruct_v5/heads.safetensors --adapter runs/token_prompt_instruct_v5/llm_adapter
+	$(call ship_token_prompt,token_prompt_instruct_v5)
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v6.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v6.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v6/bridge.safetensors \
-		--heads runs/token_prompt_instruct_v6/heads.safetensors --adapter runs/token_prompt_instruct_v6/llm_adapter
+	$(call ship_token_prompt,token_prompt_instruct_v6)
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_v7.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_v7.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_v7/bridge.safetensors \
-		--heads runs/token_prompt_instruct_v7/heads.safetensors --adapter runs/token_prompt_instruct_v7/llm_adapter
+	$(call ship_token_prompt,token_prompt_instruct_v7)
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12.yaml
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12_more.yaml
 	$(BIN)/mint train stage2 --config $(R)/token_prompt_ctc_window_12_v2.yaml
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_window_12.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_window_12/bridge.safetensors \
-		--heads runs/token_prompt_instruct_window_12/heads.safetensors --adapter runs/token_prompt_instruct_window_12/llm_adapter
+	$(call ship_token_prompt,token_prompt_instruct_window_12)
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_sounds.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_sounds/bridge.safetensors \
-		--heads runs/token_prompt_instruct_sounds/heads.safetensors --adapter runs/token_prompt_instruct_sounds/llm_adapter
+	$(call ship_token_prompt,token_prompt_instruct_sounds)
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_sounds_ctc.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_sounds_ctc/bridge.safetensors \
-		--heads runs/token_prompt_instruct_sounds_ctc/heads.safetensors --adapter runs/token_prompt_instruct_sounds_ctc/llm_adapter
+	$(call ship_token_prompt,token_prompt_instruct_sounds_ctc)
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_clip_14.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_clip_14/bridge.safetensors \
-		--heads runs/token_prompt_instruct_clip_14/heads.safetensors --adapter runs/token_prompt_instruct_clip_14/llm_adapter
+	$(call ship_token_prompt,token_prompt_instruct_clip_14)
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_labels_16.yaml
-	$(BIN)/mint ship mint-tiny-token-prompt --bridge runs/token_prompt_instruct_labels_16/bridge.safetensors \
-		--heads runs/token_prompt_instruct_labels_16/heads.safetensors --adapter runs/token_prompt_instruct_labels_16/llm_adapter
+	$(call ship_token_prompt,token_prompt_instruct_labels_16)
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny

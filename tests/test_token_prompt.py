@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from mint.cli import main
 from mint.training.corpus import QUICK_SOURCES, build
@@ -443,11 +443,15 @@ def test_instruct_label_loss_trains_a_classifier_on_the_clips_query_outputs(toke
     main(["train", "instruct", "--recipe", recipe(tmp_path, "resumed", **base, output_dir=str(resumed)),
           "--resume_from_checkpoint", str(run / "checkpoint-2")])  # at its last step: nothing left to train
     assert all(torch.equal(load_file(str(resumed / "label_head.safetensors"))[k], head[k]) for k in head)
+    save_file({"weight": torch.zeros(1, width), "bias": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
     later = tmp_path / "later"  # a later round starts from the classifier; at rate 0 it keeps it exactly
     main(["train", "instruct", "--recipe", recipe(tmp_path, "later", **{**base, "max_steps": 1, "save_strategy": "no"},
                                                   output_dir=str(later), label_head_learning_rate=0.0,
                                                   label_head_weights=str(run / "label_head.safetensors"))])
     assert all(torch.equal(load_file(str(later / "label_head.safetensors"))[k], head[k]) for k in head)
+    with pytest.raises(ValueError, match="labels of width"):  # a classifier of another run's labels
+        main(["train", "instruct", "--recipe", recipe(tmp_path, "other", **base, output_dir=str(tmp_path / "other"),
+                                                      label_head_weights=str(tmp_path / "other.safetensors"))])
     with pytest.raises(SystemExit, match="label_weight"):
         main(["train", "instruct", "--recipe", recipe(tmp_path, "negative", **{**base, "label_weight": -1.0},
                                                       output_dir=str(run))])

@@ -68,7 +68,7 @@ class InstructRecipe(GenerativeRecipe):
                 "Bridge-Net hands on the label that its pooled frames hold; the classifier only trains, it does not "
                 "ship; 0: none"})
     label_head_learning_rate: float = field(default=1e-3, metadata={
-        "help": "the classifier's learning rate: it starts from random, the bridge from a fit"})
+        "help": "the classifier's learning rate: it starts new or from an earlier round, the bridge from a fit"})
     label_head_weights: str | None = field(default=None, metadata={
         "help": "start the classifier from an earlier run's label_head.safetensors (the same train split's labels); "
                 "else from random"})
@@ -176,6 +176,16 @@ def train_labels(train, task: str = "classification") -> list[str]:
     return sorted({text for t, text in zip(columns["task"], columns["text"]) if t == task})
 
 
+def load_label_head(head: torch.nn.Linear, path) -> None:
+    """`head` set from a `label_head.safetensors`, which must be over as many labels (the same train split's)."""
+    state = load_file(str(path))
+    if state["weight"].shape != head.weight.shape:
+        raise ValueError(f"{path}: a classifier over {state['weight'].shape[0]} labels of width "
+                         f"{state['weight'].shape[1]}; this run's train split has {head.weight.shape[0]} labels and its "
+                         f"bridge width {head.weight.shape[1]}")
+    head.load_state_dict(state)
+
+
 class InstructTrainer(EvaluationInOrder, SFTTrainer):
     """TRL's `SFTTrainer`, evaluating in dataset order."""
 
@@ -233,13 +243,16 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
             loss = loss + self.label_weight * share * label_loss
         return (loss, outputs) if return_outputs else loss
 
+    def base_model(self, model):
+        """The MINT model inside the accelerate and PEFT wrappers (PEFT's trainable copies still in place)."""
+        mint = self.accelerator.unwrap_model(model)
+        return mint.get_base_model() if hasattr(mint, "get_base_model") else mint
+
     def clip_label_loss(self, model, inputs: dict, label_ids: torch.Tensor) -> tuple[torch.Tensor, float]:
         """Cross-entropy of the classifier on the labelled rows' query outputs (no instruction, as retrieval reads
         them), and its accuracy on them."""
-        mint = self.accelerator.unwrap_model(model)
-        mint = mint.get_base_model() if hasattr(mint, "get_base_model") else mint
         rows = label_ids >= 0
-        queries = mint.model.clip_query_output(inputs["audio_frames"][rows], inputs["audio_frame_mask"][rows])
+        queries = self.base_model(model).model.clip_query_output(inputs["audio_frames"][rows], inputs["audio_frame_mask"][rows])
         logits = self.label_head(queries.mean(1).float())
         return (torch.nn.functional.cross_entropy(logits, label_ids[rows]),
                 (logits.argmax(-1) == label_ids[rows]).float().mean().item())
@@ -247,10 +260,8 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
     def describing_rows_ctc(self, model, inputs: dict, rows: torch.Tensor) -> torch.Tensor:
         """The token prompt's CTC loss on the describing rows' answers, the bridge given no instruction (as
         `get_audio_token_bags` reads it)."""
-        mint = self.accelerator.unwrap_model(model)
-        mint = mint.get_base_model() if hasattr(mint, "get_base_model") else mint
         described = {k: inputs[k][rows] for k in ("audio_frames", "audio_frame_mask", "labels")}
-        return alignment_ctc_loss(mint, described, self.tokens_for_frames, self.special_ids)
+        return alignment_ctc_loss(self.base_model(model), described, self.tokens_for_frames, self.special_ids)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         super().save_model(output_dir, _internal_call)
@@ -265,7 +276,7 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
             load_by_prefix(self.retrieval, Path(resume_from_checkpoint) / HEADS_FILE, RETRIEVAL_HEADS,
                            "retrieval heads")
         if self.label_head is not None:
-            self.label_head.load_state_dict(load_file(str(Path(resume_from_checkpoint) / LABEL_HEAD_FILE)))
+            load_label_head(self.label_head, Path(resume_from_checkpoint) / LABEL_HEAD_FILE)
 
 
 def main(recipe: InstructRecipe, args: SFTConfig):
@@ -298,7 +309,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
                                  f"it has {len(labels)}")
             label_head = torch.nn.Linear(model.config.bridge_config.hidden_size, len(labels))
             if recipe.label_head_weights:
-                label_head.load_state_dict(load_file(recipe.label_head_weights))
+                load_label_head(label_head, recipe.label_head_weights)
             collator = ClipLabelCollator(collator, labels)
         trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
                                         stage1_weight=recipe.stage1_weight, ctc_weight=recipe.ctc_weight,
