@@ -30,12 +30,14 @@ from mint.hub.model_card import model_card
 from mint.hub.weights import (
     ADAPTER_WEIGHTS,
     CTC_HEAD,
+    LABEL_PROMPT,
     RETRIEVAL_HEADS,
     TRAINABLE_PREFIXES,
     has_clip_context,
     has_retrieval_heads,
     load_trained_bridge,
     read_by_prefix,
+    trained_labels,
     trained_window_frames,
 )
 from mint.io import atomic_file, atomic_folder
@@ -198,6 +200,8 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
     )
     text_config, lm_state, lm_head, tokenizer = _language_part(resolve(spec["language_model"]))
     heads = has_retrieval_heads(trained) and spec.get("connector_type", "bridge") == "bridge"
+    labels = trained_labels(trained)
+    label_tokens = read_by_prefix(trained, LABEL_PROMPT[1:])[LABEL_PROMPT[1]].shape[1] if labels else 0
     audio_token = tokenizer.convert_tokens_to_ids("<audio>")
     text_config.vocab_size = max(text_config.vocab_size, len(tokenizer))
     config = MintConfig(
@@ -209,6 +213,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         retrieval_heads=heads,
         token_prompt_mix=spec.get("token_prompt_mix", 0.0),
         clip_context=spec.get("clip_context", False) or has_clip_context(trained),
+        label_prompt_tokens=label_tokens, id2label=dict(enumerate(labels)) if labels else None,
     )
     model = MintForConditionalGeneration(config)
     model.model.audio_tower.load_state_dict(audio_state)
@@ -227,7 +232,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         num_query_tokens=config.num_query_tokens, max_audio_windows=config.max_audio_windows,
         audio_window_seconds=window, bridge_window_frames=config.bridge_window_frames,
         max_text_tokens=getattr(config.text_config, "max_position_embeddings", None),
-        chat_template=getattr(tokenizer, "chat_template", None),
+        chat_template=getattr(tokenizer, "chat_template", None), label_prompt_tokens=config.label_prompt_tokens,
     )
     return model, processor
 
@@ -257,7 +262,8 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
     window = run_window_frames(bridge)
     if heads is not None:
         state.update(read_by_prefix(heads, RETRIEVAL_HEADS))
-    state = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
+    state = {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    labels = run_labels(bridge)
     lora = {}
     if adapter is not None:
         if adapter_out is None:
@@ -271,6 +277,8 @@ def ship_weights(bridge: str | Path, heads: str | Path | None, out: str | Path, 
     out = Path(out)
     with atomic_file(out) as tmp:  # a failed write (a full disk) leaves the shipped files as they were
         recorded = {"bridge_window_frames": str(window)} if window else {}
+        if labels:
+            recorded["labels"] = json.dumps(labels)
         save_file(state, str(tmp), metadata={"format": "pt", **recorded})
         if adapter is not None:
             with atomic_folder(adapter_out) as tmp_dir:
@@ -290,6 +298,18 @@ def run_window_frames(bridge: str | Path) -> int | None:
     if config.is_file():
         return json.loads(config.read_text()).get("bridge_window_frames")
     return trained_window_frames(bridge)
+
+
+def run_labels(bridge: str | Path) -> list[str] | None:
+    """The labels of the run that wrote `bridge`, in order (its folder's `config.json`, where a label prompt puts
+    `id2label`), or the ones a shipped file records; None without a label prompt."""
+    config = Path(bridge).parent / "config.json"
+    if config.is_file():
+        config = json.loads(config.read_text())
+        if not config.get("label_prompt_tokens"):
+            return None
+        return [label for _, label in sorted(config["id2label"].items(), key=lambda item: int(item[0]))]
+    return trained_labels(bridge)
 
 
 def merge_llm_adapter(model: MintForConditionalGeneration, adapter: Path) -> MintForConditionalGeneration:
@@ -325,7 +345,7 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
         retrieval_model = MintForAudioTextRetrieval(model.config)
         retrieval_model.model.load_state_dict(  # the LLM side stays behind: its projection and the token prompt's head
             {k: v for k, v in model.model.state_dict().items()
-             if not k.startswith(("language_model.", "language_projection.")) and k not in CTC_HEAD})
+             if not k.startswith(("language_model.", "language_projection.", "label_")) and k not in CTC_HEAD})
         retrieval_model.load_state_dict(heads, strict=False)
         return export_retrieval(retrieval_model, processor, out, model_card(variant, spec, trained is not None, lora,
                                                                             True, retrieval_only=True))

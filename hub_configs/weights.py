@@ -2,6 +2,7 @@
 prefix. Every stage, the shipped variants and assembly share these names, so a file one of them writes is a file the
 others read."""
 
+import json
 from pathlib import Path
 
 import torch
@@ -12,8 +13,9 @@ from mint.io import atomic_file
 
 
 BRIDGE_NET = ("model.query_tokens.", "model.bridge.")
+LABEL_PROMPT = ("model.label_head.", "model.label_token_ids")
 TRAINABLE_PREFIXES = (*BRIDGE_NET, "model.language_projection.", "model.multi_modal_projector.",
-                      "model.ctc_blank", "model.ctc_log_scale")
+                      "model.ctc_blank", "model.ctc_log_scale", *LABEL_PROMPT)
 RETRIEVAL_HEADS = ("audio_projection.", "text_projection.", "atm_head.", "agtg_head.", "temperature")
 CTC_HEAD = ("ctc_blank", "ctc_log_scale")
 BRIDGE_WEIGHTS = "bridge.safetensors"
@@ -24,9 +26,11 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 def trained_state(model) -> dict[str, torch.Tensor]:
     """What a trained MINT ships: the parameters of the queries, Bridge-Net and projection that were trained (a
     frozen part, such as the bridge word embeddings, is rebuilt from its pretrained source at assembly), and the
-    CTC head of a token-prompt model, which later stages keep frozen."""
-    return {k: v.detach().contiguous() for k, v in model.named_parameters()
-            if (v.requires_grad or ".ctc_" in k) and k.startswith(TRAINABLE_PREFIXES)}
+    CTC head of a token-prompt model, which later stages keep frozen, and a label prompt's word pieces."""
+    state = {k: v.detach().contiguous() for k, v in model.named_parameters()
+             if (v.requires_grad or ".ctc_" in k) and k.startswith(TRAINABLE_PREFIXES)}
+    state.update({k: v.detach().contiguous() for k, v in model.named_buffers() if k.startswith(LABEL_PROMPT[1])})
+    return state
 
 
 def state_by_prefix(model, prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -102,6 +106,16 @@ def trained_window_frames(path: str | Path) -> int | None:
     with safe_open(str(weights_file(path)), framework="pt") as f:
         value = (f.metadata() or {}).get("bridge_window_frames")
     return int(value) if value else None
+
+
+def trained_labels(path: str | Path | None) -> list[str] | None:
+    """The labels of a weights file's label prompt (`id2label` in order, as `ship_weights` records them); None where
+    it has none."""
+    if path is None:
+        return None
+    with safe_open(str(weights_file(path)), framework="pt") as f:
+        value = (f.metadata() or {}).get("labels")
+    return json.loads(value) if value else None
 
 
 def has_retrieval_heads(path: str | Path | None) -> bool:

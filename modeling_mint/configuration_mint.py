@@ -232,6 +232,11 @@ class MintConfig(PreTrainedConfig):
             A windowed Bridge-Net also adds to every query of a clip's windows the whole clip's encoder frames,
             pooled (mean, spread, maximum), normed and projected (zero at first): a window hears a quarter second,
             while a sound's label is a fact about the whole clip.
+        label_prompt_tokens (`int`, *optional*, defaults to 0):
+            A label prompt after each clip's soft prompt: a linear classifier over `id2label` reads the clip's query
+            outputs (averaged over queries and windows, as retrieval reads them), and these many more audio tokens
+            hold its posterior-weighted mix of each label's own LLM token embeddings (the label's first word pieces,
+            padded). Where the classifier is sure, the LLM reads the label as text and can copy it. 0: none.
         apply_spec_augment (`bool`, *optional*, defaults to `False`):
             SpecAugment on the encoder frames the Bridge-Net reads, in training only (the frames of a frozen encoder,
             often from a cache, are the only place left to augment): spans of frames and of channels are zeroed.
@@ -276,6 +281,7 @@ class MintConfig(PreTrainedConfig):
     token_prompt_mix: float | int = 0.0
     window_position_embeddings: bool = False
     clip_context: bool = False
+    label_prompt_tokens: int = 0
     apply_spec_augment: bool = False
     mask_time_prob: float | int = 0.05
     mask_time_length: int = 10
@@ -323,6 +329,8 @@ class MintConfig(PreTrainedConfig):
             )
         if self.bridge_window_frames is not None and self.bridge_window_frames < 1:
             raise ValueError(f"bridge_window_frames must be positive, got {self.bridge_window_frames}")
+        if self.label_prompt_tokens < 0:
+            raise ValueError(f"label_prompt_tokens must not be negative, got {self.label_prompt_tokens}")
         if not 0.0 <= self.token_prompt_mix <= 1.0:
             raise ValueError(f"token_prompt_mix must be in [0, 1], got {self.token_prompt_mix}")
         for axis in ("time", "feature"):
@@ -349,6 +357,14 @@ class MintConfig(PreTrainedConfig):
                              "bridge connector)")
         if self.clip_context and (self.bridge_window_frames is None or self.connector_type != "bridge"):
             raise ValueError("clip_context needs a windowed Bridge-Net (bridge_window_frames and the bridge connector)")
+        if self.label_prompt_tokens and (self.bridge_window_frames is None or self.connector_type != "bridge"):
+            raise ValueError("label_prompt_tokens needs a windowed Bridge-Net (bridge_window_frames and the bridge "
+                             "connector)")
+        placeholder_labels = [f"LABEL_{i}" for i in range(self.num_labels or 0)]  # PreTrainedConfig's default
+        if self.label_prompt_tokens and list((self.id2label or {}).values()) in ([], placeholder_labels):
+            raise ValueError("label_prompt_tokens needs id2label: the labels (two or more) its classifier names")
+        if self.label_prompt_tokens and self.num_labels < 2:
+            raise ValueError(f"label_prompt_tokens needs two labels or more in id2label, got {self.num_labels}")
         if self.retrieval_heads and self.connector_type != "bridge":
             raise ValueError("retrieval heads read the Bridge-Net's outputs; a pooled connector has none")
         if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):

@@ -287,7 +287,7 @@ def split_windows(frames: torch.Tensor, frame_mask: torch.Tensor, size: int) -> 
     return frames, frame_mask, n
 
 
-CONNECTOR_MODULES = ("query_tokens", "bridge", "language_projection", "multi_modal_projector")
+CONNECTOR_MODULES = ("query_tokens", "bridge", "language_projection", "multi_modal_projector", "label_head")
 
 
 def warn_if_connector_frozen(model: nn.Module):
@@ -582,6 +582,11 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
             if config.token_prompt_mix > 0:
                 self.ctc_blank = nn.Parameter(torch.zeros(config.text_config.hidden_size))
                 self.ctc_log_scale = nn.Parameter(torch.tensor(1.5))
+            if config.label_prompt_tokens:
+                self.label_head = nn.Linear(config.bridge_config.hidden_size, config.num_labels)
+                # each label's first word pieces in the LLM vocabulary, padded (`MintProcessor.label_token_ids`)
+                self.register_buffer("label_token_ids", torch.zeros(config.num_labels, config.label_prompt_tokens,
+                                                                    dtype=torch.long))
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
         self.freeze_audio_tower()
@@ -629,7 +634,31 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         else:
             query_output = self._bridge_queries(frames, frame_mask, bridge_input_ids, bridge_attention_mask)
             output.pooler_output = self.mix_token_prompt(self.language_projection(query_output))
+            if self.config.label_prompt_tokens:
+                output.pooler_output = self.append_label_prompt(output.pooler_output, frames, frame_mask)
         return output
+
+    def label_logits(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """`(B, num_labels)`: the label classifier on each clip's query outputs, averaged over queries and windows
+        (no instruction, as retrieval reads them)."""
+        pooled = self.clip_query_output(frames, frame_mask).mean(1)
+        return self.label_head(pooled.to(next(self.label_head.parameters()).dtype))
+
+    def label_prompt(self, logits: torch.Tensor) -> torch.Tensor:
+        """`(B, label_prompt_tokens, D_llm)`: each label's own LLM token embeddings weighted by the classifier's
+        posteriors, so a sure classifier hands the LLM the label as text and an unsure one a faint blend."""
+        embeddings = self.get_input_embeddings()(self.label_token_ids)
+        posteriors = logits.float().softmax(-1).to(embeddings.dtype)
+        return torch.einsum("bn,nld->bld", posteriors, embeddings)
+
+    def append_label_prompt(self, audio_tokens: torch.Tensor, frames: torch.Tensor, frame_mask: torch.Tensor):
+        """The windowed soft prompt `(sum of windows x Nq, D_llm)` with each clip's label prompt after its own
+        audio tokens, as the processor counts the placeholders."""
+        _, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
+        counts = window_mask.any(-1).reshape(frames.shape[0], n).sum(1) * self.config.num_query_tokens
+        labels = self.label_prompt(self.label_logits(frames, frame_mask)).to(audio_tokens.dtype)
+        parts = audio_tokens.split(counts.tolist())
+        return torch.cat([token for clip, label in zip(parts, labels) for token in (clip, label)])
 
     def token_posteriors(self, projected: torch.Tensor) -> torch.Tensor:
         """CTC posteriors `(..., V + 1)` of projected audio tokens over the LLM vocabulary and a blank (last), read
@@ -1093,7 +1122,7 @@ class MintForAudioTextRetrieval(MintPreTrainedModel):
 
     main_input_name = "input_ids"  # stage 1 trains on cached frames too, so the captions are what every batch has
     # A generation folder with `retrieval_heads` holds these weights beside the LLM's, which are not read here.
-    _keys_to_ignore_on_load_unexpected = [r"^lm_head\.", r"^model\.(language_model|language_projection|ctc_)"]
+    _keys_to_ignore_on_load_unexpected = [r"^lm_head\.", r"^model\.(language_model|language_projection|ctc_|label_)"]
 
     def __init__(self, config: MintConfig):
         super().__init__(config)

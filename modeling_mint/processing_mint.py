@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.utils import logging
 
@@ -221,6 +222,8 @@ class MintProcessor(ProcessorMixin):
         bridge_max_length (`int`, defaults to 128): longest instruction given to the bridge.
         bridge_window_frames (`int`, *optional*): the model's windowed Bridge-Net: `<audio>` then expands to
             `num_query_tokens` per window of this many encoder frames, counted from the audio's length.
+        label_prompt_tokens (`int`, defaults to 0): the model's label prompt (`MintConfig.label_prompt_tokens`):
+            this many more placeholders after each clip's windows.
     """
 
     _auto_class = "AutoProcessor"  # a saved processor names its code and carries it, wherever it was imported from
@@ -239,9 +242,11 @@ class MintProcessor(ProcessorMixin):
         truncate_long_audio: bool = True,
         max_text_tokens: int | None = None,
         chat_template: str | None = None,
+        label_prompt_tokens: int = 0,
         **kwargs,
     ):
         self.num_query_tokens = num_query_tokens
+        self.label_prompt_tokens = label_prompt_tokens
         self.bridge_window_frames = bridge_window_frames
         self.audio_token = audio_token
         self.max_audio_windows = max_audio_windows
@@ -345,10 +350,26 @@ class MintProcessor(ProcessorMixin):
 
     # ---- text ---------------------------------------------------------------------------------------------------
     def tokens_for_frames(self, n_frames: int) -> int:
-        """Placeholder tokens for a clip of `n_frames` encoder frames."""
+        """Placeholder tokens for a clip of `n_frames` encoder frames: its query tokens, then its label prompt."""
+        return self.query_tokens_for_frames(n_frames) + (self.label_prompt_tokens if self.bridge_window_frames else 0)
+
+    def query_tokens_for_frames(self, n_frames: int) -> int:
+        """The Bridge-Net's tokens for a clip of `n_frames` encoder frames (what its CTC head spells)."""
         if not self.bridge_window_frames:
             return self.num_query_tokens
         return max(1, -(-int(n_frames) // self.bridge_window_frames)) * self.num_query_tokens
+
+    def label_token_ids(self, labels: list[str]) -> torch.Tensor:
+        """`(len(labels), label_prompt_tokens)` LLM token ids of each label (its first word pieces, no special
+        tokens), padded with line breaks, so a label prompt reads as a line of text before the instruction (the
+        pad token where a line break is no single token): the model's `label_token_ids`."""
+        if self.label_prompt_tokens < 1:
+            raise ValueError("label_token_ids needs label_prompt_tokens >= 1")
+        newline = self.tokenizer("\n", add_special_tokens=False)["input_ids"]
+        pad = newline[0] if len(newline) == 1 else self.tokenizer.pad_token_id
+        length = self.label_prompt_tokens
+        ids = [self.tokenizer(label, add_special_tokens=False)["input_ids"][:length] for label in labels]
+        return torch.tensor([row + [pad] * (length - len(row)) for row in ids], dtype=torch.long)
 
     def audio_tokens_per_clip(self, feature_attention_mask: np.ndarray) -> list[int]:
         """Placeholder tokens for each clip, from its feature mask, its encoder frames counted per window as the model

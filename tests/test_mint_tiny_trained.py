@@ -132,3 +132,52 @@ def test_shipping_records_the_bridge_window_and_assembly_keeps_it(tmp_path, monk
     with pytest.raises(ValueError, match="trained on windows of 12 frames.*bridge_window_frames=25"):
         assemble("mint-tiny-token-prompt", tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
+
+
+def test_a_shipped_label_prompt_assembles_into_config_processor_and_generation(tmp_path, monkeypatch):
+    """A run with a label prompt ships its classifier, its labels' word pieces (exact integers) and the labels
+    themselves; assembly gives the config `id2label` and `label_prompt_tokens`, the processor the placeholders, and
+    the model reads them in generation; the retrieval folder leaves the classifier behind with the LLM side."""
+    import json
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from mint.cli import main
+    from mint.hub import assemble as hub
+    from modeling_mint import MintProcessor
+
+    variants, run = tmp_path / "variants", tmp_path / "run"
+    shutil.copytree(variant_dir("mint-tiny-token-prompt"), variants / "mint-tiny-token-prompt")
+    monkeypatch.setattr(hub, "VARIANTS_DIR", variants)
+    source = variants / "mint-tiny-token-prompt"
+    labels = ["dog barking", "rain", "acoustic grand piano"]
+    processor = MintProcessor.from_pretrained(assemble("mint-tiny-token-prompt", tmp_path / "plain"),
+                                              label_prompt_tokens=5)
+    state = load_file(str(source / "bridge.safetensors"))
+    width = state["model.query_tokens.weight"].shape[-1]
+    torch.manual_seed(0)
+    state.update({"model.label_head.weight": torch.randn(3, width), "model.label_head.bias": torch.tensor([0, 9, 0.]),
+                  "model.label_token_ids": processor.label_token_ids(labels)})
+    run.mkdir()
+    save_file(state, str(run / "bridge.safetensors"))
+    shutil.copytree(source / "llm_adapter", run / "llm_adapter")
+    (run / "config.json").write_text(json.dumps({"bridge_window_frames": 12, "label_prompt_tokens": 5,
+                                                 "id2label": dict(enumerate(labels))}))
+    assert main(["ship", "mint-tiny-token-prompt", "--bridge", str(run / "bridge.safetensors"), "--heads",
+                 str(run / "bridge.safetensors"), "--adapter", str(run / "llm_adapter")]) == 0
+
+    folder = assemble("mint-tiny-token-prompt", tmp_path / "labelled")
+    model = MintForConditionalGeneration.from_pretrained(folder)
+    assert model.config.label_prompt_tokens == 5 and list(model.config.id2label.values()) == labels
+    assert torch.equal(model.model.label_token_ids, processor.label_token_ids(labels))
+    loaded = MintProcessor.from_pretrained(folder)
+    assert loaded.label_prompt_tokens == 5 and loaded.tokens_for_frames(50) == loaded.query_tokens_for_frames(50) + 5
+    wave = torch.randn(16000).numpy() * 0.1
+    batch = loaded.apply_chat_template([{"role": "user", "content": [
+        {"type": "audio", "audio": wave}, {"type": "text", "text": "What is this sound?"}]}],
+        add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt")
+    assert model.generate(**batch, max_new_tokens=3, do_sample=False).shape[1] > batch["input_ids"].shape[1]
+    retrieval = MintForAudioTextRetrieval.from_pretrained(
+        assemble("mint-tiny-token-prompt", tmp_path / "retrieval", retrieval=True))
+    assert not any("label_" in k for k in retrieval.state_dict())

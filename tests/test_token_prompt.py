@@ -497,3 +497,116 @@ def test_instruct_with_stage1_targets_ships_heads_fitted_to_the_bridge(token_pro
     assert any(not torch.equal(continued[k], heads[k]) for k in heads)  # the same heads, trained further
     retrieval = MintForAudioTextRetrieval.from_pretrained(token_prompt_dir)
     load_by_prefix(retrieval, second / "heads.safetensors", RETRIEVAL_HEADS, "retrieval heads")
+
+
+def label_prompt_model(token_prompt_dir, labels=("bark", "rain", "thunder"), tokens=2):
+    """The tiny token-prompt model and its processor with a label prompt over `labels`."""
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+
+    model = MintForConditionalGeneration.from_pretrained(
+        token_prompt_dir, label_prompt_tokens=tokens, id2label=dict(enumerate(labels)))
+    processor = MintProcessor.from_pretrained(token_prompt_dir, label_prompt_tokens=tokens)
+    model.model.label_token_ids.copy_(processor.label_token_ids(list(labels)))
+    return model, processor
+
+
+def test_label_prompt_follows_each_clips_audio_tokens_with_its_labels_embeddings(token_prompt_dir):
+    """A classifier sure of one label hands the LLM that label's own word-piece embeddings, after each clip's own
+    audio tokens (clips of different lengths in one batch), and the processor counts those placeholders."""
+    model, processor = label_prompt_model(token_prompt_dir)
+    mint = model.model
+    ids = processor.label_token_ids(["bark", "rain", "thunder"])
+    assert ids.shape == (3, 2) and ids.dtype == torch.long
+    assert ids[0, 0] != ids[1, 0]  # each label its own first word piece
+    with torch.no_grad():
+        mint.label_head.weight.zero_()
+        mint.label_head.bias.copy_(torch.tensor([0.0, 30.0, 0.0]))  # sure of "rain" whatever the audio
+    width = model.config.audio_config.d_model
+    frames, mask = torch.randn(2, 12, width), torch.ones(2, 12, dtype=torch.long)
+    mask[1, 6:] = 0  # 12 and 6 frames: 3 and 2 windows of 5
+    tokens = mint.get_audio_features(audio_frames=frames, audio_frame_mask=mask).pooler_output
+    counts = [processor.tokens_for_frames(n) for n in (12, 6)]
+    assert counts == [processor.query_tokens_for_frames(n) + 2 for n in (12, 6)] == [14, 10]
+    assert tokens.shape[0] == sum(counts)
+    rain = mint.get_input_embeddings()(ids[1])
+    first, second = tokens.split(counts)
+    for clip in (first, second):
+        torch.testing.assert_close(clip[-2:], rain, atol=1e-4, rtol=0)
+    queries = mint.mix_token_prompt(mint.language_projection(mint.bridge_query_output(
+        audio_frames=frames, audio_frame_mask=mask)))
+    torch.testing.assert_close(torch.cat([first[:-2], second[:-2]]), queries)  # the audio tokens as before
+    # the whole model reads the prompt the processor builds
+    batch = processor(text=["<audio> What is this sound?"], audio=[torch.randn(16000).numpy()], return_tensors="pt")
+    assert int((batch["input_ids"] == processor.audio_token_id).sum()) == processor.audio_tokens_per_clip(
+        batch["feature_attention_mask"].numpy())[0]
+    assert model(**batch).logits.shape[1] == batch["input_ids"].shape[1]
+
+
+def test_label_prompt_is_validated():
+    from modeling_mint import MintConfig
+
+    labels = {0: "bark", 1: "rain"}
+    assert MintConfig(bridge_window_frames=10, label_prompt_tokens=2, id2label=labels).num_labels == 2
+    with pytest.raises(ValueError, match="needs id2label"):
+        MintConfig(bridge_window_frames=10, label_prompt_tokens=2)
+    with pytest.raises(ValueError, match="two labels or more"):
+        MintConfig(bridge_window_frames=10, label_prompt_tokens=2, id2label={0: "bark"})
+    with pytest.raises(ValueError, match="needs a windowed Bridge-Net"):
+        MintConfig(label_prompt_tokens=2, id2label=labels)
+    with pytest.raises(ValueError, match="must not be negative"):
+        MintConfig(bridge_window_frames=10, label_prompt_tokens=-1, id2label=labels)
+
+
+@pytest.mark.training
+def test_instruct_label_prompt_trains_the_models_classifier_and_ships_it(token_prompt_dir, small_corpus, tmp_path):
+    """`label_prompt_tokens`: the run gives the model a classifier over its train split's labels and their word
+    pieces; the label loss and the LLM's train it at its own rate under LoRA; the run's bridge file, its config
+    (`id2label`) and its processor carry it; a resumed run and a later round from its bridge go on with it;
+    `ship_weights` keeps the word pieces as integers and records the labels."""
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+
+    from mint.hub.assemble import run_labels, ship_weights
+    from mint.hub.weights import trained_labels
+
+    base = dict(model_dir=str(token_prompt_dir), data_dir=str(small_corpus), feature_cache_dir=str(tmp_path / "f"),
+                per_device_train_batch_size=8, learning_rate=1e-3, logging_steps=1, report_to="none", use_cpu=True,
+                seed=0, max_eval_clips=8, max_steps=2, tasks=["classification", "captioning"], bf16=False,
+                lora_rank=4, label_weight=0.5, label_prompt_tokens=3, label_head_learning_rate=0.05,
+                save_strategy="steps", save_steps=2, clip_context=True, task_repeats={"classification": 4})
+    run = tmp_path / "prompted"
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "prompted", **base, output_dir=str(run))])
+    logged = [e for e in json.loads((run / "instruct_report.json").read_text())["log"] if "label_loss" in e]
+    assert logged and all(abs(e["loss"] - e["lm_loss"] - 0.5 * e["label_loss"]) < 1e-3 * e["loss"] for e in logged)
+    assert not (run / "label_head.safetensors").exists()  # the classifier is the model's
+    weights = load_file(str(run / "bridge.safetensors"))
+    labels = json.loads((run / "config.json").read_text())["id2label"]
+    ids = weights["model.label_token_ids"]
+    assert ids.dtype == torch.long and ids.shape == (len(labels), 3) and len(labels) >= 2
+    assert weights["model.label_head.weight"].shape[0] == len(labels)
+    model = MintForConditionalGeneration.from_pretrained(run)
+    assert model.config.label_prompt_tokens == 3 and MintProcessor.from_pretrained(run).label_prompt_tokens == 3
+    fresh = MintForConditionalGeneration.from_pretrained(token_prompt_dir)  # the classifier trained from random
+    assert torch.equal(model.model.label_token_ids, ids)
+    assert (weights["model.label_head.weight"].abs().max() > 0) and model.model.label_head.weight.requires_grad
+    torch.testing.assert_close(model.model.label_head.weight, weights["model.label_head.weight"])
+    assert not hasattr(fresh.model, "label_head")
+
+    resumed = tmp_path / "resumed"
+    main(["train", "instruct", "--recipe", recipe(tmp_path, "resumed", **base, output_dir=str(resumed)),
+          "--resume_from_checkpoint", str(run / "checkpoint-2")])
+    again = load_file(str(resumed / "bridge.safetensors"))
+    assert torch.equal(again["model.label_head.weight"], weights["model.label_head.weight"])
+    later = tmp_path / "later"  # a later round from the run's bridge keeps its classifier (at rate 0 exactly)
+    main(["train", "instruct", "--recipe", recipe(
+        tmp_path, "later", **{**base, "max_steps": 1, "save_strategy": "no", "label_head_learning_rate": 0.0},
+        output_dir=str(later), stage1_checkpoint=str(run / "bridge.safetensors"))])
+    assert torch.equal(load_file(str(later / "bridge.safetensors"))["model.label_head.weight"],
+                       weights["model.label_head.weight"])
+
+    names = [labels[str(i)] for i in range(len(labels))]
+    assert run_labels(run / "bridge.safetensors") == names
+    ship_weights(run / "bridge.safetensors", None, tmp_path / "shipped.safetensors")
+    shipped = load_file(str(tmp_path / "shipped.safetensors"))
+    assert torch.equal(shipped["model.label_token_ids"], ids)  # word pieces stay exact (no fp16)
+    assert shipped["model.label_head.weight"].dtype == torch.float16
+    assert trained_labels(tmp_path / "shipped.safetensors") == names

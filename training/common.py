@@ -12,7 +12,7 @@ from transformers import TrainerCallback
 
 from mint.hub.assemble import save_folder
 from mint.hub.components import cache_dir
-from mint.hub.weights import TRAINABLE_PREFIXES, load_by_prefix, save_trainable
+from mint.hub.weights import LABEL_PROMPT, TRAINABLE_PREFIXES, load_by_prefix, save_trainable
 from mint.training.features import FrozenFeatureCache
 
 
@@ -45,18 +45,22 @@ def frames_dataset(rows: list[dict], cache: FrozenFeatureCache):
 
 
 def window_processor(model, model_dir: str | Path):
-    """The processor of `model_dir`, counting audio tokens by `model`'s bridge window, which a recipe may change."""
+    """The processor of `model_dir`, counting audio tokens by `model`'s bridge window and label prompt, which a recipe
+    may change."""
     from modeling_mint import MintProcessor
 
     processor = MintProcessor.from_pretrained(model_dir)
     processor.bridge_window_frames = model.config.bridge_window_frames
+    processor.label_prompt_tokens = model.config.label_prompt_tokens
     return processor
 
 
 def load_stage1_bridge(model, checkpoint: str | Path):
     """Queries and Bridge-Net from stage 1 (its `bridge.safetensors`, a checkpoint folder or a weights file; the
-    key names are shared) into a generation model; the rest of a checkpoint is not read. Returns the parts loaded."""
-    state = load_by_prefix(model, checkpoint, TRAINABLE_PREFIXES, "Bridge-Net weights")
+    key names are shared) into a generation model; the rest of a checkpoint is not read, a label prompt neither
+    (instruction tuning adds it with its labels). Returns the parts loaded."""
+    prefixes = tuple(p for p in TRAINABLE_PREFIXES if p not in LABEL_PROMPT)
+    state = load_by_prefix(model, checkpoint, prefixes, "Bridge-Net weights")
     return sorted({k.split(".")[1] for k in state})
 
 

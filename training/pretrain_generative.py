@@ -177,7 +177,7 @@ def main(recipe: Stage2Recipe, args: TrainingArguments):
         trainer = SoftPromptCTCTrainer(
             model=model, args=args, train_dataset=train, eval_dataset=evaluation, data_collator=collator,
             processing_class=processor.tokenizer, lm_weight=recipe.lm_weight, ctc_weight=recipe.ctc_weight,
-            tokens_for_frames=processor.tokens_for_frames, logits_at_labels=recipe.logits_at_labels,
+            tokens_for_frames=processor.query_tokens_for_frames, logits_at_labels=recipe.logits_at_labels,
             window_positions_lr=recipe.window_positions_learning_rate, callbacks=callbacks,
         )
         return train_and_report(trainer, recipe, "stage2_report.json")

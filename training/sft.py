@@ -13,7 +13,15 @@ from trl import SFTConfig, SFTTrainer, TrlParser
 
 from safetensors.torch import load_file
 
-from mint.hub.weights import ADAPTER_WEIGHTS, RETRIEVAL_HEADS, load_by_prefix, load_trained_bridge, save_state
+from mint.hub.weights import (
+    ADAPTER_WEIGHTS,
+    LABEL_PROMPT,
+    RETRIEVAL_HEADS,
+    load_by_prefix,
+    load_trained_bridge,
+    read_by_prefix,
+    save_state,
+)
 from mint.io import atomic_folder
 from mint.training import generative
 from mint.training.common import EvaluationInOrder, LossPartsLogging, freeze_bridge_word_embeddings, train_and_report
@@ -72,12 +80,16 @@ class InstructRecipe(GenerativeRecipe):
     label_head_weights: str | None = field(default=None, metadata={
         "help": "start the classifier from an earlier run's label_head.safetensors (the same train split's labels); "
                 "else from random"})
+    label_prompt_tokens: int = field(default=0, metadata={
+        "help": "give the model a label prompt of this many tokens (`MintConfig.label_prompt_tokens`) over the train "
+                "split's labels: the classifier then ships in the model, and the LLM reads its posterior-weighted "
+                "label embeddings after each clip's soft prompt; 0: none"})
 
     def __post_init__(self):
         super().__post_init__()
-        if min(self.ctc_weight, self.stage1_weight, self.label_weight) < 0:
-            raise ValueError(f"ctc_weight, stage1_weight and label_weight must be >= 0, got {self.ctc_weight}, "
-                             f"{self.stage1_weight}, {self.label_weight}")
+        if min(self.ctc_weight, self.stage1_weight, self.label_weight, self.label_prompt_tokens) < 0:
+            raise ValueError(f"ctc_weight, stage1_weight, label_weight and label_prompt_tokens must be >= 0, got "
+                             f"{self.ctc_weight}, {self.stage1_weight}, {self.label_weight}, {self.label_prompt_tokens}")
 
 
 def make_parser(prog: str | None = None) -> TrlParser:
@@ -186,6 +198,31 @@ def load_label_head(head: torch.nn.Linear, path) -> None:
     head.load_state_dict(state)
 
 
+def add_label_prompt(model, processor, labels: list[str], length: int, start: str | None = None):
+    """`model` and `processor` given a label prompt of `length` tokens over `labels` (a new classifier), unless the
+    model has one over the same labels already; `start` (a run's bridge.safetensors or checkpoint) holding a label
+    prompt sets the classifier from it."""
+    config, mint = model.config, model.model
+    if not config.bridge_window_frames or config.connector_type != "bridge":
+        raise ValueError("label_prompt_tokens needs a windowed Bridge-Net (bridge_window_frames)")
+    if len(labels) < 2:
+        raise ValueError(f"label_prompt_tokens needs classification rows of two labels or more; the train split has "
+                         f"{len(labels)}")
+    if config.label_prompt_tokens:
+        if [config.id2label[i] for i in range(config.num_labels)] != labels or config.label_prompt_tokens != length:
+            raise ValueError(f"the model's label prompt ({config.num_labels} labels, {config.label_prompt_tokens} "
+                             f"tokens) is not this run's ({len(labels)} labels, {length} tokens)")
+    else:
+        config.id2label, config.label2id = dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
+        config.label_prompt_tokens = processor.label_prompt_tokens = length
+        mint.label_head = torch.nn.Linear(config.bridge_config.hidden_size, len(labels))
+        mint.register_buffer("label_token_ids", processor.label_token_ids(labels))
+    processor.label_prompt_tokens = length
+    if start is not None and read_by_prefix(start, LABEL_PROMPT):
+        load_by_prefix(model, start, LABEL_PROMPT, "a label prompt")
+    return model
+
+
 class InstructTrainer(EvaluationInOrder, SFTTrainer):
     """TRL's `SFTTrainer`, evaluating in dataset order."""
 
@@ -211,9 +248,12 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
         optimizer = super().create_optimizer(*args, **kwargs)
         if self.retrieval is not None:
             optimizer.add_param_group({"params": head_parameters(self.retrieval), "weight_decay": 0.0})
-        if self.label_head is not None:
-            optimizer.add_param_group({"params": list(self.label_head.parameters()), "weight_decay": 0.0,
-                                       "lr": self.label_head_learning_rate})
+        head = self.classifier(self.model)
+        if self.label_weight and head is not None:  # the classifier at its own rate, out of the other groups
+            params = [p for p in head.parameters() if p.requires_grad]
+            for group in optimizer.param_groups:
+                group["params"] = [p for p in group["params"] if all(p is not q for q in params)]
+            optimizer.add_param_group({"params": params, "weight_decay": 0.0, "lr": self.label_head_learning_rate})
         return optimizer
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -248,12 +288,21 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
         mint = self.accelerator.unwrap_model(model)
         return mint.get_base_model() if hasattr(mint, "get_base_model") else mint
 
+    def classifier(self, model):
+        """The label classifier: the model's own (a label prompt) or the one this trainer adds."""
+        head = getattr(self.base_model(model).model, "label_head", None)
+        return self.label_head if head is None else head
+
     def clip_label_loss(self, model, inputs: dict, label_ids: torch.Tensor) -> tuple[torch.Tensor, float]:
         """Cross-entropy of the classifier on the labelled rows' query outputs (no instruction, as retrieval reads
         them), and its accuracy on them."""
         rows = label_ids >= 0
-        queries = self.base_model(model).model.clip_query_output(inputs["audio_frames"][rows], inputs["audio_frame_mask"][rows])
-        logits = self.label_head(queries.mean(1).float())
+        frames, frame_mask = inputs["audio_frames"][rows], inputs["audio_frame_mask"][rows]
+        mint = self.base_model(model).model
+        if self.label_head is None:
+            logits = mint.label_logits(frames, frame_mask)
+        else:
+            logits = self.label_head(mint.clip_query_output(frames, frame_mask).mean(1).float())
         return (torch.nn.functional.cross_entropy(logits, label_ids[rows]),
                 (logits.argmax(-1) == label_ids[rows]).float().mean().item())
 
@@ -290,6 +339,10 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         load_trained_bridge(model, Path(recipe.stage2_weights))
     if recipe.ctc_weight and not hasattr(model.model, "ctc_blank"):
         raise ValueError("ctc_weight trains the token prompt's CTC head: the model has none (token_prompt_mix 0)")
+    if recipe.label_prompt_tokens:
+        add_label_prompt(model, processor, train_labels(train), recipe.label_prompt_tokens, recipe.stage1_checkpoint)
+        if recipe.label_head_weights:
+            load_label_head(model.model.label_head, recipe.label_head_weights)
     callbacks = generative.callbacks(model, recipe)
     peft_config = llm_lora_config(model, recipe.lora_rank, recipe.lora_alpha) if recipe.lora_rank else None
     if recipe.llm_adapter:
@@ -307,13 +360,14 @@ def main(recipe: InstructRecipe, args: SFTConfig):
             if len(labels) < 2:
                 raise ValueError(f"label_weight needs classification rows of two labels or more in the train split; "
                                  f"it has {len(labels)}")
-            label_head = torch.nn.Linear(model.config.bridge_config.hidden_size, len(labels))
-            if recipe.label_head_weights:
-                load_label_head(label_head, recipe.label_head_weights)
+            if not recipe.label_prompt_tokens:  # else the model's own classifier
+                label_head = torch.nn.Linear(model.config.bridge_config.hidden_size, len(labels))
+                if recipe.label_head_weights:
+                    load_label_head(label_head, recipe.label_head_weights)
             collator = ClipLabelCollator(collator, labels)
         trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
                                         stage1_weight=recipe.stage1_weight, ctc_weight=recipe.ctc_weight,
-                                        tokens_for_frames=processor.tokens_for_frames, label_head=label_head,
+                                        tokens_for_frames=processor.query_tokens_for_frames, label_head=label_head,
                                         label_weight=recipe.label_weight,
                                         label_head_learning_rate=recipe.label_head_learning_rate, **common)
     else:
@@ -334,7 +388,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     report = train_and_report(trainer, recipe, "instruct_report.json", trained_model=merged if lora else None)
     if recipe.stage1_weight and trainer.is_world_process_zero():
         save_heads(trainer.retrieval, Path(args.output_dir) / HEADS_FILE)
-    if recipe.label_weight and trainer.is_world_process_zero():
+    if recipe.label_weight and trainer.label_head is not None and trainer.is_world_process_zero():
         save_state(trainer.label_head.state_dict(), Path(args.output_dir) / LABEL_HEAD_FILE)
     return report
 
