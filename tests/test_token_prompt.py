@@ -610,3 +610,24 @@ def test_instruct_label_prompt_trains_the_models_classifier_and_ships_it(token_p
     assert torch.equal(shipped["model.label_token_ids"], ids)  # word pieces stay exact (no fp16)
     assert shipped["model.label_head.weight"].dtype == torch.float16
     assert trained_labels(tmp_path / "shipped.safetensors") == names
+
+
+def test_label_probe_scores_a_label_prompts_own_classifier(token_prompt_dir, small_corpus, tmp_path):
+    """`label_probe` on a model with a label prompt also reports its classifier's top-1: a classifier that always
+    names one label is right on exactly the clips of that label."""
+    from mint.training.data import corpus_rows
+    from mint.training.label_probe import main
+
+    sources = ["ktuberling", "tuxpaint", "freedesktop"]
+    rows = corpus_rows(str(small_corpus), "train", ["classification"], 6, 0, ["en"], sources)
+    labels = sorted({r["text"] for r in rows} | {"never heard"})
+    model, processor = label_prompt_model(token_prompt_dir, labels, tokens=2)
+    with torch.no_grad():
+        model.model.label_head.weight.zero_()
+        model.model.label_head.bias.zero_()
+        model.model.label_head.bias[labels.index(rows[0]["text"])] = 5.0
+    model.save_pretrained(tmp_path / "labelled")
+    processor.save_pretrained(tmp_path / "labelled")
+    result = main(["--model", str(tmp_path / "labelled"), "--data", str(small_corpus), "--split", "train",
+                   "--sources", *sources, "--max-clips", "6", "--feature-cache", str(tmp_path / "features")])
+    assert result["classifier_accuracy"] == sum(r["text"] == rows[0]["text"] for r in rows) / len(rows)

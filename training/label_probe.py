@@ -3,7 +3,8 @@ a nearest neighbour on each clip's pooled encoder frames (mean, standard deviati
 the train split's label rows of some sources and scored on another split's. A label accuracy that the model's answers
 stay far under is one the training did not teach, not one the audio lacks. With `--bridge`, the same probe reads what
 the LLM is handed instead: the Bridge-Net's query outputs, averaged over queries and windows (as retrieval reads
-them), so a loss between the frames and the answers is placed before or after the bridge.
+them), so a loss between the frames and the answers is placed before or after the bridge. A model with a label prompt
+also reports its own classifier's top-1 on the scored clips: what its LLM is handed to copy.
 
     python -m mint.training.label_probe --model models/mint-tiny-token-prompt --data data/mint-corpus-v2 \
         --split validation --sources 0ad supertuxkart tuxpaint freedesktop instruments [--bridge]
@@ -66,6 +67,15 @@ def probe_labels(train: list[torch.Tensor], train_labels: list[str], test: list[
             "predictions": [{"reference": r, "linear_probe": labels[p]} for r, p in zip(test_labels, linear.tolist())]}
 
 
+@torch.no_grad()
+def classifier_accuracy(model, frames: list[torch.Tensor], labels: list[str]) -> float:
+    """Top-1 accuracy of the model's own label classifier (its label prompt) on clips given as `(F, D)` frames."""
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    hits = [names[model.model.label_logits(f[None].float(), torch.ones(1, f.shape[0], dtype=torch.long)).argmax()]
+            == label for f, label in zip(frames, labels)]
+    return sum(hits) / len(hits)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="an assembled MINT folder: its frozen encoder is probed")
@@ -94,10 +104,12 @@ def main(argv: list[str] | None = None) -> dict:
         mask = torch.ones(1, frames.shape[0], dtype=torch.long)
         return model.model.clip_query_output(frames[None].float(), mask).mean((0, 1)).float()
 
+    scored = frames(args.split, args.max_clips)
     result = {"model": args.model, "split": args.split, "sources": args.sources,
               "features": "bridge query outputs" if args.bridge else "pooled encoder frames",
-              **probe_labels(*frames("train", None), *frames(args.split, args.max_clips),
-                             features=query_outputs if args.bridge else pooled)}
+              **probe_labels(*frames("train", None), *scored, features=query_outputs if args.bridge else pooled)}
+    if model.config.label_prompt_tokens:
+        result["classifier_accuracy"] = classifier_accuracy(model, *scored)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
