@@ -214,7 +214,7 @@ def add_label_prompt(model, processor, labels: list[str], length: int, start: st
                              f"tokens) is not this run's ({len(labels)} labels, {length} tokens)")
     else:
         config.id2label, config.label2id = dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
-        config.label_prompt_tokens = processor.label_prompt_tokens = length
+        config.label_prompt_tokens = processor.label_prompt_tokens = length  # the word pieces need the length
         mint.label_head = torch.nn.Linear(config.bridge_config.hidden_size, len(labels))
         mint.register_buffer("label_token_ids", processor.label_token_ids(labels))
     processor.label_prompt_tokens = length
