@@ -631,3 +631,33 @@ def test_label_probe_scores_a_label_prompts_own_classifier(token_prompt_dir, sma
     result = main(["--model", str(tmp_path / "labelled"), "--data", str(small_corpus), "--split", "train",
                    "--sources", *sources, "--max-clips", "6", "--feature-cache", str(tmp_path / "features")])
     assert result["classifier_accuracy"] == sum(r["text"] == rows[0]["text"] for r in rows) / len(rows)
+
+
+def test_fit_label_head_refits_a_runs_classifier_to_its_bridge(token_prompt_dir, small_corpus, tmp_path):
+    """`fit_label_head` fits the label prompt's classifier on the run's bridge outputs of every train clip: it names
+    the train clips at least as well as the classifier it replaces, the rest of the run's bridge file is kept, the
+    run's config goes beside it, and the shipped model reads the raw features as the fit scored them."""
+    from mint.hub.weights import save_trainable
+    from mint.training.data import corpus_rows
+    from mint.training.fit_label_head import main
+
+    rows = corpus_rows(str(small_corpus), "train", ["classification"], None, 0, ["en"])
+    labels = sorted({r["text"] for r in rows})
+    model, processor = label_prompt_model(token_prompt_dir, labels, tokens=2)
+    run = tmp_path / "run"
+    model.save_pretrained(run)
+    processor.save_pretrained(run)
+    save_trainable(model, run / "bridge.safetensors")
+    out = tmp_path / "fitted"
+    report = main(["--run", str(run), "--data", str(small_corpus), "--out", str(out),
+                   "--feature-cache", str(tmp_path / "features")])
+    assert report["train_clips"] == len(rows) and report["validation_clips"] > 0
+    assert report["fitted"]["train"] >= max(report["trained_in_the_loop"]["train"], 0.8)
+    before, after = load_file(str(run / "bridge.safetensors")), load_file(str(out / "bridge.safetensors"))
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("model.label_head."))
+    assert not torch.equal(before["model.label_head.weight"], after["model.label_head.weight"])
+    assert json.loads((out / "config.json").read_text())["label_prompt_tokens"] == 2
+    assert json.loads((out / "fit.json").read_text())["fitted"] == report["fitted"]
+    with pytest.raises(ValueError, match="no label prompt"):
+        main(["--run", str(token_prompt_dir), "--out", str(tmp_path / "none")])
