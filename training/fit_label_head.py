@@ -48,6 +48,7 @@ def fit_label_head(x: torch.Tensor, y: torch.Tensor, classes: int) -> dict[str, 
 
 
 def accuracy(head: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 of a `label_head` state on features `x` (a label id of -1, one the model lacks, counts as wrong)."""
     return ((x @ head["weight"].T + head["bias"]).argmax(-1) == y).float().mean().item()
 
 

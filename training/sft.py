@@ -73,8 +73,8 @@ class InstructRecipe(GenerativeRecipe):
     label_weight: float = field(default=0.0, metadata={
         "help": "weight of a label loss on the classification rows: a linear classifier over the train split's labels "
                 "reads each clip's query outputs (averaged over queries and windows, as retrieval reads them), so the "
-                "Bridge-Net hands on the label that its pooled frames hold; the classifier only trains, it does not "
-                "ship; 0: none"})
+                "Bridge-Net hands on the label that its pooled frames hold; the classifier only trains (it ships "
+                "only as a label prompt's, `label_prompt_tokens`); 0: none"})
     label_head_learning_rate: float = field(default=1e-3, metadata={
         "help": "the classifier's learning rate: it starts new or from an earlier round, the bridge from a fit"})
     label_head_weights: str | None = field(default=None, metadata={
