@@ -360,11 +360,10 @@ class MintConfig(PreTrainedConfig):
         if self.label_prompt_tokens and (self.bridge_window_frames is None or self.connector_type != "bridge"):
             raise ValueError("label_prompt_tokens needs a windowed Bridge-Net (bridge_window_frames and the bridge "
                              "connector)")
-        placeholder_labels = [f"LABEL_{i}" for i in range(self.num_labels or 0)]  # PreTrainedConfig's default
-        if self.label_prompt_tokens and list((self.id2label or {}).values()) in ([], placeholder_labels):
-            raise ValueError("label_prompt_tokens needs id2label: the labels (two or more) its classifier names")
-        if self.label_prompt_tokens and self.num_labels < 2:
-            raise ValueError(f"label_prompt_tokens needs two labels or more in id2label, got {self.num_labels}")
+        labels = list((self.id2label or {}).values())
+        if self.label_prompt_tokens and (len(labels) < 2 or labels == ["LABEL_0", "LABEL_1"]):  # PreTrainedConfig's
+            raise ValueError("label_prompt_tokens needs id2label: the labels its classifier names, two labels or more, "
+                             f"got {labels}")  # placeholder pair counts as none
         if self.retrieval_heads and self.connector_type != "bridge":
             raise ValueError("retrieval heads read the Bridge-Net's outputs; a pooled connector has none")
         if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):

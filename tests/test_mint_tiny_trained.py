@@ -171,6 +171,7 @@ def test_a_shipped_label_prompt_assembles_into_config_processor_and_generation(t
     model = MintForConditionalGeneration.from_pretrained(folder)
     assert model.config.label_prompt_tokens == 5 and list(model.config.id2label.values()) == labels
     assert torch.equal(model.model.label_token_ids, processor.label_token_ids(labels))
+    assert processor.tokenizer.decode(model.model.label_token_ids[1, -1:]) == "\n"  # "rain", padded by line breaks
     loaded = MintProcessor.from_pretrained(folder)
     assert loaded.label_prompt_tokens == 5 and loaded.tokens_for_frames(50) == loaded.query_tokens_for_frames(50) + 5
     wave = torch.randn(16000).numpy() * 0.1

@@ -22,18 +22,7 @@ from mint.io import atomic_folder
 from mint.training.common import feature_cache, frames_dataset
 from mint.training.data import corpus_rows
 from mint.training.features import load_frames
-from mint.training.label_probe import fit_linear_probe
-
-
-@torch.no_grad()
-def clip_features(model, frames: list[torch.Tensor]) -> torch.Tensor:
-    """`(N, H)`: each clip's query outputs averaged over queries and windows (what the label prompt's classifier
-    reads), from its `(F, D)` encoder frames."""
-    out = []
-    for clip in frames:
-        mask = torch.ones(1, clip.shape[0], dtype=torch.long)
-        out.append(model.model.clip_query_output(clip[None].float(), mask).mean((0, 1)).float())
-    return torch.stack(out)
+from mint.training.label_probe import bridge_features, fit_linear_probe
 
 
 def fit_label_head(x: torch.Tensor, y: torch.Tensor, classes: int) -> dict[str, torch.Tensor]:
@@ -76,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not rows:
             return None
         frames = [load_frames(r["frames_path"]) for r in rows]
-        return clip_features(model, frames), torch.tensor([index.get(r["text"], -1) for r in rows])
+        return torch.stack([bridge_features(model, f) for f in frames]), torch.tensor([index.get(r["text"], -1) for r in rows])
 
     train = features("train", None)
     if train is None or not (train[1] >= 0).any():

@@ -68,6 +68,14 @@ def probe_labels(train: list[torch.Tensor], train_labels: list[str], test: list[
 
 
 @torch.no_grad()
+def bridge_features(model, frames: torch.Tensor) -> torch.Tensor:
+    """`(F, D)` frames -> `(H,)`: the Bridge-Net's query outputs averaged over queries and windows, what retrieval
+    and a label prompt's classifier read."""
+    mask = torch.ones(1, frames.shape[0], dtype=torch.long)
+    return model.model.clip_query_output(frames[None].float(), mask).mean((0, 1)).float()
+
+
+@torch.no_grad()
 def classifier_accuracy(model, frames: list[torch.Tensor], labels: list[str]) -> float:
     """Top-1 accuracy of the model's own label classifier (its label prompt) on clips given as `(F, D)` frames."""
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -101,8 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         return [load_frames(r["frames_path"]) for r in rows], [r["text"] for r in rows]
 
     def query_outputs(frames: torch.Tensor) -> torch.Tensor:
-        mask = torch.ones(1, frames.shape[0], dtype=torch.long)
-        return model.model.clip_query_output(frames[None].float(), mask).mean((0, 1)).float()
+        return bridge_features(model, frames)
 
     scored = frames(args.split, args.max_clips)
     result = {"model": args.model, "split": args.split, "sources": args.sources,

@@ -203,21 +203,18 @@ def add_label_prompt(model, processor, labels: list[str], length: int, start: st
     model has one over the same labels already; `start` (a run's bridge.safetensors or checkpoint) holding a label
     prompt sets the classifier from it."""
     config, mint = model.config, model.model
-    if not config.bridge_window_frames or config.connector_type != "bridge":
-        raise ValueError("label_prompt_tokens needs a windowed Bridge-Net (bridge_window_frames)")
-    if len(labels) < 2:
-        raise ValueError(f"label_prompt_tokens needs classification rows of two labels or more; the train split has "
-                         f"{len(labels)}")
     if config.label_prompt_tokens:
         if [config.id2label[i] for i in range(config.num_labels)] != labels or config.label_prompt_tokens != length:
             raise ValueError(f"the model's label prompt ({config.num_labels} labels, {config.label_prompt_tokens} "
                              f"tokens) is not this run's ({len(labels)} labels, {length} tokens)")
     else:
         config.id2label, config.label2id = dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
-        config.label_prompt_tokens = processor.label_prompt_tokens = length  # the word pieces need the length
+        config.label_prompt_tokens = length
+        config.validate_options()  # a windowed Bridge-Net, two labels or more
+    processor.label_prompt_tokens = length
+    if not hasattr(mint, "label_head"):
         mint.label_head = torch.nn.Linear(config.bridge_config.hidden_size, len(labels))
         mint.register_buffer("label_token_ids", processor.label_token_ids(labels))
-    processor.label_prompt_tokens = length
     if start is not None and read_by_prefix(start, LABEL_PROMPT):
         load_by_prefix(model, start, LABEL_PROMPT, "a label prompt")
     return model
@@ -298,11 +295,8 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
         them), and its accuracy on them."""
         rows = label_ids >= 0
         frames, frame_mask = inputs["audio_frames"][rows], inputs["audio_frame_mask"][rows]
-        mint = self.base_model(model).model
-        if self.label_head is None:
-            logits = mint.label_logits(frames, frame_mask)
-        else:
-            logits = self.label_head(mint.clip_query_output(frames, frame_mask).mean(1).float())
+        queries = self.base_model(model).model.clip_query_output(frames, frame_mask)
+        logits = self.classifier(model)(queries.mean(1).float())
         return (torch.nn.functional.cross_entropy(logits, label_ids[rows]),
                 (logits.argmax(-1) == label_ids[rows]).float().mean().item())
 
@@ -339,10 +333,18 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         load_trained_bridge(model, Path(recipe.stage2_weights))
     if recipe.ctc_weight and not hasattr(model.model, "ctc_blank"):
         raise ValueError("ctc_weight trains the token prompt's CTC head: the model has none (token_prompt_mix 0)")
-    if recipe.label_prompt_tokens:
-        add_label_prompt(model, processor, train_labels(train), recipe.label_prompt_tokens, recipe.stage1_checkpoint)
-        if recipe.label_head_weights:
-            load_label_head(model.model.label_head, recipe.label_head_weights)
+    labels = train_labels(train) if recipe.label_weight or recipe.label_prompt_tokens else []
+    label_head = None
+    if recipe.label_weight and len(labels) < 2:
+        raise ValueError(f"label_weight needs classification rows of two labels or more in the train split; it has "
+                         f"{len(labels)}")
+    if recipe.label_prompt_tokens:  # before any PEFT wrapping, as the classifier's start
+        add_label_prompt(model, processor, labels, recipe.label_prompt_tokens, recipe.stage1_checkpoint)
+    elif recipe.label_weight:  # a classifier beside the model, for the label loss alone
+        label_head = torch.nn.Linear(model.config.bridge_config.hidden_size, len(labels))
+    classifier = model.model.label_head if recipe.label_prompt_tokens else label_head
+    if recipe.label_head_weights and classifier is not None:
+        load_label_head(classifier, recipe.label_head_weights)
     callbacks = generative.callbacks(model, recipe)
     peft_config = llm_lora_config(model, recipe.lora_rank, recipe.lora_alpha) if recipe.lora_rank else None
     if recipe.llm_adapter:
@@ -350,20 +352,12 @@ def main(recipe: InstructRecipe, args: SFTConfig):
     common = dict(args=args, train_dataset=train, eval_dataset=evaluation, processing_class=processor,
                   peft_config=peft_config, callbacks=callbacks)
     if recipe.stage1_weight or recipe.ctc_weight or recipe.label_weight:  # before any PEFT wrapping: PEFT swaps
-        retrieval = label_head = None  # shared modules in place; the heads only where their targets train them
+        retrieval = None  # shared modules in place; the heads only where their targets train them
         if recipe.stage1_weight:
             retrieval = stage1_model(model.get_base_model() if recipe.llm_adapter else model, recipe.heads_weights)
         collator = Stage1TextCollator(collator, processor.bridge_tokenizer, recipe.stage1_tasks,
                                       recipe.max_answer_tokens)
         if recipe.label_weight:
-            labels = train_labels(train)
-            if len(labels) < 2:
-                raise ValueError(f"label_weight needs classification rows of two labels or more in the train split; "
-                                 f"it has {len(labels)}")
-            if not recipe.label_prompt_tokens:  # else the model's own classifier
-                label_head = torch.nn.Linear(model.config.bridge_config.hidden_size, len(labels))
-                if recipe.label_head_weights:
-                    load_label_head(label_head, recipe.label_head_weights)
             collator = ClipLabelCollator(collator, labels)
         trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
                                         stage1_weight=recipe.stage1_weight, ctc_weight=recipe.ctc_weight,
