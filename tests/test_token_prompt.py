@@ -416,6 +416,35 @@ def test_clip_label_collator_marks_only_the_labelled_rows():
     batch = collator([{"task": "classification", "text": "rain"}, {"task": "captioning", "text": "rain"},
                       {"task": "classification", "text": "thunder"}, {"task": "classification", "text": "bark"}])
     assert batch["n"] == 4 and batch["clip_label_ids"].tolist() == [1, -100, -100, 0]
+    collator = ClipLabelCollator(lambda rows: {}, ["bark", "rain", "speech"], task_labels={"transcription": "speech"})
+    batch = collator([{"task": "transcription", "text": "hello"}, {"task": "classification", "text": "bark"},
+                      {"task": "captioning", "text": "speech"}])
+    assert batch["clip_label_ids"].tolist() == [2, 0, -100]  # every transcription row is speech, whatever it says
+
+
+def test_task_labels_follow_the_classification_labels_and_are_validated(tmp_path):
+    """`task_labels`: its labels come after the sorted classification labels (an earlier round's classifier grows
+    by rows), a label both lists hold counts once, and the recipe names what it cannot use."""
+    from datasets import Dataset
+
+    from mint.training.sft import InstructRecipe, train_labels
+
+    train = Dataset.from_dict({"task": ["classification", "transcription", "classification", "spoken_word"],
+                               "text": ["rain", "hello", "bark", "cat"]})
+    assert train_labels(train) == ["bark", "rain"]
+    assert train_labels(train, task_labels={"transcription": "speech", "spoken_word": "speech"}) == [
+        "bark", "rain", "speech"]
+    assert train_labels(train, task_labels={"transcription": "rain"}) == ["bark", "rain"]
+    with pytest.raises(ValueError, match=r"without train rows: \['language_id'\]"):
+        train_labels(train, task_labels={"language_id": "speech"})
+    tasks = ["classification", "transcription"]
+    recipe = InstructRecipe(model_dir="m", tasks=tasks, label_weight=0.3, task_labels='{"transcription": "speech"}')
+    assert recipe.task_labels == {"transcription": "speech"}
+    for bad in ({"classification": "speech"}, {"captioning": "speech"}, {"transcription": " "}):
+        with pytest.raises(ValueError, match="task_labels maps"):
+            InstructRecipe(model_dir="m", tasks=tasks, label_weight=0.3, task_labels=bad)
+    with pytest.raises(ValueError, match="needs label_weight or label_prompt_tokens"):
+        InstructRecipe(model_dir="m", tasks=tasks, task_labels={"transcription": "speech"})
 
 
 @pytest.mark.training
@@ -542,6 +571,26 @@ def test_label_prompt_follows_each_clips_audio_tokens_with_its_labels_embeddings
     assert model(**batch).logits.shape[1] == batch["input_ids"].shape[1]
 
 
+def test_a_label_prompt_grows_from_an_earlier_one_over_its_first_labels(token_prompt_dir):
+    """A later round's classifier over more labels takes an earlier one's rows for the labels they share (the word
+    pieces tell them) and keeps its own start for the rest; labels in another order or others are refused."""
+    from mint.hub.weights import trained_state
+    from mint.training.sft import load_label_prompt
+
+    earlier, _ = label_prompt_model(token_prompt_dir, ("bark", "rain", "thunder"))
+    grown, _ = label_prompt_model(token_prompt_dir, ("bark", "rain", "thunder", "speech"))
+    state = {k: v for k, v in trained_state(earlier).items() if k.startswith("model.label_")}
+    start = grown.model.label_head.weight[3].clone()
+    load_label_prompt(grown.model, state, "earlier")
+    torch.testing.assert_close(grown.model.label_head.weight[:3], earlier.model.label_head.weight)
+    torch.testing.assert_close(grown.model.label_head.bias[:3], earlier.model.label_head.bias)
+    assert torch.equal(grown.model.label_head.weight[3], start)
+    for labels in (("rain", "bark", "thunder", "speech"), ("bark", "rain")):
+        other, _ = label_prompt_model(token_prompt_dir, labels)
+        with pytest.raises(ValueError, match="is not over this run's labels"):
+            load_label_prompt(other.model, state, "earlier")
+
+
 def test_label_prompt_is_validated():
     from modeling_mint import MintConfig
 
@@ -602,8 +651,19 @@ def test_instruct_label_prompt_trains_the_models_classifier_and_ships_it(token_p
         output_dir=str(later), stage1_checkpoint=str(run / "bridge.safetensors"))])
     assert torch.equal(load_file(str(later / "bridge.safetensors"))["model.label_head.weight"],
                        weights["model.label_head.weight"])
-
     names = [labels[str(i)] for i in range(len(labels))]
+    grown = tmp_path / "grown"  # a round that labels every transcription row "speech" grows the classifier by a row
+    main(["train", "instruct", "--recipe", recipe(
+        tmp_path, "grown", **{**base, "max_steps": 1, "save_strategy": "no", "label_head_learning_rate": 0.0,
+                              "tasks": ["classification", "captioning", "transcription"]},
+        output_dir=str(grown), stage1_checkpoint=str(run / "bridge.safetensors"),
+        task_labels={"transcription": "speech"})])
+    grown_labels = json.loads((grown / "config.json").read_text())["id2label"]
+    assert [grown_labels[str(i)] for i in range(len(grown_labels))] == names + ["speech"]
+    grown_weights = load_file(str(grown / "bridge.safetensors"))
+    assert torch.equal(grown_weights["model.label_head.weight"][:-1], weights["model.label_head.weight"])
+    assert torch.equal(grown_weights["model.label_token_ids"][:-1], ids)
+
     assert run_labels(run / "bridge.safetensors") == names
     ship_weights(run / "bridge.safetensors", None, tmp_path / "shipped.safetensors")
     shipped = load_file(str(tmp_path / "shipped.safetensors"))
@@ -661,3 +721,9 @@ def test_fit_label_head_refits_a_runs_classifier_to_its_bridge(token_prompt_dir,
     assert json.loads((out / "fit.json").read_text())["fitted"] == report["fitted"]
     with pytest.raises(ValueError, match="no label prompt"):
         main(["--run", str(token_prompt_dir), "--out", str(tmp_path / "none")])
+    speech, processor = label_prompt_model(token_prompt_dir, [*labels, "speech"], tokens=2)  # a task's label
+    speech.save_pretrained(tmp_path / "speech")
+    processor.save_pretrained(tmp_path / "speech")
+    with pytest.raises(ValueError, match=r"labels without train classification rows: \['speech'\]"):
+        main(["--run", str(tmp_path / "speech"), "--data", str(small_corpus), "--out", str(tmp_path / "none"),
+              "--feature-cache", str(tmp_path / "features")])

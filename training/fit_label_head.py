@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> dict:
     if train is None or not (train[1] >= 0).any():
         raise ValueError(f"no classification rows of the model's labels in the train split of {args.data}")
     x, y = train[0][train[1] >= 0], train[1][train[1] >= 0]
+    unseen = sorted(set(index) - {model.config.id2label[i] for i in y.unique().tolist()})
+    if unseen:  # a task's label (the run's task_labels): a fit on classification rows alone would never name it
+        raise ValueError(f"{run}: labels without train classification rows: {unseen[:5]}; this fits those rows alone")
     head = fit_label_head(x, y, model.config.num_labels)
     trained = {k: getattr(model.model.label_head, k).detach() for k in ("weight", "bias")}
     validation = features("validation", args.max_validation_clips)

@@ -5,6 +5,7 @@ with the queries) and into the LLM prompt; optional LoRA on the LLM only.
 """
 
 import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,9 +85,24 @@ class InstructRecipe(GenerativeRecipe):
         "help": "give the model a label prompt of this many tokens (`MintConfig.label_prompt_tokens`) over the train "
                 "split's labels: the classifier then ships in the model, and the LLM reads its posterior-weighted "
                 "label embeddings after each clip's soft prompt; 0: none"})
+    task_labels: dict | str | None = field(default=None, metadata={
+        "help": "one label for every row of a task, e.g. {transcription: speech}: the classifier learns it beside the "
+                "classification labels (after them, so an earlier round's classifier grows by a row), and a label "
+                "prompt names what a speech clip holds instead of the sound it most resembles; as JSON on the "
+                "command line"})
 
     def __post_init__(self):
         super().__post_init__()
+        if isinstance(self.task_labels, str):  # from the command line
+            self.task_labels = json.loads(self.task_labels)
+        self.task_labels = dict(self.task_labels or {})
+        for task, label in self.task_labels.items():
+            if task == "classification" or task not in self.tasks or not isinstance(label, str) or not label.strip():
+                raise ValueError(f"task_labels maps a trained task other than classification to a label; got "
+                                 f"{task!r}: {label!r} (tasks: {self.tasks})")
+        if self.task_labels and not (self.label_weight or self.label_prompt_tokens):
+            raise ValueError("task_labels labels rows for the classifier: it needs label_weight or "
+                             "label_prompt_tokens")
         if min(self.ctc_weight, self.stage1_weight, self.label_weight, self.label_prompt_tokens) < 0:
             raise ValueError(f"ctc_weight, stage1_weight, label_weight and label_prompt_tokens must be >= 0, got "
                              f"{self.ctc_weight}, {self.stage1_weight}, {self.label_weight}, {self.label_prompt_tokens}")
@@ -168,24 +184,35 @@ def save_llm_adapter(model, out: Path):
 
 
 class ClipLabelCollator:
-    """A collator's batch plus `clip_label_ids`: each row's index in `labels` when its task is `task`, else -100
-    (also for a label outside the list)."""
+    """A collator's batch plus `clip_label_ids`: each row's index in `labels`, by its text when its task is `task`,
+    by `task_labels` for the tasks it names, else -100 (also for a label outside the list)."""
 
-    def __init__(self, collator, labels: list[str], task: str = "classification"):
-        self.collator, self.task = collator, task
+    def __init__(self, collator, labels: list[str], task: str = "classification",
+                 task_labels: dict[str, str] | None = None):
+        self.collator, self.task, self.task_labels = collator, task, dict(task_labels or {})
         self.index = {label: i for i, label in enumerate(labels)}
+
+    def label_id(self, row: dict) -> int:
+        task = row.get("task")
+        label = row["text"] if task == self.task else self.task_labels.get(task)
+        return self.index.get(label, -100)
 
     def __call__(self, rows: list[dict]) -> dict:
         batch = self.collator(rows)
-        batch["clip_label_ids"] = torch.tensor(
-            [self.index.get(row["text"], -100) if row.get("task") == self.task else -100 for row in rows])
+        batch["clip_label_ids"] = torch.tensor([self.label_id(row) for row in rows])
         return batch
 
 
-def train_labels(train, task: str = "classification") -> list[str]:
-    """The labels of the train split's `task` rows, sorted, so a resumed run rebuilds the same classifier."""
+def train_labels(train, task: str = "classification", task_labels: dict[str, str] | None = None) -> list[str]:
+    """The labels of the train split's `task` rows, sorted, so a resumed run rebuilds the same classifier; then the
+    labels `task_labels` adds (sorted, those not among them), so a classifier over the first list grows by rows. A
+    task it names must have train rows."""
     columns = train.select_columns(["task", "text"]).to_dict()
-    return sorted({text for t, text in zip(columns["task"], columns["text"]) if t == task})
+    labels = sorted({text for t, text in zip(columns["task"], columns["text"]) if t == task})
+    missing = sorted(set(task_labels or {}) - set(columns["task"]))
+    if missing:
+        raise ValueError(f"task_labels names tasks without train rows: {missing}")
+    return labels + sorted(set((task_labels or {}).values()) - set(labels))
 
 
 def load_label_head(head: torch.nn.Linear, path) -> None:
@@ -216,8 +243,22 @@ def add_label_prompt(model, processor, labels: list[str], length: int, start: st
         mint.label_head = torch.nn.Linear(config.bridge_config.hidden_size, len(labels))
         mint.register_buffer("label_token_ids", processor.label_token_ids(labels))
     if start is not None and read_by_prefix(start, LABEL_PROMPT):
-        load_by_prefix(model, start, LABEL_PROMPT, "a label prompt")
+        load_label_prompt(mint, read_by_prefix(start, LABEL_PROMPT), start)
     return model
+
+
+def load_label_prompt(mint, state: dict[str, torch.Tensor], source) -> None:
+    """`mint`'s classifier set from an earlier label prompt's `state`: the same labels, or the first of them (their
+    word pieces tell, as they tell the labels apart), whose rows it takes while the rows after them keep their
+    start."""
+    state = {k.removeprefix("model."): v for k, v in state.items()}
+    ids, old = mint.label_token_ids, state["label_token_ids"]
+    if old.shape[0] > ids.shape[0] or old.shape[1] != ids.shape[1] or not torch.equal(old, ids[: old.shape[0]]):
+        raise ValueError(f"{source}: its label prompt ({old.shape[0]} labels, {old.shape[1]} tokens) is not over this "
+                         f"run's labels ({ids.shape[0]}, {ids.shape[1]} tokens) or their first ones")
+    with torch.no_grad():
+        for name in ("weight", "bias"):
+            getattr(mint.label_head, name)[: old.shape[0]] = state[f"label_head.{name}"]
 
 
 class InstructTrainer(EvaluationInOrder, SFTTrainer):
@@ -333,7 +374,9 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         load_trained_bridge(model, Path(recipe.stage2_weights))
     if recipe.ctc_weight and not hasattr(model.model, "ctc_blank"):
         raise ValueError("ctc_weight trains the token prompt's CTC head: the model has none (token_prompt_mix 0)")
-    labels = train_labels(train) if recipe.label_weight or recipe.label_prompt_tokens else []
+    labels = []
+    if recipe.label_weight or recipe.label_prompt_tokens:
+        labels = train_labels(train, task_labels=recipe.task_labels)
     label_head = None
     if recipe.label_weight and len(labels) < 2:
         raise ValueError(f"label_weight needs classification rows of two labels or more in the train split; it has "
@@ -358,7 +401,7 @@ def main(recipe: InstructRecipe, args: SFTConfig):
         collator = Stage1TextCollator(collator, processor.bridge_tokenizer, recipe.stage1_tasks,
                                       recipe.max_answer_tokens)
         if recipe.label_weight:
-            collator = ClipLabelCollator(collator, labels)
+            collator = ClipLabelCollator(collator, labels, task_labels=recipe.task_labels)
         trainer = MultiTargetSFTTrainer(model=model, data_collator=collator, retrieval=retrieval,
                                         stage1_weight=recipe.stage1_weight, ctc_weight=recipe.ctc_weight,
                                         tokens_for_frames=processor.query_tokens_for_frames, label_head=label_head,
