@@ -420,6 +420,7 @@ def test_clip_label_collator_marks_only_the_labelled_rows():
     batch = collator([{"task": "transcription", "text": "hello"}, {"task": "classification", "text": "bark"},
                       {"task": "captioning", "text": "speech"}])
     assert batch["clip_label_ids"].tolist() == [2, 0, -100]  # every transcription row is speech, whatever it says
+    assert batch["clip_task_labelled"].tolist() == [True, False, False]
 
 
 def test_task_labels_follow_the_classification_labels_and_are_validated(tmp_path):
@@ -660,6 +661,9 @@ def test_instruct_label_prompt_trains_the_models_classifier_and_ships_it(token_p
         task_labels={"transcription": "speech"})])
     grown_labels = json.loads((grown / "config.json").read_text())["id2label"]
     assert [grown_labels[str(i)] for i in range(len(grown_labels))] == names + ["speech"]
+    logged = [e for e in json.loads((grown / "instruct_report.json").read_text())["log"] if "label_loss" in e]
+    assert logged and all(0 <= e.get("task_label_accuracy", 0) <= 1 for e in logged)
+    assert any("task_label_accuracy" in e for e in logged)  # the speech rows' top-1 logged apart
     grown_weights = load_file(str(grown / "bridge.safetensors"))
     assert torch.equal(grown_weights["model.label_head.weight"][:-1], weights["model.label_head.weight"])
     assert torch.equal(grown_weights["model.label_token_ids"][:-1], ids)

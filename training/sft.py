@@ -41,7 +41,7 @@ from mint.training.multi_target import (
 
 HEADS_FILE = "heads.safetensors"
 LABEL_HEAD_FILE = "label_head.safetensors"
-LABEL_INPUTS = ("clip_label_ids",)
+LABEL_INPUTS = ("clip_label_ids", "clip_task_labelled")
 LLM_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q|k|v|o|wi|wi_0|wi_1|wo)"
 
 
@@ -185,7 +185,8 @@ def save_llm_adapter(model, out: Path):
 
 class ClipLabelCollator:
     """A collator's batch plus `clip_label_ids`: each row's index in `labels`, by its text when its task is `task`,
-    by `task_labels` for the tasks it names, else -100 (also for a label outside the list)."""
+    by `task_labels` for the tasks it names, else -100 (also for a label outside the list); and
+    `clip_task_labelled`, true for the rows `task_labels` labels."""
 
     def __init__(self, collator, labels: list[str], task: str = "classification",
                  task_labels: dict[str, str] | None = None):
@@ -200,6 +201,7 @@ class ClipLabelCollator:
     def __call__(self, rows: list[dict]) -> dict:
         batch = self.collator(rows)
         batch["clip_label_ids"] = torch.tensor([self.label_id(row) for row in rows])
+        batch["clip_task_labelled"] = torch.tensor([row.get("task") in self.task_labels for row in rows])
         return batch
 
 
@@ -316,8 +318,12 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
             self.record_parts(ctc_loss=ctc.item())
             loss = loss + self.ctc_weight * share * ctc
         if self.label_weight and (labelled["clip_label_ids"] >= 0).any():
-            label_loss, accuracy = self.clip_label_loss(model, inputs, labelled["clip_label_ids"])
-            self.record_parts(label_loss=label_loss.item(), label_accuracy=accuracy)
+            label_loss, right = self.clip_label_loss(model, inputs, labelled["clip_label_ids"])
+            self.record_parts(label_loss=label_loss.item())
+            by_task = labelled["clip_task_labelled"][labelled["clip_label_ids"] >= 0]
+            for name, rows in (("label_accuracy", ~by_task), ("task_label_accuracy", by_task)):
+                if rows.any():  # the classification rows' top-1 apart from the rows a task labels
+                    self.record_parts(**{name: right[rows].float().mean().item()})
             loss = loss + self.label_weight * share * label_loss
         return (loss, outputs) if return_outputs else loss
 
@@ -331,15 +337,14 @@ class MultiTargetSFTTrainer(LossPartsLogging, InstructTrainer):
         head = getattr(self.base_model(model).model, "label_head", None)
         return self.label_head if head is None else head
 
-    def clip_label_loss(self, model, inputs: dict, label_ids: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def clip_label_loss(self, model, inputs: dict, label_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy of the classifier on the labelled rows' query outputs (no instruction, as retrieval reads
-        them), and its accuracy on them."""
+        them), and whether it names each of them."""
         rows = label_ids >= 0
         frames, frame_mask = inputs["audio_frames"][rows], inputs["audio_frame_mask"][rows]
         queries = self.base_model(model).model.clip_query_output(frames, frame_mask)
         logits = self.classifier(model)(queries.mean(1).float())
-        return (torch.nn.functional.cross_entropy(logits, label_ids[rows]),
-                (logits.argmax(-1) == label_ids[rows]).float().mean().item())
+        return torch.nn.functional.cross_entropy(logits, label_ids[rows]), logits.argmax(-1) == label_ids[rows]
 
     def describing_rows_ctc(self, model, inputs: dict, rows: torch.Tensor) -> torch.Tensor:
         """The token prompt's CTC loss on the describing rows' answers, the bridge given no instruction (as
