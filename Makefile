@@ -110,8 +110,9 @@ ship_token_prompt = $(BIN)/mint ship mint-tiny-token-prompt --bridge runs/$(1)/b
 # sixth and a seventh round, the same recipes each from the shipped weights before it (a new machine resumes from the
 # repository alone); then 0.24-s windows (a tenth round) and an eleventh round of instruction tuning with the sound
 # tasks taken more often, a twelfth with the CTC loss beside it, a fourteenth with the clip's context beside every
-# window, a sixteenth with a label loss on the Bridge-Net's outputs and an eighteenth with that classifier's labels
-# in the prompt; reported (training/reports/mint_tiny_token_prompt.md). About 15.5 h on 2 cores.
+# window, a sixteenth with a label loss on the Bridge-Net's outputs, an eighteenth with that classifier's labels
+# in the prompt and a nineteenth with the classifier refitted to the bridge first; reported
+# (training/reports/mint_tiny_token_prompt.md). About 17 h on 2 cores.
 train-mint-tiny-token-prompt: setup
 	$(BIN)/mint data build --out data/mint-corpus --sources asterisk ktuberling klettres tuxpaint freedesktop generated
 	$(BIN)/mint assemble mint-tiny-token-prompt --untrained --out models/mint-tiny-token-prompt-base
@@ -153,6 +154,10 @@ train-mint-tiny-token-prompt: setup
 	$(call ship_token_prompt,token_prompt_instruct_labels_16)
 	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_label_prompt_18.yaml
 	$(call ship_token_prompt,token_prompt_instruct_label_prompt_18)
+	$(BIN)/python -m mint.training.fit_label_head --run runs/token_prompt_instruct_label_prompt_18 \
+		--out runs/token_prompt_label_head_18
+	$(BIN)/mint train instruct --config $(R)/token_prompt_instruct_label_prompt_19.yaml
+	$(call ship_token_prompt,token_prompt_instruct_label_prompt_19)
 	$(BIN)/mint assemble mint-tiny-token-prompt --out models/mint-tiny-token-prompt
 	$(BIN)/mint assemble mint-tiny-token-prompt --retrieval --out models/mint-tiny-token-prompt-retrieval
 	$(BIN)/mint assemble mint-tiny --out models/mint-tiny
