@@ -728,6 +728,17 @@ def test_fit_label_head_refits_a_runs_classifier_to_its_bridge(token_prompt_dir,
     speech, processor = label_prompt_model(token_prompt_dir, [*labels, "speech"], tokens=2)  # a task's label
     speech.save_pretrained(tmp_path / "speech")
     processor.save_pretrained(tmp_path / "speech")
-    with pytest.raises(ValueError, match=r"labels without train classification rows: \['speech'\]"):
+    with pytest.raises(ValueError, match=r"labels without train rows: \['speech'\]"):
         main(["--run", str(tmp_path / "speech"), "--data", str(small_corpus), "--out", str(tmp_path / "none"),
               "--feature-cache", str(tmp_path / "features")])
+    grown = tmp_path / "grown"  # a next round's task_labels: the classifier grows by "speech", fitted on speech rows
+    report = main(["--run", str(run), "--data", str(small_corpus), "--out", str(grown), "--feature-cache",
+                   str(tmp_path / "features"), "--task-labels", '{"transcription": "speech"}', "--max-task-clips", "8"])
+    assert report["labels"] == len(labels) + 1 and report["task_clips"] == 8
+    assert report["fitted"]["task_train"] >= 0.75 and report["fitted"]["task_validation"] is not None
+    config = json.loads((grown / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(len(labels) + 1)] == [*labels, "speech"]
+    weights = load_file(str(grown / "bridge.safetensors"))
+    assert weights["model.label_head.weight"].shape[0] == len(labels) + 1
+    assert torch.equal(weights["model.label_token_ids"][:-1], before["model.label_token_ids"])
+    assert torch.equal(weights["model.label_token_ids"][-1], processor.label_token_ids(["speech"])[0])

@@ -2,15 +2,19 @@
 the bridge it reads (each step moves both), so it names fewer labels than a probe fitted to the final bridge. This
 fits multinomial logistic regression (`label_probe`'s fixed recipe) on the query outputs, averaged over queries and
 windows, of every train classification clip, over the model's own labels (`id2label`), and writes the run's bridge
-file with that classifier beside the run's config, for `mint ship`.
+file with that classifier beside the run's config, for `mint ship` or a next round's `stage1_checkpoint`.
+`--task-labels` (a next round's `task_labels`) grows the classifier by those labels, fitted on a sample of their
+tasks' rows, so the round starts with a classifier that already names them.
 
     python -m mint.training.fit_label_head --run runs/token_prompt_instruct_label_prompt_18 \
         --out runs/token_prompt_label_head_18
+    python -m mint.training.fit_label_head --run runs/token_prompt_instruct_label_prompt_19 \
+        --out runs/token_prompt_label_head_19 \
+        --task-labels '{"transcription": "speech", "spoken_word": "speech", "language_id": "speech"}'
 """
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import torch
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default="data/mint-corpus-v2")
     parser.add_argument("--out", required=True, help="written whole: bridge.safetensors, config.json, fit.json")
     parser.add_argument("--languages", nargs="+", default=["en"], help="the train rows' languages, as the run's")
+    parser.add_argument("--task-labels", type=json.loads, default={}, help="the next round's task_labels, as JSON "
+                        "(e.g. '{\"transcription\": \"speech\"}'): the classifier grows by their labels, fitted on a "
+                        "sample of those tasks' rows")
+    parser.add_argument("--max-task-clips", type=int, default=1000, help="train rows of those tasks (a seeded sample)")
     parser.add_argument("--max-validation-clips", type=int, default=48, help="clips the report scores on")
     parser.add_argument("--feature-cache", default=None, help="default: ~/.cache/mint/features")
     args = parser.parse_args(argv)
@@ -55,38 +63,56 @@ def main(argv: list[str] | None = None) -> dict:
     model = MintForConditionalGeneration.from_pretrained(run).eval()
     if not model.config.label_prompt_tokens:
         raise ValueError(f"{run}: the model has no label prompt (label_prompt_tokens 0)")
-    cache = feature_cache(model, MintProcessor.from_pretrained(run), args.feature_cache)
-    index = {label: i for i, label in model.config.id2label.items()}
+    processor = MintProcessor.from_pretrained(run)
+    cache = feature_cache(model, processor, args.feature_cache)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    labels += sorted(set(args.task_labels.values()) - set(labels))  # after the others, as the round's train_labels
+    index = {label: i for i, label in enumerate(labels)}
 
-    def features(split: str, limit: int | None) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The split's classification clips of the model's labels (a label it lacks counts as wrong)."""
-        rows = frames_dataset(corpus_rows(args.data, split, ["classification"], limit, 0, args.languages),
-                              cache).to_list()
+    def features(split: str, tasks: list[str], limit: int | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The split's clips of `tasks`, labelled by their text (classification) or by `--task-labels`; a label the
+        model lacks is -1 and counts as wrong."""
+        rows = frames_dataset(corpus_rows(args.data, split, tasks, limit, 0, args.languages), cache).to_list()
         if not rows:
             return None
+        named = [args.task_labels.get(r["task"], r["text"]) for r in rows]
         frames = [load_frames(r["frames_path"]) for r in rows]
-        return torch.stack([bridge_features(model, f) for f in frames]), torch.tensor([index.get(r["text"], -1) for r in rows])
+        return torch.stack([bridge_features(model, f) for f in frames]), torch.tensor([index.get(n, -1) for n in named])
 
-    train = features("train", None)
+    train = features("train", ["classification"], None)
     if train is None or not (train[1] >= 0).any():
         raise ValueError(f"no classification rows of the model's labels in the train split of {args.data}")
     x, y = train[0][train[1] >= 0], train[1][train[1] >= 0]
-    unseen = sorted(set(index) - {model.config.id2label[i] for i in y.unique().tolist()})
-    if unseen:  # a task's label (the run's task_labels): a fit on classification rows alone would never name it
-        raise ValueError(f"{run}: labels without train classification rows: {unseen[:5]}; this fits those rows alone")
-    head = fit_label_head(x, y, model.config.num_labels)
+    tasks = features("train", sorted(args.task_labels), args.max_task_clips) if args.task_labels else None
+    if tasks is not None:
+        x, y = torch.cat([x, tasks[0]]), torch.cat([y, tasks[1]])
+    unseen = sorted(set(labels) - {labels[i] for i in y.unique().tolist()})
+    if unseen:  # say a run's task_labels: a fit that never sees a label would never name it
+        raise ValueError(f"{run}: labels without train rows: {unseen[:5]} (give their tasks with --task-labels)")
+    head = fit_label_head(x, y, len(labels))
+    classification = y < model.config.num_labels  # the rows the classifier trained in the loop can name
     trained = {k: getattr(model.model.label_head, k).detach() for k in ("weight", "bias")}
-    validation = features("validation", args.max_validation_clips)
-    report = {"run": str(run), "train_clips": len(y), "validation_clips": 0 if validation is None else len(validation[1])}
+    validation = features("validation", ["classification"], args.max_validation_clips)
+    report = {"run": str(run), "labels": len(labels), "train_clips": int(classification.sum()),
+              "task_clips": 0 if tasks is None else len(tasks[1]),
+              "validation_clips": 0 if validation is None else len(validation[1])}
     for name, weights in (("trained_in_the_loop", trained), ("fitted", head)):
-        report[name] = {"train": accuracy(weights, x, y),
+        report[name] = {"train": accuracy(weights, x[classification], y[classification]),
                         "validation": None if validation is None else accuracy(weights, *validation)}
+    if args.task_labels:
+        held = features("validation", sorted(args.task_labels), args.max_validation_clips)
+        report["fitted"]["task_train"] = accuracy(head, x[~classification], y[~classification])
+        report["fitted"]["task_validation"] = None if held is None else accuracy(head, *held)
     state = load_file(str(run / BRIDGE_WEIGHTS))
     dtype = state["model.label_head.weight"].dtype
     state.update({f"model.label_head.{k}": v.to(dtype).contiguous() for k, v in head.items()})
+    state["model.label_token_ids"] = processor.label_token_ids(labels)
+    config = json.loads((run / "config.json").read_text())
+    config["id2label"] = {str(i): label for i, label in enumerate(labels)}
+    config["label2id"] = {label: i for i, label in enumerate(labels)}
     with atomic_folder(args.out) as tmp:
         save_file(state, str(tmp / BRIDGE_WEIGHTS), metadata={"format": "pt"})
-        shutil.copy2(run / "config.json", tmp / "config.json")
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         (tmp / "fit.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return report
