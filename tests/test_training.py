@@ -171,6 +171,29 @@ def test_stop_after_minutes_ends_on_the_clock_with_a_checkpoint(tiny_model_dir, 
         save_strategy="no"))])
     assert json.loads((out / "stage2_report.json").read_text())["steps"] == 1
     assert (out / "checkpoint-1" / "trainer_state.json").is_file()
+    recorded = json.loads((out / "checkpoint-1" / "train_seconds.json").read_text())["train_seconds"]
+    assert 0 < recorded <= json.loads((out / "stage2_report.json").read_text())["train_seconds"]
+
+
+def test_train_seconds_count_on_from_the_checkpoint_a_run_resumes(tmp_path):
+    """A resumed run's report counts the chunks before it: each checkpoint records the seconds trained up to it, and
+    a run resumed from one counts on from them (an older checkpoint without the record, from zero)."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl, TrainerState
+
+    from mint.training.common import TrainSeconds
+
+    now = [100.0]
+    first = TrainSeconds(None, clock=lambda: now[0])
+    now[0] = 160.0
+    (tmp_path / "checkpoint-4").mkdir()
+    first.on_save(SimpleNamespace(output_dir=str(tmp_path)), TrainerState(global_step=4), TrainerControl())
+    assert json.loads((tmp_path / "checkpoint-4" / "train_seconds.json").read_text()) == {"train_seconds": 60.0}
+    resumed = TrainSeconds(tmp_path / "checkpoint-4", clock=lambda: now[0])
+    now[0] = 190.0
+    assert resumed.seconds() == 90.0
+    assert TrainSeconds(tmp_path / "older", clock=lambda: now[0]).seconds() == 0.0
 
 
 def test_stage2_head_on_targets_only_trains_the_same(tiny_model_dir, small_corpus, tmp_path):

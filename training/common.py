@@ -2,6 +2,7 @@
 report."""
 
 import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from transformers import TrainerCallback
 from mint.hub.assemble import save_folder
 from mint.hub.components import cache_dir
 from mint.hub.weights import LABEL_PROMPT, TRAINABLE_PREFIXES, load_by_prefix, save_trainable
+from mint.io import atomic_file
 from mint.training.features import FrozenFeatureCache
 
 
@@ -105,6 +107,28 @@ def complete_checkpoint(folder: str | Path) -> Path:
     return folder
 
 
+class TrainSeconds(TrainerCallback):
+    """A run's training time over every chunk it resumed through: each checkpoint records the seconds trained up to
+    it (`train_seconds.json`) and a run resumed from one counts on from them, so a report gives the run's time, not
+    its last chunk's. A checkpoint without the record (an older one) counts from zero."""
+
+    FILE = "train_seconds.json"
+
+    def __init__(self, resume_from=None, clock=time.monotonic):
+        self.clock, self.start = clock, clock()
+        record = Path(resume_from) / self.FILE if isinstance(resume_from, (str, Path)) else None
+        self.earlier = json.loads(record.read_text())["train_seconds"] if record and record.is_file() else 0.0
+
+    def seconds(self) -> float:
+        return self.earlier + self.clock() - self.start
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            with atomic_file(folder / self.FILE) as tmp:
+                tmp.write_text(json.dumps({"train_seconds": self.seconds()}))
+
+
 def run_training(trainer):
     """`trainer.train()`, resuming from `--resume_from_checkpoint` (checked whole first). If training fails, the
     checkpoints it began and did not finish (a save cut short by a full disk) are removed, so a later resume never
@@ -176,7 +200,6 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
     """Train (resuming if asked), evaluate, and on rank 0 write the trainable weights and a JSON report; every rank
     waits for the others before returning, so none leaves while another is still communicating. The output folder
     is also a whole model (LoRA merged), loadable with `from_pretrained`, the pipeline and `mint eval --model`."""
-    import json
     from dataclasses import asdict
 
     args = trainer.args
@@ -184,9 +207,15 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
         trainer.add_callback(StopAfterSteps(recipe.stop_after_steps))
     if getattr(recipe, "stop_after_minutes", None):
         trainer.add_callback(StopAfterMinutes(recipe.stop_after_minutes))
-    start = time.time()
+    resume = args.resume_from_checkpoint
+    if resume is True or resume == "True":  # the Trainer's "the last checkpoint"
+        from transformers.trainer_utils import get_last_checkpoint
+
+        resume = get_last_checkpoint(args.output_dir)
+    clock = TrainSeconds(resume)
+    trainer.add_callback(clock)
     run_training(trainer)
-    report = {"recipe": asdict(recipe), "train_seconds": time.time() - start, "steps": trainer.state.global_step,
+    report = {"recipe": asdict(recipe), "train_seconds": clock.seconds(), "steps": trainer.state.global_step,
               "world_size": args.world_size, "batch_size": global_batch(args), "learning_rate": args.learning_rate,
               "bf16": args.bf16, "torch_threads": torch.get_num_threads(), **extra}
     if trainer.eval_dataset is not None:
