@@ -207,12 +207,7 @@ def train_and_report(trainer, recipe, report_name: str, trained_model=None, **ex
         trainer.add_callback(StopAfterSteps(recipe.stop_after_steps))
     if getattr(recipe, "stop_after_minutes", None):
         trainer.add_callback(StopAfterMinutes(recipe.stop_after_minutes))
-    resume = args.resume_from_checkpoint
-    if resume is True or resume == "True":  # the Trainer's "the last checkpoint"
-        from transformers.trainer_utils import get_last_checkpoint
-
-        resume = get_last_checkpoint(args.output_dir)
-    clock = TrainSeconds(resume)
+    clock = TrainSeconds(args.resume_from_checkpoint)
     trainer.add_callback(clock)
     run_training(trainer)
     report = {"recipe": asdict(recipe), "train_seconds": clock.seconds(), "steps": trainer.state.global_step,

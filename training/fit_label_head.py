@@ -27,6 +27,7 @@ from mint.training.common import feature_cache, frames_dataset
 from mint.training.data import corpus_rows
 from mint.training.features import load_frames
 from mint.training.label_probe import bridge_features, fit_linear_probe
+from mint.training.sft import with_task_labels
 
 
 def fit_label_head(x: torch.Tensor, y: torch.Tensor, classes: int) -> dict[str, torch.Tensor]:
@@ -65,8 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"{run}: the model has no label prompt (label_prompt_tokens 0)")
     processor = MintProcessor.from_pretrained(run)
     cache = feature_cache(model, processor, args.feature_cache)
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    labels += sorted(set(args.task_labels.values()) - set(labels))  # after the others, as the round's train_labels
+    labels = with_task_labels([model.config.id2label[i] for i in range(model.config.num_labels)], args.task_labels)
     index = {label: i for i, label in enumerate(labels)}
 
     def features(split: str, tasks: list[str], limit: int | None) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -210,10 +210,15 @@ def train_labels(train, task: str = "classification", task_labels: dict[str, str
     labels `task_labels` adds (sorted, those not among them), so a classifier over the first list grows by rows. A
     task it names must have train rows."""
     columns = train.select_columns(["task", "text"]).to_dict()
-    labels = sorted({text for t, text in zip(columns["task"], columns["text"]) if t == task})
     missing = sorted(set(task_labels or {}) - set(columns["task"]))
     if missing:
         raise ValueError(f"task_labels names tasks without train rows: {missing}")
+    return with_task_labels(sorted({text for t, text in zip(columns["task"], columns["text"]) if t == task}),
+                            task_labels)
+
+
+def with_task_labels(labels: list[str], task_labels: dict[str, str] | None) -> list[str]:
+    """`labels`, then the labels `task_labels` adds that they lack, sorted: the one order a classifier grows in."""
     return labels + sorted(set((task_labels or {}).values()) - set(labels))
 
 
@@ -244,8 +249,9 @@ def add_label_prompt(model, processor, labels: list[str], length: int, start: st
     if not hasattr(mint, "label_head"):
         mint.label_head = torch.nn.Linear(config.bridge_config.hidden_size, len(labels))
         mint.register_buffer("label_token_ids", processor.label_token_ids(labels))
-    if start is not None and read_by_prefix(start, LABEL_PROMPT):
-        load_label_prompt(mint, read_by_prefix(start, LABEL_PROMPT), start)
+    state = read_by_prefix(start, LABEL_PROMPT) if start is not None else None
+    if state:
+        load_label_prompt(mint, state, start)
     return model
 
 
