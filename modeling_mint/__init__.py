@@ -12,6 +12,7 @@ from transformers import (
 )
 
 from .configuration_mint import AUDIO_ENCODERS, AudioEncoderFacts, MintBridgeConfig, MintConfig, audio_encoder_facts
+from .generation_mint import MintCTCPrefixScorer
 from .modeling_mint import (
     MintAudioBridgeModel,
     MintBridgeModel,
@@ -59,6 +60,7 @@ REMOTE_CODE_FILES = (
     "configuration_mint.py",
     "modeling_mint.py",
     "losses_mint.py",
+    "generation_mint.py",
     "processing_mint.py",
     "pipeline_mint.py",
     "pipeline_mint_zero_shot.py",
@@ -87,6 +89,7 @@ __all__ = [
     "AudioEncoderFacts",
     "AudioTextToTextPipeline",
     "MintBridgeConfig",
+    "MintCTCPrefixScorer",
     "MintAudioBridgeModel",
     "MintBridgeModel",
     "MintForAudioTextRetrieval",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers import AutoModel, GenerationMixin, LogitsProcessorList, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ModelOutput
@@ -21,6 +21,7 @@ from transformers.models.instructblip.modeling_instructblip import InstructBlipQ
 from transformers.models.whisper.modeling_whisper import WhisperEncoder, _compute_mask_indices
 
 from .configuration_mint import MintBridgeConfig, MintConfig, audio_encoder_facts, audio_hidden_size
+from .generation_mint import MintCTCPrefixScorer
 from .losses_mint import (
     audio_text_contrastive_loss,
     audio_text_matching_loss,
@@ -660,15 +661,43 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         parts = audio_tokens.split(counts.tolist())
         return torch.cat([token for clip, label in zip(parts, labels) for token in (clip, label)])
 
-    def token_posteriors(self, projected: torch.Tensor) -> torch.Tensor:
-        """CTC posteriors `(..., V + 1)` of projected audio tokens over the LLM vocabulary and a blank (last), read
+    def token_logits(self, projected: torch.Tensor) -> torch.Tensor:
+        """CTC logits `(..., V + 1)` of projected audio tokens over the LLM vocabulary and a blank (last), read
         through the LLM's output embeddings with the learned scale."""
         output_embeddings = self.language_model.get_input_embeddings().weight
         if self.config.is_encoder_decoder or not self.config.tie_word_embeddings:
             raise ValueError("the token prompt reads the soft prompt through tied input/output embeddings; this LLM "
                              "does not tie them")
         weight = torch.cat([output_embeddings, self.ctc_blank[None]]).to(projected.dtype)
-        return (projected @ weight.T * self.ctc_log_scale.exp()).float().softmax(-1)
+        return projected @ weight.T * self.ctc_log_scale.exp()
+
+    def token_posteriors(self, projected: torch.Tensor) -> torch.Tensor:
+        """CTC posteriors `(..., V + 1)` of projected audio tokens (`token_logits`), the blank last."""
+        return self.token_logits(projected).float().softmax(-1)
+
+    def audio_token_log_posteriors(
+        self,
+        input_features: torch.Tensor | None = None,
+        feature_attention_mask: torch.Tensor | None = None,
+        audio_frames: torch.Tensor | None = None,
+        audio_frame_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """`(B, T, V + 1)`: the CTC head's log posteriors over the LLM vocabulary and the blank (last) for each
+        clip's audio tokens, the bridge given no instruction (as CTC alignment trains it). A clip with fewer tokens
+        than the longest is padded with certain blanks (log 1 on the blank), which leave every CTC score as it was."""
+        if not self.config.token_bags:
+            raise ValueError("the CTC head's posteriors need the token prompt (token_prompt_mix > 0) on a windowed "
+                             "bridge")
+        frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
+        _, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
+        tokens = (window_mask.any(-1).reshape(frames.shape[0], n).sum(1) * self.config.num_query_tokens).tolist()
+        projected = self.language_projection(self._bridge_queries(frames, frame_mask))
+        log_posteriors = self.token_logits(projected).float().log_softmax(-1)
+        padded = log_posteriors.new_full((len(tokens), max(tokens), log_posteriors.shape[-1]), float("-inf"))
+        padded[..., -1] = 0.0
+        for clip, part in enumerate(log_posteriors.split(tokens)):
+            padded[clip, : len(part)] = part
+        return padded
 
     def get_audio_token_bags(
         self,
@@ -683,12 +712,9 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         bridge reads no instruction here, as in CTC alignment."""
         if not self.config.token_bags:
             raise ValueError("token bags need the token prompt's CTC head (token_prompt_mix > 0) on a windowed bridge")
-        frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
-        _, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
-        tokens = window_mask.any(-1).reshape(frames.shape[0], n).sum(1) * self.config.num_query_tokens
-        projected = self.language_projection(self._bridge_queries(frames, frame_mask))
-        posteriors = self.token_posteriors(projected)[:, :-1]
-        return torch.stack([clip.sum(0) for clip in posteriors.split(tokens.tolist())])
+        log_posteriors = self.audio_token_log_posteriors(input_features, feature_attention_mask, audio_frames,
+                                                         audio_frame_mask)
+        return log_posteriors[..., :-1].exp().sum(1)
 
     def get_text_token_bags(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None):
         """`(B, V)` counts of each LLM word piece in each text (LLM tokenizer ids; padding masked out), the text
@@ -1025,6 +1051,27 @@ class MintForConditionalGeneration(MintPreTrainedModel, GenerationMixin):
         loss = self.loss_function(logits=logits, labels=None, vocab_size=self.config.text_config.vocab_size,
                                   shift_labels=targets[keep], **kwargs)
         return logits, loss
+
+    def generate(self, *args, ctc_weight: float | None = None, ctc_candidates: int | None = None, **kwargs):
+        """transformers' `generate`, with joint CTC/attention decoding where `ctc_weight` (or the generation config's
+        `ctc_weight`) is above 0: the token prompt's CTC head scores each of the LLM's `ctc_candidates` (default 8)
+        best next tokens against the clip's audio tokens (`MintCTCPrefixScorer`), in greedy and beam search alike."""
+        config = kwargs.get("generation_config") or self.generation_config
+        weight = getattr(config, "ctc_weight", 0.0) if ctc_weight is None else ctc_weight
+        if not weight:
+            return super().generate(*args, **kwargs)
+        audio = {k: kwargs.get(k) for k in ("input_features", "feature_attention_mask", "audio_frames",
+                                            "audio_frame_mask")}
+        if audio["input_features"] is None and audio["audio_frames"] is None:
+            raise ValueError("joint CTC decoding (ctc_weight > 0) scores answers against the audio: pass "
+                             "input_features or audio_frames")
+        with torch.no_grad():
+            log_posteriors = self.model.audio_token_log_posteriors(**audio)
+        candidates = ctc_candidates or getattr(config, "ctc_candidates", None) or 8
+        scorer = MintCTCPrefixScorer(log_posteriors, weight, kwargs.get("eos_token_id") or config.eos_token_id,
+                                     candidates)
+        kwargs["logits_processor"] = LogitsProcessorList([*(kwargs.get("logits_processor") or []), scorer])
+        return super().generate(*args, **kwargs)
 
     def _maybe_prepare_encoder_kwargs_for_generation(self, inputs_tensor, model_kwargs, model_input_name,
                                                       generation_config):

@@ -742,3 +742,147 @@ def test_fit_label_head_refits_a_runs_classifier_to_its_bridge(token_prompt_dir,
     assert weights["model.label_head.weight"].shape[0] == len(labels) + 1
     assert torch.equal(weights["model.label_token_ids"][:-1], before["model.label_token_ids"])
     assert torch.equal(weights["model.label_token_ids"][-1], processor.label_token_ids(["speech"])[0])
+
+
+def _greedy(scorer, steps: int, clips: int, vocabulary: int, seed: int = 0):
+    """Greedy search driven by the scorer alone over random LLM scores: the answers and each chosen token's score."""
+    generator = torch.Generator().manual_seed(seed)
+    ids, chosen = torch.zeros(clips, 3, dtype=torch.long), []
+    for _ in range(steps):
+        scores = scorer(ids, torch.randn(clips, vocabulary, generator=generator))
+        token = scores.argmax(-1)
+        chosen.append(scores.gather(1, token[:, None])[:, 0])
+        ids = torch.cat([ids, token[:, None]], 1)
+    return ids[:, 3:], torch.stack(chosen, 1)
+
+
+def test_ctc_prefix_scores_sum_to_the_ctc_log_likelihood_of_the_answer():
+    """Step by step, the CTC terms of joint decoding telescope: an answer's chosen scores (ctc_weight 1) add up to
+    its CTC log-likelihood (torch's ctc_loss), repeated tokens, a padded shorter clip and the end token included."""
+    from modeling_mint.generation_mint import MintCTCPrefixScorer
+
+    vocabulary, eos = 6, 0
+    generator = torch.Generator().manual_seed(0)
+    log_posteriors = torch.randn(2, 7, vocabulary + 1, generator=generator).log_softmax(-1)
+    log_posteriors[1, 5:] = float("-inf")  # the second clip has 5 audio tokens: padded with certain blanks
+    log_posteriors[1, 5:, -1] = 0.0
+    answers = [[3, 3, 1], [2, 5, 2, 2]]
+    scorer = MintCTCPrefixScorer(log_posteriors, ctc_weight=1.0, eos_token_id=eos, candidates=vocabulary)
+    ids, chosen = torch.zeros(2, 3, dtype=torch.long), []
+    for step in range(5):
+        out = scorer(ids, torch.zeros(2, vocabulary))
+        token = torch.tensor([a[step] if step < len(a) else eos for a in answers])
+        chosen.append(out.gather(1, token[:, None])[:, 0])
+        ids = torch.cat([ids, token[:, None]], 1)
+    for clip, (answer, length) in enumerate(zip(answers, (7, 5))):
+        expected = -torch.nn.functional.ctc_loss(
+            log_posteriors[clip, :length, None], torch.tensor([answer]), torch.tensor([length]),
+            torch.tensor([len(answer)]), blank=vocabulary, reduction="sum")
+        total = torch.stack(chosen, 1)[clip, : len(answer) + 1].sum()
+        torch.testing.assert_close(total, expected, atol=1e-4, rtol=1e-5)
+
+
+def test_a_sure_ctc_head_overrules_the_llm_and_the_weight_mixes_the_two():
+    """With a CTC head sure of `4 4 2` (a blank between the 4s), greedy search at ctc_weight 1 writes it and ends,
+    whatever the LLM prefers; at a weight in between each score is the weighted sum of the LLM's log-probability
+    and the CTC step. Bad settings are refused by name."""
+    from modeling_mint.generation_mint import MintCTCPrefixScorer
+
+    vocabulary, blank = 6, 6
+    path = [4, blank, 4, 2, blank]
+    log_posteriors = torch.full((1, len(path), vocabulary + 1), -30.0)
+    for t, token in enumerate(path):
+        log_posteriors[0, t, token] = 0.0
+    log_posteriors = log_posteriors.log_softmax(-1)
+    answers, _ = _greedy(MintCTCPrefixScorer(log_posteriors, 1.0, eos_token_id=[0], candidates=vocabulary),
+                         steps=5, clips=1, vocabulary=vocabulary)
+    assert answers[0, :4].tolist() == [4, 4, 2, 0]
+    scorer = MintCTCPrefixScorer(log_posteriors, 0.3, eos_token_id=0, candidates=2)
+    llm = torch.tensor([[0.0, 1.0, 3.0, 0.5, 2.0, -1.0]])
+    out = scorer(torch.zeros(1, 2, dtype=torch.long), llm)
+    assert torch.isinf(out).sum() == vocabulary - 2  # only the LLM's two best are scored
+    ctc = MintCTCPrefixScorer(log_posteriors, 1.0, eos_token_id=0, candidates=2)(torch.zeros(1, 2, dtype=torch.long), llm)
+    torch.testing.assert_close(out[0, [2, 4]], 0.7 * llm.log_softmax(-1)[0, [2, 4]] + 0.3 * ctc[0, [2, 4]])
+    for bad, match in ((dict(ctc_weight=0.0), "ctc_weight"), (dict(ctc_weight=1.5), "ctc_weight"),
+                       (dict(candidates=0), "candidates"), (dict(eos_token_id=None), "eos_token_id")):
+        with pytest.raises(ValueError, match=match):
+            MintCTCPrefixScorer(log_posteriors, **{"ctc_weight": 0.5, "eos_token_id": 0, **bad})
+    two_clips = MintCTCPrefixScorer(log_posteriors.repeat(2, 1, 1), 0.3, eos_token_id=0)
+    with pytest.raises(ValueError, match="another batch"):
+        two_clips(torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, vocabulary))
+
+
+def test_generate_scores_answers_jointly_with_the_ctc_head(token_prompt_dir):
+    """`generate(ctc_weight=...)` on the tiny model: at weight 1 over the whole vocabulary an answer's scores add up
+    to its CTC log-likelihood under the head's posteriors for its own clip (clips of 4 and 8 audio tokens in one
+    batch), the generation config's weight is the default, beam search runs, and a model without the head refuses."""
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+    from tests.conftest import tone
+
+    model = MintForConditionalGeneration.from_pretrained(token_prompt_dir).eval()
+    processor = MintProcessor.from_pretrained(token_prompt_dir)
+    inputs = processor(text=["<audio> hi", "<audio> hi"], audio=[tone(0.1), tone(0.2, freq=880)],
+                       sampling_rate=16000)
+    vocabulary = model.get_input_embeddings().weight.shape[0]
+    with torch.no_grad():
+        log_posteriors = model.model.audio_token_log_posteriors(inputs["input_features"],
+                                                                inputs["feature_attention_mask"])
+    lengths = [4, 8]
+    assert log_posteriors.shape[:2] == (2, 8) and log_posteriors[0, 4:, -1].eq(0).all()
+    eos = model.generation_config.eos_token_id
+    out = model.generate(**inputs, ctc_weight=1.0, ctc_candidates=vocabulary, max_new_tokens=12, do_sample=False,
+                         pad_token_id=eos, output_scores=True, return_dict_in_generate=True)
+    prompt = inputs["input_ids"].shape[1]
+    for clip in range(2):
+        answer = out.sequences[clip, prompt:].tolist()
+        assert eos in answer, "every audio token spent, the head can only end the answer"
+        answer = answer[: answer.index(eos)]
+        chosen = sum(out.scores[i][clip, token] for i, token in enumerate(answer + [eos]))
+        expected = -torch.nn.functional.ctc_loss(
+            log_posteriors[clip, : lengths[clip], None], torch.tensor([answer]), torch.tensor([lengths[clip]]),
+            torch.tensor([len(answer)]), blank=vocabulary, reduction="sum", zero_infinity=False)
+        torch.testing.assert_close(chosen, expected, atol=1e-3, rtol=1e-4)
+    model.generation_config.ctc_weight = 1.0
+    default = model.generate(**inputs, ctc_candidates=vocabulary, max_new_tokens=12, do_sample=False,
+                             pad_token_id=eos)
+    assert default.tolist() == out.sequences.tolist()
+    beams = model.generate(**inputs, ctc_weight=0.5, num_beams=3, max_new_tokens=4, pad_token_id=eos)
+    assert beams.shape[0] == 2
+    plain = model.generate(**inputs, ctc_weight=0.0, max_new_tokens=4, do_sample=False, pad_token_id=eos)
+    model.generation_config.ctc_weight = 0.0
+    assert plain.tolist() == model.generate(**inputs, max_new_tokens=4, do_sample=False, pad_token_id=eos).tolist()
+    with pytest.raises(ValueError, match="input_features or audio_frames"):
+        model.generate(input_ids=inputs["input_ids"], ctc_weight=0.5, max_new_tokens=2)
+
+
+def test_evaluation_decodes_with_the_ctc_head_when_asked(token_prompt_dir, small_corpus, tmp_path):
+    """`evaluate(generate_kwargs=...)` hands joint CTC decoding to every answer and records how it decoded."""
+    from mint.training.evaluate import evaluate
+
+    metrics = evaluate(str(token_prompt_dir), str(small_corpus), "train", str(tmp_path / "joint"),
+                       tasks=["transcription"], max_per_task=2, max_new_tokens=3,
+                       generate_kwargs={"ctc_weight": 0.5, "num_beams": 2})
+    assert metrics["generate_kwargs"] == {"ctc_weight": 0.5, "num_beams": 2}
+    assert metrics["transcription"]["all"]["clips"] == 2 and metrics["transcription"]["all"]["WER"] >= 0
+    assert "| generate_kwargs |  | ctc_weight | 0.500 |" in (tmp_path / "joint" / "metrics.md").read_text()
+
+
+def test_mint_run_and_the_pipeline_decode_with_the_ctc_head(token_prompt_dir, tiny_model_dir, wav_file, capsys):
+    """`mint run --ctc-weight --num-beams` and the pipeline's `ctc_weight` reach `generate`; the model's generation
+    config gives the default; bad values are refused by name, and a model without the head says why per clip."""
+    from transformers import pipeline
+
+    assert main(["run", str(wav_file), "--model", str(token_prompt_dir), "--ctc-weight", "0.5", "--num-beams", "2",
+                 "--max-new-tokens", "3"]) == 0
+    assert str(wav_file) in capsys.readouterr().out
+    for flag, value, match in (("--ctc-weight", "1.5", "--ctc-weight must be in"),
+                               ("--num-beams", "0", "--num-beams must be at least 1")):
+        with pytest.raises(SystemExit, match=match):
+            main(["run", str(wav_file), "--model", str(token_prompt_dir), flag, value])
+    assert main(["run", str(wav_file), "--model", str(tiny_model_dir), "--ctc-weight", "0.5"]) == 1
+    assert "CTC head" in capsys.readouterr().err
+    pipe = pipeline("audio-text-to-text", model=str(token_prompt_dir), trust_remote_code=True)
+    joint = pipe(str(wav_file), prompt="hi", max_new_tokens=4, ctc_weight=1.0, ctc_candidates=8)["generated_text"]
+    plain = pipe(str(wav_file), prompt="hi", max_new_tokens=4)["generated_text"]
+    pipe.model.generation_config.ctc_weight = 1.0
+    assert pipe(str(wav_file), prompt="hi", max_new_tokens=4, ctc_candidates=8)["generated_text"] == joint != plain

@@ -81,10 +81,12 @@ class Generator:
     """Greedy answers of a MINT generation model for corpus rows, reading cached encoder frames.
 
     `instruction` puts each row's instruction in the LLM prompt and the Bridge-Net (as instruction tuning does);
-    without it the prompt is the audio alone (a stage-2 model)."""
+    without it the prompt is the audio alone (a stage-2 model). `generate_kwargs` go to `generate` on top of the
+    model's generation config (e.g. `{"ctc_weight": 0.3}` for joint CTC decoding)."""
 
-    def __init__(self, model, processor, instruction: bool = True, max_new_tokens: int = 48, batch_size: int = 16):
-        self.model, self.processor = model.eval(), processor
+    def __init__(self, model, processor, instruction: bool = True, max_new_tokens: int = 48, batch_size: int = 16,
+                 generate_kwargs: dict | None = None):
+        self.model, self.processor, self.generate_kwargs = model.eval(), processor, generate_kwargs or {}
         self.collator = AudioLanguageCollator(processor, instruction_in_prompt=instruction,
                                               instruction_in_bridge=instruction)
         self.instruction, self.max_new_tokens, self.batch_size = instruction, max_new_tokens, batch_size
@@ -106,7 +108,7 @@ class Generator:
                                                          truncation=True, return_tensors="pt")
                 inputs["bridge_input_ids"], inputs["bridge_attention_mask"] = bridge["input_ids"], bridge["attention_mask"]
             out = self.model.generate(**inputs, audio_frames=frames, audio_frame_mask=frame_mask, do_sample=False,
-                                      max_new_tokens=self.max_new_tokens)
+                                      max_new_tokens=self.max_new_tokens, **self.generate_kwargs)
             if not self.model.config.is_encoder_decoder:
                 out = out[:, inputs["input_ids"].shape[1] :]
             answers += [a.strip() for a in tokenizer.batch_decode(out, skip_special_tokens=True)]
@@ -286,8 +288,9 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
              languages: list[str] | None = None, sources: list[str] | None = None, max_per_task: int | None = None,
              instruction: bool = True, retrieval_dir: str | None = None, whisper_baseline: bool = False,
              batch_size: int = 16, max_new_tokens: int = 48, seed: int = 0, weights: str | None = None,
-             any_language_tasks: tuple[str, ...] = ()) -> dict:
-    """`languages` filters every task but `any_language_tasks` (kept in all languages, e.g. language id)."""
+             any_language_tasks: tuple[str, ...] = (), generate_kwargs: dict | None = None) -> dict:
+    """`languages` filters every task but `any_language_tasks` (kept in all languages, e.g. language id);
+    `generate_kwargs` go to every `generate` call (`Generator`)."""
     from modeling_mint import MintForConditionalGeneration, MintProcessor
     from mint.training.common import load_stage1_bridge
 
@@ -306,8 +309,9 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
     for r, a in zip(rows, audio):
         r["audio"] = a
 
-    generator = Generator(model, processor, instruction, max_new_tokens, batch_size)
-    metrics, predictions = {"model": model_dir, "weights": weights, "split": split}, []
+    generator = Generator(model, processor, instruction, max_new_tokens, batch_size, generate_kwargs)
+    metrics, predictions = {"model": model_dir, "weights": weights, "split": split, **(
+        {"generate_kwargs": generate_kwargs} if generate_kwargs else {})}, []
     for task in tasks or GENERATION_TASKS:
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:

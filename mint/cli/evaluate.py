@@ -1,5 +1,6 @@
 """`mint eval`: metrics of a model folder on a corpus split (or your own data)."""
 
+from mint.cli.decoding import add_decoding_arguments, decoding_kwargs
 from mint.cli.paths import existing
 
 
@@ -12,7 +13,7 @@ def evaluate(args) -> int:
                        sources=args.sources, max_per_task=args.max_per_task, instruction=not args.no_instruction,
                        retrieval_dir=args.retrieval, whisper_baseline=args.whisper_baseline,
                        batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, seed=args.seed,
-                       weights=args.weights)
+                       weights=args.weights, generate_kwargs=decoding_kwargs(args))
     print(markdown_table(metrics))
     return 0
 
@@ -35,5 +36,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--whisper-baseline", action="store_true", help="Whisper tiny.en's decoder on the same speech")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=48)
+    add_decoding_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=evaluate)

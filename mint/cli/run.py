@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+from mint.cli.decoding import add_decoding_arguments, decoding_kwargs
 from mint.cli.paths import existing
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aif", ".aiff", ".au", ".webm"}
@@ -24,17 +25,17 @@ def audio_files(paths: list[str]) -> list[str]:
     return files
 
 
-def answers(pipe, batch: list[str], prompt: str, max_new_tokens: int) -> list[dict]:
+def answers(pipe, batch: list[str], prompt: str, **generate_kwargs) -> list[dict]:
     """One batch through the pipeline; if a clip in it is bad, each clip alone, so only that one gets an error."""
     try:
-        outputs = pipe(batch, prompt=prompt, batch_size=len(batch), max_new_tokens=max_new_tokens)
+        outputs = pipe(batch, prompt=prompt, batch_size=len(batch), **generate_kwargs)
         return [{"audio": a, "prompt": prompt, "text": o["generated_text"]} for a, o in zip(batch, outputs)]
     except (ValueError, TypeError, OSError):
         if len(batch) > 1:
-            return [r for a in batch for r in answers(pipe, [a], prompt, max_new_tokens)]
+            return [r for a in batch for r in answers(pipe, [a], prompt, **generate_kwargs)]
     try:
         return [{"audio": batch[0], "prompt": prompt,
-                 "text": pipe(batch[0], prompt=prompt, max_new_tokens=max_new_tokens)["generated_text"]}]
+                 "text": pipe(batch[0], prompt=prompt, **generate_kwargs)["generated_text"]}]
     except (ValueError, TypeError, OSError) as error:
         return [{"audio": batch[0], "prompt": prompt, "error": str(error)}]
 
@@ -50,10 +51,11 @@ def run(args) -> int:
     model_kwargs = {"audio_tower_dtype": args.audio_tower_dtype} if args.audio_tower_dtype else {}
     pipe = pipeline("audio-text-to-text", model=args.model, trust_remote_code=True, device=args.device,
                     model_kwargs=model_kwargs)
+    generate_kwargs = {"max_new_tokens": args.max_new_tokens, **decoding_kwargs(args)}
     failed = 0
     with tqdm(total=len(files), unit="clip", desc="mint run", disable=len(files) < 2 or args.quiet) as bar:
         for start in range(0, len(files), args.batch_size):
-            for result in answers(pipe, files[start : start + args.batch_size], args.prompt, args.max_new_tokens):
+            for result in answers(pipe, files[start : start + args.batch_size], args.prompt, **generate_kwargs):
                 failed += "error" in result
                 if args.json:
                     bar.write(json.dumps(result, ensure_ascii=False), file=sys.stdout)
@@ -71,6 +73,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--model", required=True, help="model folder or Hub id")
     p.add_argument("--prompt", default="Describe the audio.", help="the instruction")
     p.add_argument("--max-new-tokens", type=int, default=64)
+    add_decoding_arguments(p)
     p.add_argument("--device", default=None, help="e.g. cpu, cuda:0")
     p.add_argument("--batch-size", type=int, default=8, help="clips generated together")
     p.add_argument("--audio-tower-dtype", choices=["auto", "bfloat16", "float32"], default=None,
