@@ -855,8 +855,10 @@ def test_generate_scores_answers_jointly_with_the_ctc_head(token_prompt_dir):
         model.generate(input_ids=inputs["input_ids"], ctc_weight=0.5, max_new_tokens=2)
 
 
-def test_evaluation_decodes_with_the_ctc_head_when_asked(token_prompt_dir, small_corpus, tmp_path):
-    """`evaluate(generate_kwargs=...)` hands joint CTC decoding to every answer and records how it decoded."""
+def test_evaluation_decodes_with_the_ctc_head_when_asked(token_prompt_dir, small_corpus, tmp_path, monkeypatch):
+    """`evaluate(generate_kwargs=...)` hands joint CTC decoding to every answer and records how it decoded;
+    `compare --decoding` gives it to one task of one model."""
+    from modeling_mint import MintForConditionalGeneration
     from mint.training.evaluate import evaluate
 
     metrics = evaluate(str(token_prompt_dir), str(small_corpus), "train", str(tmp_path / "joint"),
@@ -865,6 +867,24 @@ def test_evaluation_decodes_with_the_ctc_head_when_asked(token_prompt_dir, small
     assert metrics["generate_kwargs"] == {"ctc_weight": 0.5, "num_beams": 2}
     assert metrics["transcription"]["all"]["clips"] == 2 and metrics["transcription"]["all"]["WER"] >= 0
     assert "| generate_kwargs |  | ctc_weight | 0.500 |" in (tmp_path / "joint" / "metrics.md").read_text()
+    # per task: the held-out comparison decodes transcription jointly and the sounds greedily
+    from mint.training import compare
+
+    calls = []
+    generate = MintForConditionalGeneration.generate
+    monkeypatch.setattr(MintForConditionalGeneration, "generate",
+                        lambda self, *a, **k: calls.append(k.get("ctc_weight")) or generate(self, *a, **k))
+    monkeypatch.setattr(compare, "HELD_OUT_SLICES", {"prompts": (["transcription"], ["asterisk", "generated"]),
+                                                     "sounds": (["classification"], ["tuxpaint", "freedesktop"])})
+    compare.main(["--held-out", "--model", f"joint={token_prompt_dir}", "--data", str(small_corpus),
+                  "--max-per-task", "2", "--out", str(tmp_path / "held_out"),
+                  "--decoding", 'joint={"transcription": {"ctc_weight": 0.5}}'])
+    assert calls == [0.5, None]
+    saved = json.loads((tmp_path / "held_out" / "prompts" / "joint" / "metrics.json").read_text())
+    assert saved["task_generate_kwargs"] == {"transcription": {"ctc_weight": 0.5}}
+    with pytest.raises(SystemExit):
+        compare.main(["--held-out", "--model", f"joint={token_prompt_dir}", "--out", str(tmp_path / "x"),
+                      "--decoding", 'other={"transcription": {}}'])
 
 
 def test_mint_run_and_the_pipeline_decode_with_the_ctc_head(token_prompt_dir, tiny_model_dir, wav_file, capsys):

@@ -74,10 +74,11 @@ def embedding_summary(metrics: dict, key: str = "embeddings") -> dict:
 
 
 def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | None,
-             retrieval: dict[str, str] | None = None) -> tuple[str, dict]:
+             retrieval: dict[str, str] | None = None, decoding: dict[str, dict] | None = None) -> tuple[str, dict]:
     """Every model on every held-out slice (the same clips for each), Whisper tiny.en's decoder beside the
-    transcription slices; models with a retrieval folder in `retrieval` also by their embeddings."""
-    retrieval = retrieval or {}
+    transcription slices; models with a retrieval folder in `retrieval` also by their embeddings, and models named in
+    `decoding` answer each task with its `generate` keywords (`{task: {...}}`)."""
+    retrieval, decoding = retrieval or {}, decoding or {}
     rows, data_out = [], {}
     names = list(models)
     header = ["| slice | metric | " + " | ".join(names) + " | Whisper tiny.en decoder |",
@@ -88,7 +89,8 @@ def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | N
             folder = out / slice_name.split(" (")[0].replace(" ", "_").replace(",", "") / name.replace(" ", "_")
             results[name] = evaluate(model_dir, data, "test", str(folder), tasks=tasks, languages=["en"],
                                      sources=sources, max_per_task=max_per_task, retrieval_dir=retrieval.get(name),
-                                     whisper_baseline=i == 0 and "transcription" in tasks)
+                                     whisper_baseline=i == 0 and "transcription" in tasks,
+                                     task_generate_kwargs=decoding.get(name))
         first = results[names[0]]
         whisper = lookup(first, ("transcription_english", "whisper-tiny.en", "all", "WER"))
         for label, path, fmt in SLICE_METRICS:
@@ -175,14 +177,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--whisper-baseline", action="store_true")
     parser.add_argument("--held-out", action="store_true",
                         help="the corpus v2 test slices of HELD_OUT_SLICES instead of one pass over every task")
+    parser.add_argument("--decoding", action="append", default=[],
+                        help="'NAME=JSON': how that model decodes each task, e.g. "
+                             "'joint={\"transcription\": {\"ctc_weight\": 0.5, \"num_beams\": 4}}'")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
     models = dict(spec.split("=", 1) for spec in args.model)
+    decoding = {name: json.loads(spec) for name, spec in (d.split("=", 1) for d in args.decoding)}
+    if set(decoding) - set(models):
+        parser.error(f"--decoding names no --model: {sorted(set(decoding) - set(models))}")
     if args.held_out:
         out = Path(args.out)
         markdown, data = held_out(models, args.data, out, args.max_per_task,
-                                  dict(spec.split("=", 1) for spec in args.retrieval))
+                                  dict(spec.split("=", 1) for spec in args.retrieval), decoding)
         markdown = (f"Test split of `{args.data}`, English, at most {args.max_per_task} clips per task and slice, the "
                     "same clips for every model (one run of `python -m mint.training.compare --held-out`).\n\n"
                     + markdown)
@@ -199,7 +207,8 @@ def main(argv: list[str] | None = None) -> dict:
         results[name] = evaluate(model_dir, args.data, args.split, str(folder), tasks=args.tasks,
                                  languages=args.languages, max_per_task=args.max_per_task,
                                  any_language_tasks=tuple(args.any_language_tasks),
-                                 retrieval_dir=retrieval.get(name), whisper_baseline=args.whisper_baseline and i == 0)
+                                 retrieval_dir=retrieval.get(name), whisper_baseline=args.whisper_baseline and i == 0,
+                                 task_generate_kwargs=decoding.get(name))
         if args.whisper_baseline and i == 0 and "transcription_english" in results[name]:
             whisper = {"transcription": results[name]["transcription_english"]["whisper-tiny.en"]}
     tokens = {name: audio_tokens(model_dir) for name, model_dir in models.items()}

@@ -92,7 +92,9 @@ class Generator:
         self.instruction, self.max_new_tokens, self.batch_size = instruction, max_new_tokens, batch_size
 
     @torch.no_grad()
-    def __call__(self, rows: list[dict], desc: str = "generating") -> list[str]:
+    def __call__(self, rows: list[dict], desc: str = "generating", **generate_kwargs) -> list[str]:
+        """The answers to `rows`; `generate_kwargs` override the generator's own for this call."""
+        generate_kwargs = {**self.generate_kwargs, **generate_kwargs}
         tokenizer = self.processor.tokenizer
         answers = []
         for start in tqdm(range(0, len(rows), self.batch_size), desc=desc):
@@ -108,7 +110,7 @@ class Generator:
                                                          truncation=True, return_tensors="pt")
                 inputs["bridge_input_ids"], inputs["bridge_attention_mask"] = bridge["input_ids"], bridge["attention_mask"]
             out = self.model.generate(**inputs, audio_frames=frames, audio_frame_mask=frame_mask, do_sample=False,
-                                      max_new_tokens=self.max_new_tokens, **self.generate_kwargs)
+                                      max_new_tokens=self.max_new_tokens, **generate_kwargs)
             if not self.model.config.is_encoder_decoder:
                 out = out[:, inputs["input_ids"].shape[1] :]
             answers += [a.strip() for a in tokenizer.batch_decode(out, skip_special_tokens=True)]
@@ -288,9 +290,12 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
              languages: list[str] | None = None, sources: list[str] | None = None, max_per_task: int | None = None,
              instruction: bool = True, retrieval_dir: str | None = None, whisper_baseline: bool = False,
              batch_size: int = 16, max_new_tokens: int = 48, seed: int = 0, weights: str | None = None,
-             any_language_tasks: tuple[str, ...] = (), generate_kwargs: dict | None = None) -> dict:
+             any_language_tasks: tuple[str, ...] = (), generate_kwargs: dict | None = None,
+             task_generate_kwargs: dict[str, dict] | None = None) -> dict:
     """`languages` filters every task but `any_language_tasks` (kept in all languages, e.g. language id);
-    `generate_kwargs` go to every `generate` call (`Generator`)."""
+    `generate_kwargs` go to every `generate` call (`Generator`), `task_generate_kwargs[task]` on top of them to that
+    task's (e.g. joint CTC decoding for transcription alone)."""
+    task_generate_kwargs = task_generate_kwargs or {}
     from modeling_mint import MintForConditionalGeneration, MintProcessor
     from mint.training.common import load_stage1_bridge
 
@@ -310,13 +315,14 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
         r["audio"] = a
 
     generator = Generator(model, processor, instruction, max_new_tokens, batch_size, generate_kwargs)
-    metrics, predictions = {"model": model_dir, "weights": weights, "split": split, **(
-        {"generate_kwargs": generate_kwargs} if generate_kwargs else {})}, []
+    decoding = {"generate_kwargs": generate_kwargs, "task_generate_kwargs": task_generate_kwargs}
+    metrics = {"model": model_dir, "weights": weights, "split": split, **{k: v for k, v in decoding.items() if v}}
+    predictions = []
     for task in tasks or GENERATION_TASKS:
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
             continue
-        answers = generator(task_rows, desc=task)
+        answers = generator(task_rows, desc=task, **task_generate_kwargs.get(task, {}))
         metrics[task] = generation_metrics(task, task_rows, answers)
         predictions += [{"clip_id": r["clip_id"], "task": task, "source": r["source"], "instruction": r["instruction"],
                          "reference": r["text"], "prediction": a} for r, a in zip(task_rows, answers)]
