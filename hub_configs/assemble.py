@@ -8,6 +8,7 @@ A variant is a folder in `hub_configs/` holding either
   weights shipped beside it.
 """
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -21,6 +22,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
+    GenerationConfig,
     WhisperFeatureExtractor,
 )
 
@@ -95,10 +97,30 @@ def _save_processor(processor: MintProcessor, folder: Path):
     processor_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def save_folder(model: MintForConditionalGeneration, processor: MintProcessor, folder: str | Path, card=None) -> Path:
+def task_generation_config(model: MintForConditionalGeneration, task: str, kwargs: dict) -> GenerationConfig:
+    """The model's generation config with one task's decoding on top (e.g. joint CTC decoding and beam search for
+    transcription), checked: a CTC weight needs the token prompt's CTC head."""
+    if not kwargs:
+        raise ValueError(f"the {task} decoding sets nothing")
+    if kwargs.get("ctc_weight") and not model.config.token_bags:
+        raise ValueError(f"the {task} decoding sets ctc_weight, but the model has no token prompt CTC head")
+    if not 0 <= kwargs.get("ctc_weight", 0) <= 1:
+        raise ValueError(f"the {task} decoding's ctc_weight must be in [0, 1], got {kwargs['ctc_weight']}")
+    config = copy.deepcopy(model.generation_config)
+    config._from_model_config = False  # else loading it keeps only what a model config could have said
+    for key, value in kwargs.items():
+        setattr(config, key, value)
+    config.validate(strict=True)
+    return config
+
+
+def save_folder(model: MintForConditionalGeneration, processor: MintProcessor, folder: str | Path, card=None,
+                decoding: dict[str, dict] | None = None) -> Path:
     """Write the generation model, its processor and the remote-code files (and a `ModelCard`, if given) into
     `folder`, beside what it holds (a training run's checkpoints and reports stay). With `config.retrieval_heads`
-    the same folder also serves embeddings and zero-shot classification."""
+    the same folder also serves embeddings and zero-shot classification. Each task of `decoding` gets its own
+    `{task}_generation_config.json` (`GenerationConfig.from_pretrained(folder, "transcription_generation_config.json")`)."""
+    configs = {task: task_generation_config(model, task, kwargs) for task, kwargs in (decoding or {}).items()}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if card is not None:
@@ -115,13 +137,16 @@ def save_folder(model: MintForConditionalGeneration, processor: MintProcessor, f
     _save_processor(processor, folder)
     for name in modeling_mint.REMOTE_CODE_FILES:
         shutil.copy2(CODE_DIR / name, folder / name)
+    for task, config in configs.items():
+        config.save_pretrained(folder, config_file_name=f"{task}_generation_config.json")
     return folder
 
 
-def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path, card=None) -> Path:
+def export(model: MintForConditionalGeneration, processor: MintProcessor, out: str | Path, card=None,
+           decoding: dict[str, dict] | None = None) -> Path:
     """`save_folder` into a fresh `out`, swapped in whole."""
     with atomic_folder(out) as tmp:
-        save_folder(model, processor, tmp, card)
+        save_folder(model, processor, tmp, card, decoding)
     return Path(out)
 
 
@@ -336,7 +361,7 @@ def assemble(variant: str, out: str | Path, seed: int = 0, retrieval: bool = Fal
             model = merge_llm_adapter(model, adapter)
         if not retrieval:
             return export(model, processor, out, model_card(variant, spec, trained is not None, lora,
-                                                            model.config.retrieval_heads))
+                                                            model.config.retrieval_heads), spec.get("decoding"))
         if trained is None and not untrained:
             raise ValueError(f"{variant} has no trained weights yet; --retrieval needs them (or --untrained)")
         if trained is not None and not model.config.retrieval_heads:

@@ -89,12 +89,24 @@ and each label's own; the label goes in alone unless a `hypothesis_template` is 
 """
 
 
-def use_section(retrieval_only: bool, heads: bool, token_bags: bool = False) -> str:
+def use_section(retrieval_only: bool, heads: bool, token_bags: bool = False, decoding: dict | None = None) -> str:
     generation = """```python
 from transformers import pipeline
 
 pipe = pipeline("audio-text-to-text", model="PATH_OR_REPO", trust_remote_code=True)
 pipe("clip.wav", prompt="Describe the audio.", max_new_tokens=32)
+```
+"""
+    if "transcription" in (decoding or {}):
+        generation += """
+Transcribe with the decoding this folder ships for it (`transcription_generation_config.json`: joint CTC decoding,
+the CTC head scoring each next word piece beside the LLM, in a beam search):
+
+```python
+from transformers import GenerationConfig
+
+transcribe = GenerationConfig.from_pretrained("PATH_OR_REPO", "transcription_generation_config.json")
+pipe("speech.wav", prompt="Transcribe the speech.", generation_config=transcribe, max_new_tokens=48)
 ```
 """
     if retrieval_only:
@@ -135,7 +147,7 @@ then generative pre-training and instruction tuning.
 
 ## Use
 
-{use_section(retrieval_only, heads, token_bags)}
+{use_section(retrieval_only, heads, token_bags, spec.get("decoding"))}
 `trust_remote_code=True` runs the Python files of this repository (`configuration_mint.py`, `modeling_mint.py`,
 `processing_mint.py`, `pipeline_mint.py`) on your machine: read them first, or pin a revision you have read. Weights
 are safetensors only.

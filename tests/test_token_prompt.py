@@ -906,3 +906,35 @@ def test_mint_run_and_the_pipeline_decode_with_the_ctc_head(token_prompt_dir, ti
     plain = pipe(str(wav_file), prompt="hi", max_new_tokens=4)["generated_text"]
     pipe.model.generation_config.ctc_weight = 1.0
     assert pipe(str(wav_file), prompt="hi", max_new_tokens=4, ctc_candidates=8)["generated_text"] == joint != plain
+
+
+def test_a_folder_ships_its_transcription_decoding_and_the_demo_uses_it(token_prompt_dir, tiny_model_dir, tmp_path,
+                                                                        capsys):
+    """A variant's `decoding` becomes `{task}_generation_config.json` beside the model (the model's own generation
+    config stays greedy); `make demo` decodes its speech clip that way and the sounds greedily. A decoding the model
+    cannot run is refused before anything is written."""
+    from transformers import GenerationConfig
+
+    from hub_configs.assemble import save_folder
+    from modeling_mint import MintForConditionalGeneration, MintProcessor
+    from mint.training import demo
+
+    model = MintForConditionalGeneration.from_pretrained(token_prompt_dir)
+    processor = MintProcessor.from_pretrained(token_prompt_dir)
+    folder = save_folder(model, processor, tmp_path / "joint",
+                         decoding={"transcription": {"ctc_weight": 0.5, "num_beams": 2}})
+    transcribe = GenerationConfig.from_pretrained(folder, "transcription_generation_config.json")
+    assert (transcribe.ctc_weight, transcribe.num_beams) == (0.5, 2)
+    own = GenerationConfig.from_pretrained(folder)
+    assert own.num_beams in (None, 1) and getattr(own, "ctc_weight", None) is None
+    clips = demo.main(["--model", str(folder), "--json", "--max-new-tokens", "3"])
+    assert clips[0]["decoding"] == {"ctc_weight": 0.5, "num_beams": 2} and "answer" in clips[0]
+    assert all("decoding" not in c for c in clips[1:])
+    assert demo.task_decoding(str(tiny_model_dir), "transcription") == {}
+    plain = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
+    for bad, match in (({"ctc_weight": 0.5}, "no token prompt CTC head"), ({}, "sets nothing")):
+        with pytest.raises(ValueError, match=match):
+            save_folder(plain, processor, tmp_path / "refused", decoding={"transcription": bad})
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        save_folder(model, processor, tmp_path / "refused", decoding={"transcription": {"ctc_weight": 2.0}})
+    assert not (tmp_path / "refused").exists()

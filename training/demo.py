@@ -18,7 +18,7 @@ from mint.training.data import ASTERISK_SOUNDS, split_of
 def demo_clips(work: Path) -> list[dict]:
     """The three clips with their instruction and reference; one that cannot be made here says why instead."""
     clips = [{"kind": "English speech", "audio": str(ASTERISK_SOUNDS / "agent-loginok.wav"),
-              "instruction": "Transcribe the speech.", "reference": "Agent logged in."},
+              "instruction": "Transcribe the speech.", "reference": "Agent logged in.", "task": "transcription"},
              {"kind": "sound effect", "audio": "/usr/share/tuxpaint/stamps/animals/amphibians/frog.ogg",
               "instruction": "What do you hear?", "reference": "A frog."}]
     try:
@@ -37,6 +37,19 @@ def demo_clips(work: Path) -> list[dict]:
     return clips
 
 
+def task_decoding(model: str, task: str | None) -> dict:
+    """The `generate` keywords of the model's own decoding for `task`: its `{task}_generation_config.json` where it
+    ships one (joint CTC decoding for transcription), else nothing (the model's generation config)."""
+    from transformers import GenerationConfig
+
+    if task is None:
+        return {}
+    try:
+        return {"generation_config": GenerationConfig.from_pretrained(model, f"{task}_generation_config.json")}
+    except OSError:
+        return {}
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="an assembled MINT folder")
@@ -51,7 +64,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         clips = demo_clips(Path(work))
         for clip in clips:
             if "error" not in clip:
-                answer = pipe(clip["audio"], prompt=clip["instruction"], max_new_tokens=args.max_new_tokens)
+                decoding = task_decoding(args.model, clip.get("task"))
+                if decoding:
+                    config = decoding["generation_config"]
+                    clip["decoding"] = {k: getattr(config, k, None) for k in ("ctc_weight", "num_beams")}
+                answer = pipe(clip["audio"], prompt=clip["instruction"], max_new_tokens=args.max_new_tokens,
+                              **decoding)
                 clip["answer"] = (answer[0] if isinstance(answer, list) else answer)["generated_text"].strip()
     if args.json:
         for clip in clips:
@@ -61,6 +79,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for clip in clips:
         answer = clip.get("answer", f"(not run: {clip.get('error')})")
         print(f"| {clip['kind']} | {clip['instruction']} | {clip['reference']} | {answer} |")
+    for clip in clips:
+        if "decoding" in clip:
+            print(f"\n{clip['kind']}: decoded as the model's {clip['task']}_generation_config.json says "
+                  f"(CTC weight {clip['decoding']['ctc_weight']}, {clip['decoding']['num_beams']} beams)")
     return clips
 
 
