@@ -880,6 +880,13 @@ def test_evaluation_decodes_with_the_ctc_head_when_asked(token_prompt_dir, small
                   "--max-per-task", "2", "--out", str(tmp_path / "held_out"),
                   "--decoding", 'joint={"transcription": {"ctc_weight": 0.5}}'])
     assert calls == [0.5, None]
+    calls.clear()
+    only = compare.main(["--held-out", "--model", f"joint={token_prompt_dir}", "--data", str(small_corpus),
+                         "--max-per-task", "2", "--out", str(tmp_path / "speech"), "--slices", "prompts",
+                         "--decoding", 'joint={"transcription": {"ctc_weight": 0.5}}'])
+    assert calls == [0.5] and {k.split("/")[0] for k in only} == {"prompts"}
+    with pytest.raises(ValueError, match="no held-out slices"):
+        compare.held_out({"joint": str(token_prompt_dir)}, str(small_corpus), tmp_path / "x", 2, slices=["nope"])
     saved = json.loads((tmp_path / "held_out" / "prompts" / "joint" / "metrics.json").read_text())
     assert saved["task_generate_kwargs"] == {"transcription": {"ctc_weight": 0.5}}
     with pytest.raises(SystemExit):

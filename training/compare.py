@@ -74,16 +74,22 @@ def embedding_summary(metrics: dict, key: str = "embeddings") -> dict:
 
 
 def held_out(models: dict[str, str], data: str, out: Path, max_per_task: int | None,
-             retrieval: dict[str, str] | None = None, decoding: dict[str, dict] | None = None) -> tuple[str, dict]:
+             retrieval: dict[str, str] | None = None, decoding: dict[str, dict] | None = None,
+             slices: list[str] | None = None) -> tuple[str, dict]:
     """Every model on every held-out slice (the same clips for each), Whisper tiny.en's decoder beside the
     transcription slices; models with a retrieval folder in `retrieval` also by their embeddings, and models named in
-    `decoding` answer each task with its `generate` keywords (`{task: {...}}`)."""
+    `decoding` answer each task with its `generate` keywords (`{task: {...}}`). `slices` keeps those slices alone."""
+    unknown = set(slices or []) - set(HELD_OUT_SLICES)
+    if unknown:
+        raise ValueError(f"no held-out slices {sorted(unknown)}; there are {list(HELD_OUT_SLICES)}")
     retrieval, decoding = retrieval or {}, decoding or {}
     rows, data_out = [], {}
     names = list(models)
     header = ["| slice | metric | " + " | ".join(names) + " | Whisper tiny.en decoder |",
               "|---|---|" + "---|" * (len(names) + 1)]
     for slice_name, (tasks, sources) in HELD_OUT_SLICES.items():
+        if slices and slice_name not in slices:
+            continue
         results = {}
         for i, (name, model_dir) in enumerate(models.items()):
             folder = out / slice_name.split(" (")[0].replace(" ", "_").replace(",", "") / name.replace(" ", "_")
@@ -180,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--decoding", action="append", default=[],
                         help="'NAME=JSON': how that model decodes each task, e.g. "
                              "'joint={\"transcription\": {\"ctc_weight\": 0.5, \"num_beams\": 4}}'")
+    parser.add_argument("--slices", nargs="*", default=None, help="with --held-out: these slices alone")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.held_out:
         out = Path(args.out)
         markdown, data = held_out(models, args.data, out, args.max_per_task,
-                                  dict(spec.split("=", 1) for spec in args.retrieval), decoding)
+                                  dict(spec.split("=", 1) for spec in args.retrieval), decoding, args.slices)
         markdown = (f"Test split of `{args.data}`, English, at most {args.max_per_task} clips per task and slice, the "
                     "same clips for every model (one run of `python -m mint.training.compare --held-out`).\n\n"
                     + markdown)
