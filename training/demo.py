@@ -65,11 +65,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for clip in clips:
             if "error" not in clip:
                 decoding = task_decoding(args.model, clip.get("task"))
-                if decoding:
+                if decoding:  # the length goes in the config (generate takes one or the other)
                     config = decoding["generation_config"]
+                    config.max_new_tokens = args.max_new_tokens
                     clip["decoding"] = {k: getattr(config, k, None) for k in ("ctc_weight", "num_beams")}
-                answer = pipe(clip["audio"], prompt=clip["instruction"], max_new_tokens=args.max_new_tokens,
-                              **decoding)
+                answer = pipe(clip["audio"], prompt=clip["instruction"],
+                              **(decoding or {"max_new_tokens": args.max_new_tokens}))
                 clip["answer"] = (answer[0] if isinstance(answer, list) else answer)["generated_text"].strip()
     if args.json:
         for clip in clips:
