@@ -864,9 +864,9 @@ def test_evaluation_decodes_with_the_ctc_head_when_asked(token_prompt_dir, small
     metrics = evaluate(str(token_prompt_dir), str(small_corpus), "train", str(tmp_path / "joint"),
                        tasks=["transcription"], max_per_task=2, max_new_tokens=3,
                        generate_kwargs={"ctc_weight": 0.5, "num_beams": 2})
-    assert metrics["generate_kwargs"] == {"ctc_weight": 0.5, "num_beams": 2}
+    assert metrics["decoding"] == {"transcription": {"ctc_weight": 0.5, "num_beams": 2}}
     assert metrics["transcription"]["all"]["clips"] == 2 and metrics["transcription"]["all"]["WER"] >= 0
-    assert "| generate_kwargs |  | ctc_weight | 0.500 |" in (tmp_path / "joint" / "metrics.md").read_text()
+    assert "| decoding | transcription | ctc_weight | 0.500 |" in (tmp_path / "joint" / "metrics.md").read_text()
     # per task: the held-out comparison decodes transcription jointly and the sounds greedily
     from mint.training import compare
 
@@ -888,7 +888,7 @@ def test_evaluation_decodes_with_the_ctc_head_when_asked(token_prompt_dir, small
     with pytest.raises(ValueError, match="no held-out slices"):
         compare.held_out({"joint": str(token_prompt_dir)}, str(small_corpus), tmp_path / "x", 2, slices=["nope"])
     saved = json.loads((tmp_path / "held_out" / "prompts" / "joint" / "metrics.json").read_text())
-    assert saved["task_generate_kwargs"] == {"transcription": {"ctc_weight": 0.5}}
+    assert saved["decoding"] == {"transcription": {"ctc_weight": 0.5}}
     with pytest.raises(SystemExit):
         compare.main(["--held-out", "--model", f"joint={token_prompt_dir}", "--out", str(tmp_path / "x"),
                       "--decoding", 'other={"transcription": {}}'])
@@ -915,16 +915,17 @@ def test_mint_run_and_the_pipeline_decode_with_the_ctc_head(token_prompt_dir, ti
     assert pipe(str(wav_file), prompt="hi", max_new_tokens=4, ctc_candidates=8)["generated_text"] == joint != plain
 
 
-def test_a_folder_ships_its_transcription_decoding_and_the_demo_uses_it(token_prompt_dir, tiny_model_dir, tmp_path,
-                                                                        capsys):
+def test_a_folder_ships_its_transcription_decoding_and_the_demo_uses_it(token_prompt_dir, tiny_model_dir, small_corpus,
+                                                                        wav_file, tmp_path, monkeypatch):
     """A variant's `decoding` becomes `{task}_generation_config.json` beside the model (the model's own generation
-    config stays greedy); `make demo` decodes its speech clip that way and the sounds greedily. A decoding the model
-    cannot run is refused before anything is written."""
+    config stays greedy); `make demo`, `mint eval` and `mint run --decoding transcription` decode speech that way and
+    the sounds greedily. A decoding the model cannot run is refused before anything is written."""
     from transformers import GenerationConfig
 
     from hub_configs.assemble import save_folder
     from modeling_mint import MintForConditionalGeneration, MintProcessor
     from mint.training import demo
+    from mint.training.evaluate import evaluate, task_decoding
 
     model = MintForConditionalGeneration.from_pretrained(token_prompt_dir)
     processor = MintProcessor.from_pretrained(token_prompt_dir)
@@ -937,7 +938,27 @@ def test_a_folder_ships_its_transcription_decoding_and_the_demo_uses_it(token_pr
     clips = demo.main(["--model", str(folder), "--json", "--max-new-tokens", "3"])
     assert clips[0]["decoding"] == {"ctc_weight": 0.5, "num_beams": 2} and "answer" in clips[0]
     assert all("decoding" not in c for c in clips[1:])
-    assert demo.task_decoding(str(tiny_model_dir), "transcription") == {}
+    assert task_decoding(str(tiny_model_dir), "transcription") == {}
+    # evaluation decodes each task as the folder ships it, unless told otherwise
+    calls = []
+    generate = MintForConditionalGeneration.generate
+    monkeypatch.setattr(MintForConditionalGeneration, "generate", lambda self, *a, **k: calls.append(
+        (k.get("ctc_weight"), k.get("num_beams"))) or generate(self, *a, **k))
+    metrics = evaluate(str(folder), str(small_corpus), "train", str(tmp_path / "eval"),
+                       tasks=["transcription", "classification"], max_per_task=2, max_new_tokens=2)
+    assert calls == [(0.5, 2), (None, None)]
+    assert metrics["decoding"] == {"transcription": {"ctc_weight": 0.5, "num_beams": 2}}
+    calls.clear()
+    evaluate(str(folder), str(small_corpus), "train", str(tmp_path / "greedy"), tasks=["transcription"],
+             max_per_task=2, max_new_tokens=2, task_generate_kwargs={"transcription": {"ctc_weight": 0.0}})
+    assert calls == [(0.0, 2)]
+    # mint run --decoding transcription: the same, or one line saying the model ships none
+    calls.clear()
+    assert main(["run", str(wav_file), "--model", str(folder), "--decoding", "transcription",
+                 "--max-new-tokens", "2"]) == 0
+    assert calls == [(0.5, 2)]
+    with pytest.raises(SystemExit, match="ships no transcription decoding"):
+        main(["run", str(wav_file), "--model", str(tiny_model_dir), "--decoding", "transcription"])
     plain = MintForConditionalGeneration.from_pretrained(tiny_model_dir)
     for bad, match in (({"ctc_weight": 0.5}, "no token prompt CTC head"), ({}, "sets nothing")):
         with pytest.raises(ValueError, match=match):

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from mint.training.data import ASTERISK_SOUNDS, split_of
+from mint.training.evaluate import task_decoding
 
 
 def demo_clips(work: Path) -> list[dict]:
@@ -37,19 +38,6 @@ def demo_clips(work: Path) -> list[dict]:
     return clips
 
 
-def task_decoding(model: str, task: str | None) -> dict:
-    """The `generate` keywords of the model's own decoding for `task`: its `{task}_generation_config.json` where it
-    ships one (joint CTC decoding for transcription), else nothing (the model's generation config)."""
-    from transformers import GenerationConfig
-
-    if task is None:
-        return {}
-    try:
-        return {"generation_config": GenerationConfig.from_pretrained(model, f"{task}_generation_config.json")}
-    except OSError:
-        return {}
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="an assembled MINT folder")
@@ -65,12 +53,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for clip in clips:
             if "error" not in clip:
                 decoding = task_decoding(args.model, clip.get("task"))
-                if decoding:  # the length goes in the config (generate takes one or the other)
-                    config = decoding["generation_config"]
-                    config.max_new_tokens = args.max_new_tokens
-                    clip["decoding"] = {k: getattr(config, k, None) for k in ("ctc_weight", "num_beams")}
-                answer = pipe(clip["audio"], prompt=clip["instruction"],
-                              **(decoding or {"max_new_tokens": args.max_new_tokens}))
+                if decoding:
+                    clip["decoding"] = decoding
+                answer = pipe(clip["audio"], prompt=clip["instruction"], max_new_tokens=args.max_new_tokens,
+                              **decoding)
                 clip["answer"] = (answer[0] if isinstance(answer, list) else answer)["generated_text"].strip()
     if args.json:
         for clip in clips:
@@ -83,7 +69,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for clip in clips:
         if "decoding" in clip:
             print(f"\n{clip['kind']}: decoded as the model's {clip['task']}_generation_config.json says "
-                  f"(CTC weight {clip['decoding']['ctc_weight']}, {clip['decoding']['num_beams']} beams)")
+                  f"({', '.join(f'{k} {v}' for k, v in clip['decoding'].items())})")
     return clips
 
 

@@ -77,6 +77,25 @@ def caption_accepted(reference: str, prediction: str) -> bool:
     return True
 
 
+def task_decoding(model: str, task: str | None) -> dict:
+    """The `generate` keywords of the decoding a model folder ships for `task` (its `{task}_generation_config.json`,
+    e.g. joint CTC decoding for transcription) where they differ from its own generation config; {} where it ships
+    none."""
+    from transformers import GenerationConfig
+
+    if task is None:
+        return {}
+    try:
+        shipped = GenerationConfig.from_pretrained(model, f"{task}_generation_config.json").to_diff_dict()
+    except OSError:
+        return {}
+    try:
+        own = GenerationConfig.from_pretrained(model).to_diff_dict()
+    except OSError:
+        own = {}
+    return {k: v for k, v in shipped.items() if not k.startswith("_") and k != "transformers_version" and own.get(k) != v}
+
+
 class Generator:
     """Greedy answers of a MINT generation model for corpus rows, reading cached encoder frames.
 
@@ -293,8 +312,8 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
              any_language_tasks: tuple[str, ...] = (), generate_kwargs: dict | None = None,
              task_generate_kwargs: dict[str, dict] | None = None) -> dict:
     """`languages` filters every task but `any_language_tasks` (kept in all languages, e.g. language id);
-    `generate_kwargs` go to every `generate` call (`Generator`), `task_generate_kwargs[task]` on top of them to that
-    task's (e.g. joint CTC decoding for transcription alone)."""
+    each task decodes as the model folder ships it (`task_decoding`), `generate_kwargs` on top for every task and
+    `task_generate_kwargs[task]` on top of those for one (e.g. `{"transcription": {"ctc_weight": 0}}`)."""
     task_generate_kwargs = task_generate_kwargs or {}
     from modeling_mint import MintForConditionalGeneration, MintProcessor
     from mint.training.common import load_stage1_bridge
@@ -314,15 +333,17 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
     for r, a in zip(rows, audio):
         r["audio"] = a
 
-    generator = Generator(model, processor, instruction, max_new_tokens, batch_size, generate_kwargs)
-    decoding = {"generate_kwargs": generate_kwargs, "task_generate_kwargs": task_generate_kwargs}
-    metrics = {"model": model_dir, "weights": weights, "split": split, **{k: v for k, v in decoding.items() if v}}
+    generator = Generator(model, processor, instruction, max_new_tokens, batch_size)
+    decoding = {task: {**task_decoding(model_dir, task), **(generate_kwargs or {}), **task_generate_kwargs.get(task, {})}
+                for task in tasks or GENERATION_TASKS}
+    decoding = {task: kwargs for task, kwargs in decoding.items() if kwargs}
+    metrics = {"model": model_dir, "weights": weights, "split": split, **({"decoding": decoding} if decoding else {})}
     predictions = []
     for task in tasks or GENERATION_TASKS:
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
             continue
-        answers = generator(task_rows, desc=task, **task_generate_kwargs.get(task, {}))
+        answers = generator(task_rows, desc=task, **decoding.get(task, {}))
         metrics[task] = generation_metrics(task, task_rows, answers)
         predictions += [{"clip_id": r["clip_id"], "task": task, "source": r["source"], "instruction": r["instruction"],
                          "reference": r["text"], "prediction": a} for r, a in zip(task_rows, answers)]

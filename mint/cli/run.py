@@ -40,6 +40,19 @@ def answers(pipe, batch: list[str], prompt: str, **generate_kwargs) -> list[dict
         return [{"audio": batch[0], "prompt": prompt, "error": str(error)}]
 
 
+def shipped_decoding(args) -> dict:
+    """`--decoding TASK`: the decoding the model ships for that task (`{task}_generation_config.json`)."""
+    if args.decoding is None:
+        return {}
+    from mint.training.evaluate import task_decoding
+
+    decoding = task_decoding(args.model, args.decoding)
+    if not decoding:
+        raise SystemExit(f"mint run: {args.model} ships no {args.decoding} decoding "
+                         f"({args.decoding}_generation_config.json)")
+    return decoding
+
+
 def run(args) -> int:
     from tqdm.auto import tqdm
     from transformers import pipeline
@@ -51,7 +64,7 @@ def run(args) -> int:
     model_kwargs = {"audio_tower_dtype": args.audio_tower_dtype} if args.audio_tower_dtype else {}
     pipe = pipeline("audio-text-to-text", model=args.model, trust_remote_code=True, device=args.device,
                     model_kwargs=model_kwargs)
-    generate_kwargs = {"max_new_tokens": args.max_new_tokens, **decoding_kwargs(args)}
+    generate_kwargs = {"max_new_tokens": args.max_new_tokens, **shipped_decoding(args), **decoding_kwargs(args)}
     failed = 0
     with tqdm(total=len(files), unit="clip", desc="mint run", disable=len(files) < 2 or args.quiet) as bar:
         for start in range(0, len(files), args.batch_size):
@@ -74,6 +87,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--prompt", default="Describe the audio.", help="the instruction")
     p.add_argument("--max-new-tokens", type=int, default=64)
     add_decoding_arguments(p)
+    p.add_argument("--decoding", default=None, metavar="TASK",
+                   help="decode as the model ships it for TASK (e.g. transcription: its joint CTC decoding)")
     p.add_argument("--device", default=None, help="e.g. cpu, cuda:0")
     p.add_argument("--batch-size", type=int, default=8, help="clips generated together")
     p.add_argument("--audio-tower-dtype", choices=["auto", "bfloat16", "float32"], default=None,
