@@ -710,8 +710,6 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
         over the clip's audio tokens, the blank left out). Compared by cosine with a text's word-piece counts
         (`get_text_token_bags`), it ranks texts and labels by what the bridge spells, with no stage-1 heads. The
         bridge reads no instruction here, as in CTC alignment."""
-        if not self.config.token_bags:
-            raise ValueError("token bags need the token prompt's CTC head (token_prompt_mix > 0) on a windowed bridge")
         log_posteriors = self.audio_token_log_posteriors(input_features, feature_attention_mask, audio_frames,
                                                          audio_frame_mask)
         return log_posteriors[..., :-1].exp().sum(1)
