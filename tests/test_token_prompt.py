@@ -952,6 +952,11 @@ def test_a_folder_ships_its_transcription_decoding_and_the_demo_uses_it(token_pr
     evaluate(str(folder), str(small_corpus), "train", str(tmp_path / "greedy"), tasks=["transcription"],
              max_per_task=2, max_new_tokens=2, task_generate_kwargs={"transcription": {"ctc_weight": 0.0}})
     assert calls == [(0.0, 2)]
+    assert main(["eval", "--model", str(folder), "--data", str(small_corpus), "--split", "train", "--tasks",
+                 "transcription", "--max-per-task", "1", "--max-new-tokens", "2", "--ctc-weight", "0",
+                 "--out", str(tmp_path / "cli")]) == 0  # mint eval's flags go on top of the shipped decoding
+    saved = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert saved["decoding"] == {"transcription": {"ctc_weight": 0.0, "num_beams": 2}}
     # mint run --decoding transcription: the same, or one line saying the model ships none
     calls.clear()
     assert main(["run", str(wav_file), "--model", str(folder), "--decoding", "transcription",
