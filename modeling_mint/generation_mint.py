@@ -39,7 +39,7 @@ class MintCTCPrefixScorer(LogitsProcessor):
         if not eos:
             raise ValueError("joint CTC decoding needs the end-of-answer token (eos_token_id)")
         self.log_posteriors, self.ctc_weight, self.candidates = log_posteriors.float(), ctc_weight, candidates
-        self.eos = torch.tensor(eos, device=log_posteriors.device)
+        self.eos, self.eos_ids = torch.tensor(eos, device=log_posteriors.device), set(eos)
         self.prompt_length = None
         self.states = {}  # (clip, answer so far) -> (r (T, 2): ends in a label / in a blank, prefix score)
 
@@ -88,7 +88,7 @@ class MintCTCPrefixScorer(LogitsProcessor):
             raise ValueError(f"{rows} hypotheses for {clips} clips: the CTC posteriors belong to another batch")
         answers = [tuple(row) for row in input_ids[:, self.prompt_length:].tolist()]
         clip_of = torch.arange(rows, device=scores.device) // (rows // clips)
-        live = torch.tensor([not any(t in self.eos.tolist() for t in a) for a in answers], device=scores.device)
+        live = torch.tensor([self.eos_ids.isdisjoint(a) for a in answers], device=scores.device)
         log_probs = scores.float().log_softmax(-1)
         out = scores.new_full(scores.shape, float("-inf")).float()
         out[~live] = log_probs[~live]  # a finished answer's padding is the search's own business

@@ -100,20 +100,18 @@ class Generator:
     """Greedy answers of a MINT generation model for corpus rows, reading cached encoder frames.
 
     `instruction` puts each row's instruction in the LLM prompt and the Bridge-Net (as instruction tuning does);
-    without it the prompt is the audio alone (a stage-2 model). `generate_kwargs` go to `generate` on top of the
-    model's generation config (e.g. `{"ctc_weight": 0.3}` for joint CTC decoding)."""
+    without it the prompt is the audio alone (a stage-2 model)."""
 
-    def __init__(self, model, processor, instruction: bool = True, max_new_tokens: int = 48, batch_size: int = 16,
-                 generate_kwargs: dict | None = None):
-        self.model, self.processor, self.generate_kwargs = model.eval(), processor, generate_kwargs or {}
+    def __init__(self, model, processor, instruction: bool = True, max_new_tokens: int = 48, batch_size: int = 16):
+        self.model, self.processor = model.eval(), processor
         self.collator = AudioLanguageCollator(processor, instruction_in_prompt=instruction,
                                               instruction_in_bridge=instruction)
         self.instruction, self.max_new_tokens, self.batch_size = instruction, max_new_tokens, batch_size
 
     @torch.no_grad()
     def __call__(self, rows: list[dict], desc: str = "generating", **generate_kwargs) -> list[str]:
-        """The answers to `rows`; `generate_kwargs` override the generator's own for this call."""
-        generate_kwargs = {**self.generate_kwargs, **generate_kwargs}
+        """The answers to `rows`; `generate_kwargs` go to `generate` on top of the model's generation config (e.g.
+        `{"ctc_weight": 0.5}` for joint CTC decoding)."""
         tokenizer = self.processor.tokenizer
         answers = []
         for start in tqdm(range(0, len(rows), self.batch_size), desc=desc):
@@ -314,7 +312,6 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
     """`languages` filters every task but `any_language_tasks` (kept in all languages, e.g. language id);
     each task decodes as the model folder ships it (`task_decoding`), `generate_kwargs` on top for every task and
     `task_generate_kwargs[task]` on top of those for one (e.g. `{"transcription": {"ctc_weight": 0}}`)."""
-    task_generate_kwargs = task_generate_kwargs or {}
     from modeling_mint import MintForConditionalGeneration, MintProcessor
     from mint.training.common import load_stage1_bridge
 
@@ -334,8 +331,8 @@ def evaluate(model_dir: str, data_dir: str, split: str, out: str, tasks: list[st
         r["audio"] = a
 
     generator = Generator(model, processor, instruction, max_new_tokens, batch_size)
-    decoding = {task: {**task_decoding(model_dir, task), **(generate_kwargs or {}), **task_generate_kwargs.get(task, {})}
-                for task in tasks or GENERATION_TASKS}
+    decoding = {task: {**task_decoding(model_dir, task), **(generate_kwargs or {}),
+                       **(task_generate_kwargs or {}).get(task, {})} for task in tasks or GENERATION_TASKS}
     decoding = {task: kwargs for task, kwargs in decoding.items() if kwargs}
     metrics = {"model": model_dir, "weights": weights, "split": split, **({"decoding": decoding} if decoding else {})}
     predictions = []
