@@ -1,9 +1,12 @@
-"""MINT demo: audio plus an instruction in, text streamed out; zero-shot labels and the closest example clip from
-the retrieval (stage-1) model.
+"""MINT demo: audio plus an instruction in, text out (streamed where the decoding is greedy); zero-shot labels and the
+closest example clip from the retrieval model.
 
     python app.py [--model DIR_OR_HUB_ID] [--retrieval DIR_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
 
-Models default to `$MINT_MODEL` / `$MINT_RETRIEVAL_MODEL`, else the Hub repos below.
+Models default to `$MINT_MODEL` / `$MINT_RETRIEVAL_MODEL`, else the Hub repo below, which serves both: the token
+prompt's CTC head scores labels and texts by the word pieces it hears. A task decodes as the model ships it for that
+task (`{task}_generation_config.json`): mint-tiny-token-prompt transcribes by joint CTC decoding with 4 beams, and
+beam search answers whole, since transformers' streamers follow one sequence.
 """
 
 import argparse
@@ -15,14 +18,14 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
-from transformers import TextIteratorStreamer, pipeline
+from transformers import GenerationConfig, TextIteratorStreamer, pipeline
 
 from example_clips import available_clips
 
 
-MODEL = os.environ.get("MINT_MODEL", "mint-org/mint-tiny")
-RETRIEVAL_MODEL = os.environ.get("MINT_RETRIEVAL_MODEL", "mint-org/mint-tiny-retrieval")
-MAX_SECONDS = 30  # mint-tiny hears 3 windows of 10 s: refuse longer clips rather than cut them silently
+MODEL = os.environ.get("MINT_MODEL", "mint-org/mint-tiny-token-prompt")
+RETRIEVAL_MODEL = os.environ.get("MINT_RETRIEVAL_MODEL", MODEL)
+MAX_SECONDS = 30  # the model hears 3 windows of 10 s: refuse longer clips rather than cut them silently
 MAX_FILE_SIZE = "10mb"  # 30 s of 48 kHz stereo 16-bit WAV is 5.8 MB
 MAX_LABELS = 20
 MAX_NEW_TOKENS = 64
@@ -34,6 +37,7 @@ PRESETS = {  # task -> instruction (the corpus's own wording); None: the task do
     "Zero-shot classify": None,
     "Closest example": None,
 }
+TASK_DECODING = {"Transcribe": "transcription"}  # preset -> the task whose decoding the model may ship
 DEFAULT_LABELS = "speech, a telephone ringing, a hammer, an animal, a bell"
 
 
@@ -66,6 +70,14 @@ def check_text(text: str, what: str) -> str:
     return (text or "").strip()
 
 
+def shipped_decoding(model: str, task: str) -> GenerationConfig | None:
+    """The decoding `model` ships for `task` (`{task}_generation_config.json`), or None: then it decodes greedily."""
+    try:
+        return GenerationConfig.from_pretrained(model, f"{task}_generation_config.json")
+    except OSError:
+        return None
+
+
 def parse_labels(text: str) -> list[str]:
     text = check_text(text, "label list")
     labels = list(dict.fromkeys(label.strip() for label in text.split(",") if label.strip()))
@@ -84,16 +96,29 @@ class Mint:
             "zero-shot-audio-classification", model=retrieval, trust_remote_code=True, device=device
         )
         self.clips = clips
+        self.decodings = {preset: config for preset, task in TASK_DECODING.items()
+                          if (config := shipped_decoding(model, task)) is not None}
 
-    def generate(self, wav: np.ndarray, rate: int, instruction: str, max_new_tokens: int):
-        """Yield the answer so far: `generate` runs in a thread and feeds a streamer."""
+    def generate(self, wav: np.ndarray, rate: int, instruction: str, max_new_tokens: int, task: str | None = None):
+        """Yield the answer so far: `generate` runs in a thread and feeds a streamer; with the task's shipped beam
+        search, the whole answer at once."""
+        audio = {"raw": wav, "sampling_rate": rate}
+        config = self.decodings.get(task)
+        if config is not None:
+            config = GenerationConfig.from_dict({**config.to_dict(), "max_new_tokens": max_new_tokens})
+            if config.num_beams > 1:
+                try:
+                    yield self.generator(audio, prompt=instruction, generation_config=config)["generated_text"]
+                except Exception as error:
+                    raise gr.Error(f"Generation failed: {error}") from error
+                return
+        decoding = {"generation_config": config} if config is not None else {"max_new_tokens": max_new_tokens}
         streamer = TextIteratorStreamer(self.generator.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
         errors = []
 
         def run():
             try:
-                self.generator({"raw": wav, "sampling_rate": rate}, prompt=instruction,
-                               max_new_tokens=max_new_tokens, streamer=streamer)
+                self.generator(audio, prompt=instruction, streamer=streamer, **decoding)
             except Exception as error:  # re-raised below; ending the stream keeps the loop from waiting forever
                 errors.append(error)
                 streamer.end()
@@ -129,7 +154,8 @@ class Mint:
 
 def build_demo(mint: Mint) -> gr.Blocks:
     def respond(audio, task, instruction, labels, max_new_tokens):
-        """One button for every task: text tasks stream into the answer box, the others fill the scores."""
+        """One button for every task: text tasks fill the answer box (streamed where greedy), the others the
+        scores."""
         wav, rate = read_audio(audio)
         if task == "Zero-shot classify":
             yield "", mint.classify(wav, rate, parse_labels(labels))
@@ -140,7 +166,7 @@ def build_demo(mint: Mint) -> gr.Blocks:
             if not instruction:
                 raise gr.Error("Type an instruction.")
             max_new_tokens = min(max(int(max_new_tokens), 1), MAX_NEW_TOKENS)  # the API is not bound by the slider
-            for text in mint.generate(wav, rate, instruction, max_new_tokens):
+            for text in mint.generate(wav, rate, instruction, max_new_tokens, task):
                 yield text, None
 
     def show_task(task):

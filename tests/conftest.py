@@ -97,16 +97,22 @@ def reports_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def space_url(tmp_path_factory):
-    """mint-tiny and its retrieval model, assembled once, served by the app on a free port."""
+def space_model(tmp_path_factory) -> Path:
+    """The Space's model, mint-tiny-token-prompt (generation, and zero-shot and retrieval by its CTC head), assembled
+    once."""
     for clip in (SPEECH, HAMMER):
         if not os.path.isfile(clip):
             pytest.skip(f"{clip} is missing (see DEBIAN_PACKAGES in the Makefile)")
     from mint.hub.assemble import assemble
 
-    models = tmp_path_factory.mktemp("space_models")
-    model = assemble("mint-tiny", models / "mint-tiny")
-    retrieval = assemble("mint-tiny", models / "mint-tiny-retrieval", retrieval=True)
+    return assemble("mint-tiny-token-prompt", tmp_path_factory.mktemp("space_models") / "mint-tiny-token-prompt")
+
+
+@pytest.fixture(scope="session")
+def space_url(space_model):
+    """The app on `space_model` (for generation and retrieval alike), served on a free port."""
+    model = retrieval = space_model
+    models = space_model.parent
     port = free_port()
     log = open(models / "app.log", "w")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}

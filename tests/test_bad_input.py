@@ -124,8 +124,8 @@ def report(reports_dir):
         return
     lines = ["# Bad-input matrix", "",
              "Written by `make test-reports` (`tests/test_bad_input.py`; the tiny random model for the processor, the",
-             "pipeline and `mint run`; the Space on mint-tiny). `ok` is a correct result; otherwise the error message",
-             "shown.", "",
+             "pipeline and `mint run`; the Space on mint-tiny-token-prompt). `ok` is a correct result; otherwise the",
+             "error message shown.", "",
              "| input | " + " | ".join(SURFACES) + " |", "|---" * (len(SURFACES) + 1) + "|"]
     for case in CASES:
         cells = [ROWS.get((case, s), "n/a").replace("|", "\\|").replace("\n", " ") for s in SURFACES]

@@ -1,5 +1,5 @@
-"""The Space demo (`spaces_demo/app.py`) on the real mint-tiny, served in a subprocess as on a Space, driven by a
-headless Debian Chromium (Playwright) and by `gradio_client`.
+"""The Space demo (`spaces_demo/app.py`) on the real mint-tiny-token-prompt, served in a subprocess as on a Space,
+driven by a headless Debian Chromium (Playwright) and by `gradio_client`.
 
 Screenshots go to `tests/artifacts/` (git-ignored).
 """
@@ -25,7 +25,7 @@ LABELS = ["a hammer", "a frog", "speech", "a telephone ringing"]
 
 @pytest.fixture(scope="module")
 def app_url(space_url):
-    """The app on mint-tiny, served once per session (tests/conftest.py) for this file, the bad-input matrix and
+    """The app on mint-tiny-token-prompt, served once per session (tests/conftest.py) for this file, the bad-input matrix and
     the load test."""
     return space_url
 
@@ -68,16 +68,17 @@ def submit_and_wait(page):
 
 # ---- browser ---------------------------------------------------------------------------------------------------
 @pytest.mark.browser
-def test_browser_streams_a_transcription(page):
+def test_browser_streams_a_description(page):
     page.locator("#audio_in input[type=file]").set_input_files(SPEECH)
-    page.locator("#task").get_by_text("Transcribe", exact=True).click()
-    page.wait_for_function("() => document.querySelector('#instruction textarea').value === 'Transcribe the speech.'")
+    page.locator("#task").get_by_text("Ask a question", exact=True).click()
+    page.locator("#task").get_by_text("Describe", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#instruction textarea').value === 'Describe the audio.'")
     # every value the answer box shows, sampled in the page while the answer streams in
     page.evaluate("""() => { window.seen = [];
         setInterval(() => window.seen.push(document.querySelector('#output textarea').value), 20); }""")
     submit_and_wait(page)
     answer = page.locator("#output textarea").input_value()
-    page.screenshot(path=str(ARTIFACTS / "space_transcribe.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "space_describe.png"), full_page=True)
     shown = list(dict.fromkeys(v for v in page.evaluate("() => window.seen") if v))
     assert answer.strip()
     assert len(shown) >= 2 and all(answer.startswith(v) for v in shown), shown  # it grew word by word
@@ -135,12 +136,31 @@ def test_browser_runs_an_example_clip(page):
 def test_client_generation_streams_text(client):
     from gradio_client import handle_file
 
-    job = client.submit(handle_file(SPEECH), "Transcribe", "Transcribe the speech.", "", 16, api_name="/respond")
+    job = client.submit(handle_file(SPEECH), "Describe", "Describe the audio.", "", 16, api_name="/respond")
     answer, scores = job.result(timeout=120)
     texts = [out[0] for out in job.outputs()]
     assert isinstance(answer, str) and answer.strip()
     assert len(texts) >= 2 and all(answer.startswith(t) for t in texts)  # streamed: each update extends the last
     assert not scores or not scores.get("confidences")
+
+
+@pytest.mark.browser
+def test_client_transcribes_as_the_model_ships_transcription(client, space_model):
+    """Transcribe decodes by the model's `transcription_generation_config.json` (joint CTC decoding, 4 beams): the
+    answer comes whole, and it is the pipeline's own answer under that config."""
+    from gradio_client import handle_file
+    from transformers import GenerationConfig, pipeline
+
+    config = GenerationConfig.from_pretrained(space_model, "transcription_generation_config.json")
+    assert config.num_beams > 1 and config.ctc_weight > 0
+    job = client.submit(handle_file(SPEECH), "Transcribe", "Transcribe the speech.", "", 16, api_name="/respond")
+    answer, _ = job.result(timeout=120)
+    assert [out[0] for out in job.outputs()] == [answer]  # beam search does not stream
+
+    config.max_new_tokens = 16
+    generator = pipeline("audio-text-to-text", model=str(space_model), trust_remote_code=True)
+    assert answer.strip()
+    assert answer == generator(SPEECH, prompt="Transcribe the speech.", generation_config=config)["generated_text"]
 
 
 @pytest.mark.browser

@@ -1,4 +1,4 @@
-"""Load: 20 concurrent clients on loopback against the Space (mint-tiny) for 2 minutes.
+"""Load: 20 concurrent clients on loopback against the Space (mint-tiny-token-prompt) for 2 minutes.
 
 Every request must be answered or cleanly rejected by the queue ("queue full": one generation at a time, at most 16
 waiting); no other error. Writes the numbers (answered, rejected, errors, p50 / p95 latency, throughput) to
@@ -66,7 +66,7 @@ def test_twenty_clients_for_two_minutes(space_url, reports_dir):
             ("throughput", f"{len(answered) / wall * 60:.1f} answers / min"),
             ("rejection latency p50", f"{np.percentile(rejected, 50):.2f} s" if rejected else "-")]
     (reports_dir / "space_load.md").write_text(
-        "# Space under load\n\nWritten by `make test-reports` (`tests/test_space_load.py`): the Space app on mint-tiny "
+        "# Space under load\n\nWritten by `make test-reports` (`tests/test_space_load.py`): the Space app on mint-tiny-token-prompt "
         f"(`spaces_demo/app.py`, one generation at a time, a queue of 16), {CLIENTS} `gradio_client` clients on "
         f"loopback, each asking about a 3-s Asterisk recording (max_new_tokens={MAX_NEW_TOKENS}) in a loop for "
         f"{SECONDS} s and backing off 1 s after a rejection, on {os.cpu_count()} CPU cores (load average {load:.1f} "

@@ -10,6 +10,7 @@ from pathlib import Path
 from mint.cli.paths import existing
 
 ROOT = Path(__file__).resolve().parents[2]  # the git checkout (spaces_demo/ is not in the wheel)
+DEFAULT_VARIANT = "mint-tiny-token-prompt"  # the Space's model, and `make demo`'s (assembled into the same folder)
 
 
 def demo(args) -> int:
@@ -18,13 +19,13 @@ def demo(args) -> int:
     app = ROOT / "spaces_demo" / "app.py"
     if not app.is_file():
         raise SystemExit(f"mint demo: {app} is missing (it is in the git checkout, not in the wheel)")
-    model = args.model or ROOT / ".cache" / "models" / "mint-tiny"
+    model = args.model or ROOT / ".cache" / "models" / DEFAULT_VARIANT
     for given in (args.model, args.retrieval):
         if given:
             existing(given, "model", "demo", hub=True)
     if not args.model and not (model / "config.json").is_file():
-        assemble("mint-tiny", model)
-    retrieval = args.retrieval or model  # the generation folder carries the retrieval heads too
+        assemble(DEFAULT_VARIANT, model)
+    retrieval = args.retrieval or model  # the token prompt's CTC head scores labels and texts too
     env = {"GRADIO_ANALYTICS_ENABLED": "False", **os.environ}
     server = subprocess.Popen(
         [sys.executable, str(app), "--model", str(model), "--retrieval", str(retrieval), "--host", "127.0.0.1",
@@ -60,10 +61,11 @@ def serve_until_ended(server) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("demo", help="the Gradio demo (the Space's app) on mint-tiny, at http://127.0.0.1:PORT")
-    p.add_argument("--model", default=None, help="generation model folder (default: mint-tiny, assembled once "
-                   "into .cache/models/)")
-    p.add_argument("--retrieval", default=None, help="zero-shot / retrieval model (default: the --model folder, "
-                   "which carries the retrieval heads)")
+    p = sub.add_parser("demo", help="the Gradio demo (the Space's app) on mint-tiny-token-prompt, at "
+                       "http://127.0.0.1:PORT")
+    p.add_argument("--model", default=None, help="generation model folder (default: mint-tiny-token-prompt, "
+                   "assembled once into .cache/models/)")
+    p.add_argument("--retrieval", default=None, help="zero-shot / retrieval model (default: the --model folder; "
+                   "a token-prompt folder scores by the word pieces its CTC head hears)")
     p.add_argument("--port", type=int, default=7860)
     p.set_defaults(func=demo)
