@@ -35,6 +35,7 @@ from mint.hub.weights import (
     LABEL_PROMPT,
     RETRIEVAL_HEADS,
     TRAINABLE_PREFIXES,
+    ctc_context_layers,
     has_clip_context,
     has_retrieval_heads,
     load_trained_bridge,
@@ -238,6 +239,7 @@ def build_from_parts(spec: dict, trained: Path | None = None) -> tuple[MintForCo
         retrieval_heads=heads,
         token_prompt_mix=spec.get("token_prompt_mix", 0.0),
         clip_context=spec.get("clip_context", False) or has_clip_context(trained),
+        ctc_context_layers=spec.get("ctc_context_layers", 0) or ctc_context_layers(trained),
         label_prompt_tokens=label_tokens, id2label=dict(enumerate(labels)) if labels else None,
     )
     model = MintForConditionalGeneration(config)

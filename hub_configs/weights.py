@@ -15,7 +15,7 @@ from mint.io import atomic_file
 BRIDGE_NET = ("model.query_tokens.", "model.bridge.")
 LABEL_PROMPT = ("model.label_head.", "model.label_token_ids")
 TRAINABLE_PREFIXES = (*BRIDGE_NET, "model.language_projection.", "model.multi_modal_projector.",
-                      "model.ctc_blank", "model.ctc_log_scale", *LABEL_PROMPT)
+                      "model.ctc_blank", "model.ctc_log_scale", "model.ctc_context.", *LABEL_PROMPT)
 RETRIEVAL_HEADS = ("audio_projection.", "text_projection.", "atm_head.", "agtg_head.", "temperature")
 CTC_HEAD = ("ctc_blank", "ctc_log_scale")
 BRIDGE_WEIGHTS = "bridge.safetensors"
@@ -132,6 +132,14 @@ def has_clip_context(path: str | Path | None) -> bool:
         return False
     with safe_open(str(weights_file(path)), framework="pt") as f:
         return any(k.startswith("model.query_tokens.context_") for k in f.keys())
+
+
+def ctc_context_layers(path: str | Path | None) -> int:
+    """How many convolution layers a weights file holds before the CTC head (`ctc_context_layers`); 0 if none."""
+    if path is None:
+        return 0
+    with safe_open(str(weights_file(path)), framework="pt") as f:
+        return len({k.split(".")[3] for k in f.keys() if k.startswith("model.ctc_context.layers.")})
 
 
 def read_ctc_head(source: str | Path) -> dict[str, torch.Tensor]:

@@ -237,6 +237,11 @@ class MintConfig(PreTrainedConfig):
             outputs (averaged over queries and windows, as retrieval reads them), and these many more audio tokens
             hold its posterior-weighted mix of each label's own LLM token embeddings (the label's first word pieces,
             padded). Where the classifier is sure, the LLM reads the label as text and can copy it. 0: none.
+        ctc_context_layers (`int`, *optional*, defaults to 0):
+            Convolution layers over a clip's projected audio tokens before the token prompt's CTC head reads them
+            for decoding and its word-piece bags: a window's queries hear 0.24 s, while a word piece spans windows.
+            Each layer is residual with a zero-initialised output, so a new stack starts as the identity; the soft
+            prompt the LLM reads does not pass through it. 0: none.
         apply_spec_augment (`bool`, *optional*, defaults to `False`):
             SpecAugment on the encoder frames the Bridge-Net reads, in training only (the frames of a frozen encoder,
             often from a cache, are the only place left to augment): spans of frames and of channels are zeroed.
@@ -282,6 +287,7 @@ class MintConfig(PreTrainedConfig):
     window_position_embeddings: bool = False
     clip_context: bool = False
     label_prompt_tokens: int = 0
+    ctc_context_layers: int = 0
     apply_spec_augment: bool = False
     mask_time_prob: float | int = 0.05
     mask_time_length: int = 10
@@ -333,6 +339,8 @@ class MintConfig(PreTrainedConfig):
             raise ValueError(f"label_prompt_tokens must not be negative, got {self.label_prompt_tokens}")
         if not 0.0 <= self.token_prompt_mix <= 1.0:
             raise ValueError(f"token_prompt_mix must be in [0, 1], got {self.token_prompt_mix}")
+        if self.ctc_context_layers < 0:
+            raise ValueError(f"ctc_context_layers must not be negative, got {self.ctc_context_layers}")
         for axis in ("time", "feature"):
             prob, length, least = (getattr(self, f"mask_{axis}_{k}") for k in ("prob", "length", "min_masks"))
             if not 0.0 <= prob <= 1.0:
@@ -366,6 +374,9 @@ class MintConfig(PreTrainedConfig):
                              f"got {labels}")  # placeholder pair counts as none
         if self.retrieval_heads and self.connector_type != "bridge":
             raise ValueError("retrieval heads read the Bridge-Net's outputs; a pooled connector has none")
+        if self.ctc_context_layers and not self.token_bags:
+            raise ValueError("ctc_context_layers feeds the token prompt's CTC head: it needs token_prompt_mix > 0 on a "
+                             "windowed Bridge-Net")
         if self.connector_type == "pooled" and (self.bridge_window_frames is None or self.num_query_tokens != 1):
             raise ValueError("a pooled connector makes one token per window: set bridge_window_frames (frames per "
                              f"token) and num_query_tokens=1, got {self.bridge_window_frames} and {self.num_query_tokens}")

@@ -253,6 +253,11 @@ class MintPreTrainedModel(PreTrainedModel):
         if isinstance(getattr(module, "ctc_blank", None), nn.Parameter):  # the token prompt's CTC head
             init.zeros_(module.ctc_blank)
             init.constant_(module.ctc_log_scale, 1.5)
+        if isinstance(module, MintCTCContextLayer):  # a new layer is the identity
+            init.normal_(module.conv.weight, mean=0.0, std=std)
+            init.zeros_(module.conv.bias)
+            init.zeros_(module.out_weight)
+            init.zeros_(module.out_bias)
 
 
 # The towers `AudioEncoderFacts.encoder_class` names: an encoder alone where `AutoModel` would build more.
@@ -565,6 +570,41 @@ class MintPooledProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(pooled.to(self.linear_1.weight.dtype))))
 
 
+class MintCTCContextLayer(nn.Module):
+    """LayerNorm -> linear -> GLU -> depthwise convolution over audio tokens -> GELU -> linear, added to its input
+    (a Conformer convolution module). The output projection (`out_weight`, `out_bias`) starts at zero, so a new layer
+    is the identity."""
+
+    def __init__(self, hidden_size: int, kernel_size: int = 15):
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden_size)
+        self.gate = nn.Linear(hidden_size, 2 * hidden_size)
+        self.conv = nn.Conv1d(hidden_size, hidden_size, kernel_size, padding=kernel_size // 2, groups=hidden_size)
+        self.out_weight = nn.Parameter(torch.zeros(hidden_size, hidden_size))
+        self.out_bias = nn.Parameter(torch.zeros(hidden_size))
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.glu(self.gate(self.norm(tokens)), dim=-1) * mask[..., None]  # padding reads as silence
+        x = nn.functional.gelu(self.conv(x.transpose(1, 2)).transpose(1, 2))
+        return tokens + nn.functional.linear(x, self.out_weight.to(x.dtype), self.out_bias.to(x.dtype))
+
+
+class MintCTCContext(nn.Module):
+    """`config.ctc_context_layers` convolution layers over a clip's projected audio tokens `(B, T, D_llm)`, in time
+    order, before the CTC head reads them for decoding (`audio_token_log_posteriors`): a window's queries hear 0.24 s,
+    while a word piece spans windows. The soft prompt the LLM reads does not pass through them."""
+
+    def __init__(self, config: MintConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(MintCTCContextLayer(config.text_config.hidden_size)
+                                    for _ in range(config.ctc_context_layers))
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            tokens = layer(tokens, mask)
+        return tokens
+
+
 class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
     """Audio tower -> Bridge-Net -> `language_projection` -> soft prompt scattered into the LLM's input embeddings.
     With `config.connector_type == "pooled"` the dense baseline (`multi_modal_projector`) replaces the bridge.
@@ -583,6 +623,8 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
             if config.token_prompt_mix > 0:
                 self.ctc_blank = nn.Parameter(torch.zeros(config.text_config.hidden_size))
                 self.ctc_log_scale = nn.Parameter(torch.tensor(1.5))
+            if config.ctc_context_layers:
+                self.ctc_context = MintCTCContext(config)
             if config.label_prompt_tokens:
                 self.label_head = nn.Linear(config.bridge_config.hidden_size, config.num_labels)
                 # each label's first word pieces in the LLM vocabulary, padded (`MintProcessor.label_token_ids`)
@@ -689,15 +731,23 @@ class MintModel(MintAudioBridgeMixin, MintPreTrainedModel):
             raise ValueError("the CTC head's posteriors need the token prompt (token_prompt_mix > 0) on a windowed "
                              "bridge")
         frames, frame_mask = self.audio_frames(input_features, feature_attention_mask, audio_frames, audio_frame_mask)
+        tokens, mask = self.ctc_tokens(frames, frame_mask)
+        log_posteriors = self.token_logits(tokens).float().log_softmax(-1)
+        log_posteriors[~mask] = float("-inf")
+        log_posteriors[..., -1][~mask] = 0.0
+        return log_posteriors
+
+    def ctc_tokens(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the CTC head reads for decoding: each clip's projected audio tokens `(B, T, D_llm)` in time order,
+        through `ctc_context` where the model has one, and their mask `(B, T)` (a shorter clip is padded)."""
         _, window_mask, n = split_windows(frames, frame_mask, self.config.bridge_window_frames)
-        tokens = (window_mask.any(-1).reshape(frames.shape[0], n).sum(1) * self.config.num_query_tokens).tolist()
+        counts = (window_mask.any(-1).reshape(frames.shape[0], n).sum(1) * self.config.num_query_tokens).tolist()
         projected = self.language_projection(self._bridge_queries(frames, frame_mask))
-        log_posteriors = self.token_logits(projected).float().log_softmax(-1)
-        padded = log_posteriors.new_full((len(tokens), max(tokens), log_posteriors.shape[-1]), float("-inf"))
-        padded[..., -1] = 0.0
-        for clip, part in enumerate(log_posteriors.split(tokens)):
-            padded[clip, : len(part)] = part
-        return padded
+        tokens = nn.utils.rnn.pad_sequence(list(projected.split(counts)), batch_first=True)
+        mask = torch.arange(tokens.shape[1], device=tokens.device) < torch.tensor(counts, device=tokens.device)[:, None]
+        if self.config.ctc_context_layers:
+            tokens = self.ctc_context(tokens, mask.to(tokens.dtype))
+        return tokens, mask
 
     def get_audio_token_bags(
         self,

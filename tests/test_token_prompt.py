@@ -971,3 +971,73 @@ def test_a_folder_ships_its_transcription_decoding_and_the_demo_uses_it(token_pr
     with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
         save_folder(model, processor, tmp_path / "refused", decoding={"transcription": {"ctc_weight": 2.0}})
     assert not (tmp_path / "refused").exists()
+
+
+def test_ctc_context_layers_start_as_the_identity_and_leave_the_soft_prompt_alone(token_prompt_dir, tmp_path):
+    """New context layers change nothing the CTC head reads; trained, they change what it reads (each clip its own:
+    padding does not leak in) but never the soft prompt the LLM reads. They ship with the Bridge-Net, and assembly
+    counts them from the weights."""
+    from modeling_mint import MintConfig, MintForConditionalGeneration
+    from mint.hub.weights import ctc_context_layers, save_trainable, trained_state
+
+    plain = MintForConditionalGeneration.from_pretrained(token_prompt_dir).eval()
+    context = MintForConditionalGeneration.from_pretrained(token_prompt_dir, ctc_context_layers=2).eval()
+    layers = context.model.ctc_context.layers
+    assert len(layers) == 2 and not layers[0].out_weight.any() and not hasattr(plain.model, "ctc_context")
+    width = context.config.bridge_config.encoder_hidden_size
+    frames, mask = torch.randn(2, 12, width), torch.ones(2, 12, dtype=torch.long)
+    mask[1, 7:] = 0
+    audio = {"audio_frames": frames, "audio_frame_mask": mask}
+    before = plain.model.audio_token_log_posteriors(**audio)
+    torch.testing.assert_close(context.model.audio_token_log_posteriors(**audio), before)
+
+    with torch.no_grad():
+        for layer in layers:
+            layer.out_weight.normal_(std=0.5)
+    after = context.model.audio_token_log_posteriors(**audio)
+    assert not torch.allclose(after[:, :4], before[:, :4])
+    alone = context.model.audio_token_log_posteriors(audio_frames=frames[1:, :7], audio_frame_mask=mask[1:, :7])
+    torch.testing.assert_close(after[1:, : alone.shape[1]], alone)
+    assert (after[1, alone.shape[1] :, -1] == 0).all()  # padding: certain blanks, as before
+    torch.testing.assert_close(context.model.get_audio_features(**audio).pooler_output,
+                               plain.model.get_audio_features(**audio).pooler_output)
+
+    assert any(k.startswith("model.ctc_context.layers.1.") for k in trained_state(context))
+    path = save_trainable(context, tmp_path / "bridge.safetensors")
+    assert ctc_context_layers(path) == 2 and ctc_context_layers(None) == 0
+    context.save_pretrained(tmp_path / "saved")
+    reloaded = MintForConditionalGeneration.from_pretrained(tmp_path / "saved").eval()
+    torch.testing.assert_close(reloaded.model.audio_token_log_posteriors(**audio), after)
+    with pytest.raises(ValueError, match="ctc_context_layers must not be negative"):
+        MintConfig(**{**plain.config.to_dict(), "ctc_context_layers": -1})
+    with pytest.raises(ValueError, match="ctc_context_layers feeds the token prompt's CTC head"):
+        MintConfig(**{**plain.config.to_dict(), "token_prompt_mix": 0.0, "ctc_context_layers": 1})
+
+
+def test_fit_ctc_context_trains_the_layers_alone_and_writes_a_shippable_bridge(token_prompt_dir, tiny_model_dir,
+                                                                               small_corpus, tmp_path):
+    """`fit_ctc_context` lowers the CTC loss it trains on and writes the model's Bridge-Net unchanged beside the new
+    layers, which `mint ship` keeps."""
+    from modeling_mint import MintForConditionalGeneration
+    from mint.hub.assemble import ship_weights
+    from mint.hub.weights import BRIDGE_NET, ctc_context_layers, save_trainable
+    from mint.training.fit_ctc_context import main
+
+    save_trainable(MintForConditionalGeneration.from_pretrained(token_prompt_dir), tmp_path / "before.safetensors")
+    out = tmp_path / "fitted"
+    report = main(["--model", str(token_prompt_dir), "--data", str(small_corpus), "--out", str(out), "--layers", "2",
+                   "--minutes", "0.15", "--batch-size", "4", "--learning-rate", "3e-3",
+                   "--feature-cache", str(tmp_path / "features")])
+    first, last = report["history"][0], report["history"][-1]
+    assert report["train_clips"] > 0 and report["validation_clips"] > 0 and report["steps"] > 0
+    assert min(h["validation_ctc_loss"] for h in report["history"][1:]) < first["validation_ctc_loss"]
+    assert 0 <= last["validation_greedy_wer"]
+    weights = load_file(str(out / "bridge.safetensors"))
+    before = load_file(str(tmp_path / "before.safetensors"))
+    assert all(torch.equal(weights[k], before[k]) for k in before if k.startswith(BRIDGE_NET))
+    assert ctc_context_layers(out / "bridge.safetensors") == 2
+    assert json.loads((out / "config.json").read_text())["ctc_context_layers"] == 2
+    ship_weights(out / "bridge.safetensors", None, tmp_path / "shipped.safetensors")
+    assert ctc_context_layers(tmp_path / "shipped.safetensors") == 2
+    with pytest.raises(ValueError, match="no token prompt CTC head"):
+        main(["--model", str(tiny_model_dir), "--out", str(tmp_path / "none")])
