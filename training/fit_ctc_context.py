@@ -27,7 +27,7 @@ from modeling_mint.modeling_mint import MintCTCContext
 from mint.hub.weights import BRIDGE_WEIGHTS, RETRIEVAL_HEADS, state_by_prefix, trained_state
 from mint.io import atomic_folder
 from mint.training.collators import pad_frames
-from mint.training.common import feature_cache, frames_dataset
+from mint.training.common import feature_cache, frames_dataset, freeze_bridge_word_embeddings
 from mint.training.data import corpus_rows
 from mint.training.evaluate import word_error_rate
 from mint.training.features import load_frames
@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     context.load_state_dict(best[1])
     model.model.ctc_context = context
+    freeze_bridge_word_embeddings(model)  # rebuilt from its pretrained source at assembly, as every stage leaves it
     state = {**trained_state(model), **state_by_prefix(model, RETRIEVAL_HEADS)}
     report = {"model": args.model, "layers": args.layers, "train_clips": len(keep),
               "validation_clips": len(validation), "validation_speech_clips": len(speech), "steps": step,
