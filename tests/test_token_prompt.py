@@ -1034,7 +1034,9 @@ def test_fit_ctc_context_trains_the_layers_alone_and_writes_a_shippable_bridge(t
     assert 0 <= last["validation_greedy_wer"]
     weights = load_file(str(out / "bridge.safetensors"))
     before = load_file(str(tmp_path / "before.safetensors"))
-    assert all(torch.equal(weights[k], before[k]) for k in before if k.startswith(BRIDGE_NET))
+    assert all(torch.equal(weights[k], before[k]) for k in weights if k.startswith(BRIDGE_NET))
+    assert "model.bridge.encoder.layer.0.attention.attention.query.weight" in weights  # the Bridge-Net, less its
+    assert "model.bridge.embeddings.word_embeddings.weight" not in weights  # frozen word embeddings, as stages do
     assert ctc_context_layers(out / "bridge.safetensors") == 2
     assert json.loads((out / "config.json").read_text())["ctc_context_layers"] == 2
     ship_weights(out / "bridge.safetensors", None, tmp_path / "shipped.safetensors")
