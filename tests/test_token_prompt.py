@@ -1015,7 +1015,7 @@ def test_ctc_context_layers_start_as_the_identity_and_leave_the_soft_prompt_alon
 
 
 def test_fit_ctc_context_trains_the_layers_alone_and_writes_a_shippable_bridge(token_prompt_dir, tiny_model_dir,
-                                                                               small_corpus, tmp_path):
+                                                                               small_corpus, tmp_path, capsys):
     """`fit_ctc_context` lowers the CTC loss it trains on and writes the model's Bridge-Net unchanged beside the new
     layers, which `mint ship` keeps."""
     from modeling_mint import MintForConditionalGeneration
@@ -1043,3 +1043,8 @@ def test_fit_ctc_context_trains_the_layers_alone_and_writes_a_shippable_bridge(t
     assert ctc_context_layers(tmp_path / "shipped.safetensors") == 2
     with pytest.raises(ValueError, match="no token prompt CTC head"):
         main(["--model", str(tiny_model_dir), "--out", str(tmp_path / "none")])
+    for flag, value in (("--layers", "0"), ("--minutes", "-1"), ("--batch-size", "0")):
+        with pytest.raises(SystemExit):
+            main(["--model", str(token_prompt_dir), "--out", str(tmp_path / "none"), flag, value])
+        assert f"{flag} must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()

@@ -37,10 +37,14 @@ def greedy_ctc(model, processor, rows: list[dict], blank: torch.Tensor, log_scal
         logits = soft_prompt.reshape(-1, soft_prompt.shape[-1]) @ weight.T * log_scale.exp()
         logits[:, blank_id] -= blank_penalty
         best = logits.argmax(-1)
-        for path in best.split(counts):
-            path = torch.unique_consecutive(path)
-            texts.append(processor.tokenizer.decode(path[path != blank_id], skip_special_tokens=True).strip())
+        texts += [best_path_text(processor.tokenizer, path, blank_id) for path in best.split(counts)]
     return texts
+
+
+def best_path_text(tokenizer, best: torch.Tensor, blank_id: int) -> str:
+    """A clip's best CTC path `(T,)` as text: repeats merged, blanks dropped, word pieces detokenized."""
+    path = torch.unique_consecutive(best)
+    return tokenizer.decode(path[path != blank_id], skip_special_tokens=True).strip()
 
 
 def per_source_subset(rows: list[dict], n: int, seed: int = 0) -> list[dict]:

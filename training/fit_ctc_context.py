@@ -28,6 +28,7 @@ from mint.hub.weights import BRIDGE_WEIGHTS, RETRIEVAL_HEADS, state_by_prefix, t
 from mint.io import atomic_folder
 from mint.training.collators import pad_frames
 from mint.training.common import feature_cache, frames_dataset, freeze_bridge_word_embeddings
+from mint.training.ctc_probe import best_path_text
 from mint.training.data import corpus_rows
 from mint.training.evaluate import word_error_rate
 from mint.training.features import load_frames
@@ -64,9 +65,7 @@ def greedy_wer(context, model, tokenizer, tokens: list[torch.Tensor], texts: lis
     for t in tokens:
         x = t.float()[None]
         logits = model.model.token_logits(context(x, torch.ones(x.shape[:2]))[0])
-        best, blank = logits.argmax(-1).tolist(), logits.shape[-1] - 1
-        ids = [b for i, b in enumerate(best) if b != blank and (i == 0 or b != best[i - 1])]
-        hypotheses.append(tokenizer.decode(ids, skip_special_tokens=True).strip())
+        hypotheses.append(best_path_text(tokenizer, logits.argmax(-1), logits.shape[-1] - 1))
     return word_error_rate(texts, hypotheses)
 
 
@@ -84,6 +83,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--feature-cache", default=None, help="default: ~/.cache/mint/features")
     args = parser.parse_args(argv)
+    for name in ("layers", "minutes", "batch_size", "learning_rate"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
 
     torch.manual_seed(args.seed)
     model = MintForConditionalGeneration.from_pretrained(args.model).eval()
